@@ -1,0 +1,818 @@
+//! The lifecycle table, row by row, then every kind of refusal, then properties over random
+//! histories.
+
+use chrono::Duration;
+use proptest::prelude::*;
+
+use super::*;
+use crate::domain::cost::cost_at_risk_cents;
+use crate::domain::ids::RequestNumber;
+use crate::domain::owner::decision_owner;
+use crate::domain::testkit::*;
+
+fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
+    s.parse().unwrap()
+}
+
+fn reason(s: &str) -> String {
+    s.to_string()
+}
+
+// ---- allowed transitions, one per row of the table ----
+
+#[test]
+fn submission_by_a_requester_opens_a_submitted_request() {
+    let mut p = Play::new(Policy::default());
+    let r = p.ok(
+        REQUESTER,
+        Event::Submitted { number: RequestNumber(7), details: submission(10_000) },
+    );
+    assert_eq!(r.state, State::Submitted);
+    assert_eq!((r.version, r.seq), (1, 1));
+    assert_eq!(r.requester, uid(REQUESTER));
+    assert!(!r.finance_required);
+}
+
+#[test]
+fn naming_the_ae_assigns_the_commercial_owner() {
+    let p = Play::submitted(10_000);
+    assert_eq!(p.req().state, State::CommercialApprovalRequired);
+    assert_eq!(p.req().commercial_owner, Some(uid(AE)));
+    assert_eq!((p.req().version, p.req().seq), (2, 2));
+}
+
+#[test]
+fn a_commercial_approver_can_assign_the_owner() {
+    let mut p = Play::new(Policy::default());
+    p.ok(REQUESTER, Event::Submitted { number: RequestNumber(1), details: submission(1) });
+    p.ok(APPROVER, Event::CommercialOwnerAssigned { owner: uid(INFRA2) });
+    assert_eq!(p.req().commercial_owner, Some(uid(INFRA2)));
+    let e = p.clone_refusal_of_stranger_assignment();
+    assert!(matches!(e, Refusal::WrongState { .. }));
+}
+
+impl Play {
+    fn clone_refusal_of_stranger_assignment(&mut self) -> Refusal {
+        self.refused(STRANGER, Event::CommercialOwnerAssigned { owner: uid(AE) })
+    }
+}
+
+#[test]
+fn below_the_threshold_one_commercial_key_moves_to_technical_review() {
+    let mut p = Play::submitted(49_999);
+    let r = p.ok(AE, Event::CommercialApproved);
+    assert_eq!(r.state, State::TechnicalReviewRequired);
+    assert_eq!(r.approvals.commercial, Some(uid(AE)));
+}
+
+#[test]
+fn a_commercial_approver_may_give_the_commercial_key() {
+    let mut p = Play::submitted(100);
+    assert_eq!(p.ok(APPROVER, Event::CommercialApproved).state, State::TechnicalReviewRequired);
+}
+
+#[test]
+fn at_the_threshold_both_keys_are_needed_in_either_order() {
+    let mut p = Play::submitted(50_000);
+    assert!(p.req().finance_required);
+    assert_eq!(p.ok(AE, Event::CommercialApproved).state, State::CommercialApprovalRequired);
+    assert_eq!(p.ok(FINANCE, Event::CommercialApproved).state, State::TechnicalReviewRequired);
+
+    let mut p = Play::submitted(50_000);
+    assert_eq!(p.ok(FINANCE, Event::CommercialApproved).state, State::CommercialApprovalRequired);
+    assert_eq!(p.req().approvals.finance, Some(uid(FINANCE)));
+    assert_eq!(p.ok(AE, Event::CommercialApproved).state, State::TechnicalReviewRequired);
+}
+
+#[test]
+fn someone_with_both_roles_gives_one_key_per_click() {
+    let mut p = Play::submitted(80_000);
+    let r = p.ok(BOTH, Event::CommercialApproved);
+    assert_eq!(r.state, State::CommercialApprovalRequired);
+    assert_eq!(r.approvals.commercial, Some(uid(BOTH)));
+    assert_eq!(r.approvals.finance, None);
+    assert_eq!(p.refused(BOTH, Event::CommercialApproved), Refusal::SameApproverTwice);
+    assert_eq!(p.ok(FINANCE, Event::CommercialApproved).state, State::TechnicalReviewRequired);
+}
+
+#[test]
+fn commercial_rejection_cancels_with_its_reason() {
+    let mut p = Play::submitted(100);
+    let r = p.ok(AE, Event::CommercialRejected { reason: reason("  no budget ") });
+    assert_eq!(r.state, State::Cancelled);
+    assert_eq!(r.close_reason.as_deref(), Some("no budget"));
+}
+
+#[test]
+fn infra_takes_ownership_in_review_and_in_provisioning() {
+    let mut p = Play::submitted(100);
+    p.ok(AE, Event::CommercialApproved);
+    assert_eq!(p.ok(INFRA, Event::TechnicalOwnerAssigned).technical_owner, Some(uid(INFRA)));
+    assert_eq!(p.ok(INFRA2, Event::TechnicalOwnerAssigned).technical_owner, Some(uid(INFRA2)));
+    let mut p = Play::to_provisioning();
+    assert_eq!(p.ok(INFRA2, Event::TechnicalOwnerAssigned).state, State::ProvisioningInProgress);
+    assert_eq!(p.req().technical_owner, Some(uid(INFRA2)));
+}
+
+#[test]
+fn technical_approval_opens_customer_confirmation_with_a_business_day_deadline() {
+    let p = Play::to_customer_confirmation(100);
+    let r = p.req();
+    assert_eq!(r.state, State::CustomerConfirmationRequired);
+    let d = r.deadline.unwrap();
+    assert_eq!(d.kind, DeadlineKind::CustomerConfirmation);
+    // Thursday 2026-12-03 + 5 business days = Thursday 10th, 17:00 New York.
+    assert_eq!(d.at, utc("2026-12-10T22:00:00Z"));
+}
+
+#[test]
+fn technical_rejection_cancels() {
+    let mut p = Play::submitted(100);
+    p.ok(AE, Event::CommercialApproved);
+    let r = p.ok(INFRA, Event::TechnicalRejected { reason: reason("no capacity in region") });
+    assert_eq!(r.state, State::Cancelled);
+}
+
+#[test]
+fn early_procurement_commits_capacity_only_where_policy_allows() {
+    let mut p = Play::to_customer_confirmation(100);
+    assert_eq!(
+        p.refused(INFRA, Event::EarlyProcurementStarted),
+        Refusal::EarlyProvisioningDisabled
+    );
+    p.policy.allow_provisioning_before_confirmation = true;
+    let r = p.ok(INFRA, Event::EarlyProcurementStarted);
+    assert_eq!(r.state, State::CustomerConfirmationRequired);
+    assert!(r.capacity.is_committed());
+    assert_eq!(p.refused(INFRA, Event::EarlyProcurementStarted), Refusal::AlreadyCommitted);
+}
+
+#[test]
+fn customer_confirmation_starts_provisioning_and_commits_capacity() {
+    let mut p = Play::to_customer_confirmation(100);
+    let r = p.ok(REQUESTER, Event::CustomerConfirmed);
+    assert_eq!(r.state, State::ProvisioningInProgress);
+    assert!(r.capacity.is_committed());
+    assert_eq!(r.deadline, None);
+}
+
+#[test]
+fn confirmation_timeout_expires_and_the_owner_can_still_confirm() {
+    let mut p = Play::to_customer_confirmation(100);
+    let r = p.time_out(Event::CustomerConfirmationTimeout);
+    assert_eq!(r.state, State::Expired);
+    assert_eq!(r.expired_from, Some(DeadlineKind::CustomerConfirmation));
+    assert_eq!(p.ok(AE, Event::CustomerConfirmed).state, State::ProvisioningInProgress);
+}
+
+#[test]
+fn a_timeout_before_the_deadline_is_refused() {
+    let mut p = Play::to_customer_confirmation(100);
+    let e = p.try_as(Actor::Scheduler, Event::CustomerConfirmationTimeout).unwrap_err();
+    assert!(matches!(e, Refusal::NotDue { .. }), "{e}");
+}
+
+#[test]
+fn ttl_extension_moves_the_deadline_and_reopens_an_expired_gate() {
+    let mut p = Play::to_customer_confirmation(100);
+    let before = p.req().deadline.unwrap().at;
+    let r = p.ok(AE, Event::TtlExtended { days: 2 });
+    // Thursday 10th + 2 business days = Monday 14th.
+    assert_eq!(r.deadline.unwrap().at, utc("2026-12-14T22:00:00Z"));
+    assert!(r.deadline.unwrap().at > before);
+    p.time_out(Event::CustomerConfirmationTimeout);
+    let r = p.ok(AE, Event::TtlExtended { days: 1 });
+    assert_eq!(r.state, State::CustomerConfirmationRequired);
+    assert_eq!(r.expired_from, None);
+    assert!(r.deadline.unwrap().at > p.now);
+}
+
+#[test]
+fn ttl_extension_in_ready_for_customer_moves_the_activation_deadline() {
+    let mut p = Play::to_ready();
+    let before = p.req().deadline.unwrap();
+    assert_eq!(before.kind, DeadlineKind::Activation);
+    let r = p.ok(AE, Event::TtlExtended { days: 5 });
+    assert_eq!(r.state, State::ReadyForCustomer);
+    assert!(r.deadline.unwrap().at > before.at);
+}
+
+#[test]
+fn provisioning_completion_opens_the_activation_window() {
+    let p = Play::to_ready();
+    let r = p.req();
+    assert_eq!(r.state, State::ReadyForCustomer);
+    // Thursday + 10 business days = Thursday 17th.
+    assert_eq!(r.deadline.unwrap().at, utc("2026-12-17T22:00:00Z"));
+}
+
+#[test]
+fn provisioning_failure_keeps_capacity_committed_until_released() {
+    let mut p = Play::to_provisioning();
+    let r = p.ok(INFRA, Event::ProvisioningFailed { reason: reason("AZ out of stock") });
+    assert_eq!(r.state, State::Failed);
+    assert!(r.needs_release());
+    let owner = decision_owner(p.req()).unwrap();
+    assert_eq!(owner.parties, vec![Party::Role(Role::Infra)]);
+    let r = p.ok(INFRA, Event::CapacityReleased);
+    assert_eq!(r.state, State::Failed);
+    assert!(!r.capacity.is_committed());
+    assert!(decision_owner(p.req()).is_none());
+}
+
+#[test]
+fn activation_ends_the_commitment_by_owner_requester_infra_or_control_plane() {
+    for who in [AE, REQUESTER, INFRA] {
+        let mut p = Play::to_ready();
+        let r = p.ok(who, Event::Activated { signal_id: None });
+        assert_eq!(r.state, State::Activated);
+        assert!(!r.capacity.is_committed());
+    }
+    let mut p = Play::to_ready();
+    let r = p.ok_as(Actor::ControlPlane, Event::Activated { signal_id: Some("sig-1".into()) });
+    assert_eq!(r.state, State::Activated);
+}
+
+#[test]
+fn activation_timeout_expires_with_capacity_committed_then_late_activation_counts() {
+    let mut p = Play::to_ready();
+    let r = p.time_out(Event::ActivationTimeout);
+    assert_eq!(r.state, State::Expired);
+    assert!(r.capacity.is_committed());
+    assert_eq!(p.ok(AE, Event::Activated { signal_id: None }).state, State::Activated);
+}
+
+#[test]
+fn cancellation_without_committed_capacity_is_immediate() {
+    let mut p = Play::submitted(100);
+    let r = p.ok(REQUESTER, Event::CancelRequested { reason: reason("customer churned") });
+    assert_eq!(r.state, State::Cancelled);
+    assert_eq!(r.close_reason.as_deref(), Some("customer churned"));
+}
+
+#[test]
+fn cancellation_with_committed_capacity_waits_for_the_commercial_owner() {
+    let mut p = Play::to_provisioning();
+    let r = p.ok(REQUESTER, Event::CancelRequested { reason: reason("AE withdrew") });
+    assert_eq!(r.state, State::ProvisioningInProgress);
+    assert!(r.pending_cancellation.is_some());
+    let owner = decision_owner(p.req()).unwrap();
+    assert_eq!(owner.parties, vec![Party::User(uid(AE))]);
+    // Forward steps wait for the decision.
+    let e = p.refused(INFRA, Event::ProvisioningCompleted);
+    assert!(matches!(e, Refusal::CancellationPending { .. }), "{e}");
+    let r = p.ok(AE, Event::CancelApproved);
+    assert_eq!(r.state, State::Cancelled);
+    assert!(r.needs_release());
+    assert_eq!(p.ok(INFRA, Event::CapacityReleased).capacity.released, true);
+}
+
+#[test]
+fn a_denied_cancellation_returns_to_where_it_was() {
+    let mut p = Play::to_provisioning();
+    p.ok(REQUESTER, Event::CancelRequested { reason: reason("maybe") });
+    let r = p.ok(APPROVER, Event::CancelDenied);
+    assert_eq!(r.state, State::ProvisioningInProgress);
+    assert!(r.pending_cancellation.is_none());
+    assert_eq!(p.ok(INFRA, Event::ProvisioningCompleted).state, State::ReadyForCustomer);
+}
+
+#[test]
+fn the_expired_gate_can_be_cancelled_by_the_commercial_owner() {
+    let mut p = Play::to_ready();
+    p.time_out(Event::ActivationTimeout);
+    let r = p.ok(AE, Event::CancelApproved);
+    assert_eq!(r.state, State::Cancelled);
+    assert!(r.needs_release());
+}
+
+#[test]
+fn release_is_possible_from_an_expired_request_with_committed_capacity() {
+    let mut p = Play::to_ready();
+    p.time_out(Event::ActivationTimeout);
+    let r = p.ok(INFRA, Event::CapacityReleased);
+    assert_eq!(r.state, State::Expired);
+    assert!(!r.capacity.is_committed());
+}
+
+#[test]
+fn reminders_and_comments_do_not_move_the_version() {
+    let mut p = Play::to_customer_confirmation(100);
+    let (v, s) = (p.req().version, p.req().seq);
+    p.ok_as(
+        Actor::Scheduler,
+        Event::ReminderSent { slot: "2026-12-04".into(), recipients: vec![uid(AE)], escalation: false },
+    );
+    p.ok(STRANGER, Event::CommentAdded { text: "any news?".into() });
+    assert_eq!(p.req().version, v);
+    assert_eq!(p.req().seq, s + 2);
+}
+
+#[test]
+fn admins_reassign_owners() {
+    let mut p = Play::submitted(100);
+    let r = p.ok(ADMIN, Event::OwnerReassigned { role: OwnerRole::Commercial, to: uid(APPROVER) });
+    assert_eq!(r.commercial_owner, Some(uid(APPROVER)));
+    let e = p.refused(ADMIN, Event::OwnerReassigned { role: OwnerRole::Commercial, to: uid(APPROVER) });
+    assert!(matches!(e, Refusal::NoChange(_)));
+    let e = p.refused(AE, Event::OwnerReassigned { role: OwnerRole::Technical, to: uid(INFRA) });
+    assert!(matches!(e, Refusal::NotPermitted { .. }));
+}
+
+#[test]
+fn cost_at_risk_grows_with_committed_time_and_stops_at_activation() {
+    let mut p = Play::to_provisioning(); // 10,000 USD/month
+    let committed = p.req().capacity.committed_at.unwrap();
+    assert_eq!(cost_at_risk_cents(p.req(), committed + Duration::days(15)), Some(500_000));
+    p.advance(Duration::days(3));
+    p.ok(INFRA, Event::ProvisioningCompleted);
+    p.advance(Duration::days(3));
+    p.ok(AE, Event::Activated { signal_id: None });
+    // Six days committed, whenever we ask.
+    assert_eq!(cost_at_risk_cents(p.req(), p.now + Duration::days(100)), Some(200_000));
+    assert_eq!(cost_at_risk_cents(Play::submitted(5).req(), p.now), None);
+}
+
+// ---- refusals: one per kind of bad click ----
+
+#[test]
+fn wrong_role_is_refused_with_who_can_act() {
+    let mut p = Play::submitted(100);
+    let e = p.refused(STRANGER, Event::CommercialApproved);
+    assert_eq!(
+        e.to_string(),
+        "Only <@UAE> or a commercial approver can do `commercial_approved` on this request."
+    );
+    let e = p.refused(AE, Event::TechnicalOwnerAssigned);
+    assert!(matches!(e, Refusal::WrongState { .. }));
+    let mut p = Play::to_customer_confirmation(100);
+    let e = p.refused(INFRA, Event::TtlExtended { days: 1 });
+    assert_eq!(e.to_string(), "Only <@UAE> can do `ttl_extended` on this request.");
+    let e = p.refused(STRANGER, Event::CustomerConfirmed);
+    assert!(matches!(e, Refusal::NotPermitted { .. }));
+}
+
+#[test]
+fn wrong_state_is_refused_with_the_states_that_allow_it() {
+    let mut p = Play::submitted(100);
+    let e = p.refused(INFRA, Event::ProvisioningCompleted);
+    assert_eq!(
+        e.to_string(),
+        "`provisioning_completed` is not possible while the request is COMMERCIAL_APPROVAL_REQUIRED; it is possible only when it is PROVISIONING_IN_PROGRESS."
+    );
+}
+
+#[test]
+fn a_stale_version_is_refused_before_anything_else() {
+    let mut p = Play::submitted(100);
+    let ctx_actor = actor(AE);
+    let ctx = Context {
+        request_id: p.id,
+        actor: &ctx_actor,
+        policy: &p.policy,
+        now: p.now,
+        expected_version: Some(1),
+    };
+    let e = reduce(p.request.as_ref(), &Event::CommercialApproved, &ctx).unwrap_err();
+    assert_eq!(e, Refusal::StaleVersion { seen: 1, current: 2 });
+    assert!(e.to_string().contains("moved on"));
+    p.ok(AE, Event::CommercialApproved);
+}
+
+#[test]
+fn the_requester_never_approves_their_own_request() {
+    // The requester is also a commercial approver and names themselves as the AE.
+    let mut p = Play::new(Policy::default());
+    let mut details = submission(100);
+    details.commercial_owner = Some(uid(APPROVER));
+    p.ok(APPROVER, Event::Submitted { number: RequestNumber(1), details });
+    p.ok(APPROVER, Event::CommercialOwnerAssigned { owner: uid(APPROVER) });
+    let e = p.refused(APPROVER, Event::CommercialApproved);
+    assert!(matches!(e, Refusal::SelfApproval { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "You requested this, so `commercial_approved` must come from someone else: a commercial approver."
+    );
+    p.ok(BOTH, Event::CommercialApproved);
+    // An infra requester cannot pass their own technical review either.
+    let mut p = Play::new(Policy::default());
+    p.ok(INFRA, Event::Submitted { number: RequestNumber(2), details: submission(100) });
+    p.ok(INFRA, Event::CommercialOwnerAssigned { owner: uid(AE) });
+    p.ok(AE, Event::CommercialApproved);
+    assert!(matches!(p.refused(INFRA, Event::TechnicalApproved), Refusal::SelfApproval { .. }));
+    assert!(matches!(
+        p.refused(INFRA, Event::TechnicalRejected { reason: "x".into() }),
+        Refusal::SelfApproval { .. }
+    ));
+    p.ok(INFRA2, Event::TechnicalApproved);
+}
+
+#[test]
+fn the_finance_key_is_required_at_the_threshold() {
+    let mut p = Play::submitted(60_000);
+    p.ok(AE, Event::CommercialApproved);
+    assert_eq!(p.refused(APPROVER, Event::CommercialApproved), Refusal::FinanceKeyRequired);
+    assert_eq!(p.refused(AE, Event::CommercialApproved), Refusal::SameApproverTwice);
+}
+
+#[test]
+fn finance_alone_cannot_approve_below_the_threshold() {
+    let mut p = Play::submitted(100);
+    assert!(matches!(p.refused(FINANCE, Event::CommercialApproved), Refusal::NotPermitted { .. }));
+}
+
+#[test]
+fn reasons_are_required_where_the_table_says_so() {
+    let mut p = Play::submitted(100);
+    assert_eq!(
+        p.refused(AE, Event::CommercialRejected { reason: "  ".into() }),
+        Refusal::ReasonRequired { event: EventKind::CommercialRejected }
+    );
+    assert!(matches!(
+        p.refused(REQUESTER, Event::CancelRequested { reason: "".into() }),
+        Refusal::ReasonRequired { .. }
+    ));
+    let mut p = Play::to_provisioning();
+    assert!(matches!(
+        p.refused(INFRA, Event::ProvisioningFailed { reason: "".into() }),
+        Refusal::ReasonRequired { .. }
+    ));
+    assert_eq!(p.refused(STRANGER, Event::CommentAdded { text: " ".into() }), Refusal::EmptyComment);
+}
+
+#[test]
+fn extensions_need_a_sane_number_of_days() {
+    let mut p = Play::to_customer_confirmation(100);
+    assert!(matches!(p.refused(AE, Event::TtlExtended { days: 0 }), Refusal::BadExtension { .. }));
+    assert!(matches!(p.refused(AE, Event::TtlExtended { days: 61 }), Refusal::BadExtension { .. }));
+}
+
+#[test]
+fn whoever_requested_a_committed_cancellation_does_not_approve_it() {
+    let mut p = Play::to_provisioning();
+    p.ok(AE, Event::CancelRequested { reason: "customer went quiet".into() });
+    let e = p.refused(AE, Event::CancelApproved);
+    assert!(matches!(e, Refusal::OwnCancellation { .. }), "{e}");
+    // ...and the requester of the request never approves a cancellation of it.
+    assert!(matches!(p.refused(REQUESTER, Event::CancelApproved), Refusal::NotPermitted { .. }));
+    p.ok(APPROVER, Event::CancelApproved);
+}
+
+#[test]
+fn only_the_scheduler_times_out_and_reminds() {
+    let mut p = Play::to_customer_confirmation(100);
+    p.now = p.req().deadline.unwrap().at + Duration::hours(1);
+    assert!(matches!(
+        p.refused(ADMIN, Event::CustomerConfirmationTimeout),
+        Refusal::NotPermitted { .. }
+    ));
+    assert!(matches!(
+        p.refused(ADMIN, Event::ReminderSent { slot: "x".into(), recipients: vec![], escalation: false }),
+        Refusal::NotPermitted { .. }
+    ));
+    let e = p.try_as(Actor::ControlPlane, Event::CustomerConfirmed).unwrap_err();
+    assert!(matches!(e, Refusal::NotPermitted { .. }));
+}
+
+#[test]
+fn closed_requests_accept_only_release_of_committed_capacity() {
+    let mut p = Play::to_ready();
+    p.ok(AE, Event::Activated { signal_id: None });
+    assert!(matches!(p.refused(INFRA, Event::CapacityReleased), Refusal::WrongState { .. }));
+    assert!(matches!(
+        p.refused(AE, Event::CommentAdded { text: "late".into() }),
+        Refusal::WrongState { .. }
+    ));
+    assert!(matches!(
+        p.refused(REQUESTER, Event::CancelRequested { reason: "x".into() }),
+        Refusal::WrongState { .. }
+    ));
+    let mut p = Play::submitted(10);
+    p.ok(REQUESTER, Event::CancelRequested { reason: "x".into() });
+    assert!(matches!(p.refused(INFRA, Event::CapacityReleased), Refusal::NothingToRelease));
+}
+
+#[test]
+fn a_second_submission_or_an_event_without_a_request_is_refused() {
+    let mut p = Play::submitted(10);
+    let e = p.refused(REQUESTER, Event::Submitted { number: RequestNumber(1), details: submission(1) });
+    assert_eq!(e, Refusal::AlreadyExists);
+    let mut p = Play::new(Policy::default());
+    assert_eq!(p.refused(AE, Event::CommercialApproved), Refusal::NoSuchRequest);
+}
+
+#[test]
+fn invalid_submissions_are_refused() {
+    let mut p = Play::new(Policy::default());
+    let mut d = submission(0);
+    assert!(matches!(
+        p.refused(REQUESTER, Event::Submitted { number: RequestNumber(1), details: d.clone() }),
+        Refusal::InvalidSubmission(_)
+    ));
+    d.est_monthly_cost_cents = 100;
+    d.duration_months = 0;
+    assert!(matches!(
+        p.refused(REQUESTER, Event::Submitted { number: RequestNumber(1), details: d }),
+        Refusal::InvalidSubmission(_)
+    ));
+    let no_role = Actor::User {
+        id: uid(STRANGER),
+        team: crate::domain::TeamId::parse(TEAM).unwrap(),
+        roles: crate::domain::RoleSet::default(),
+    };
+    let e = p
+        .try_as(no_role, Event::Submitted { number: RequestNumber(1), details: submission(1) })
+        .unwrap_err();
+    assert!(matches!(e, Refusal::NotPermitted { .. }));
+}
+
+#[test]
+fn buttons_offered_follow_the_state() {
+    let p = Play::submitted(100);
+    let acts = available_actions(p.req(), &p.policy);
+    assert!(acts.contains(&EventKind::CommercialApproved));
+    assert!(acts.contains(&EventKind::CancelRequested));
+    assert!(!acts.contains(&EventKind::TechnicalApproved));
+    assert!(!acts.contains(&EventKind::CancelApproved));
+    let mut p = Play::to_provisioning();
+    p.ok(REQUESTER, Event::CancelRequested { reason: "x".into() });
+    let acts = available_actions(p.req(), &p.policy);
+    assert!(acts.contains(&EventKind::CancelApproved));
+    assert!(acts.contains(&EventKind::CancelDenied));
+    assert!(!acts.contains(&EventKind::ProvisioningCompleted));
+    let mut p = Play::to_ready();
+    p.ok(AE, Event::Activated { signal_id: None });
+    assert!(available_actions(p.req(), &p.policy).is_empty());
+}
+
+// ---- properties over random histories ----
+
+/// The lifecycle table, written out a second time independently of the reducer: which
+/// state an accepted event may lead to from which state.
+fn table_allows(from: State, kind: EventKind, to: State) -> bool {
+    use EventKind as K;
+    use State::*;
+    let same = from == to;
+    match kind {
+        K::Submitted => false,
+        K::CommercialOwnerAssigned => from == Submitted && to == CommercialApprovalRequired,
+        K::CommercialApproved => {
+            from == CommercialApprovalRequired
+                && (to == CommercialApprovalRequired || to == TechnicalReviewRequired)
+        }
+        K::CommercialRejected => from == CommercialApprovalRequired && to == Cancelled,
+        K::TechnicalOwnerAssigned => same && (from == TechnicalReviewRequired || from == ProvisioningInProgress),
+        K::TechnicalApproved => from == TechnicalReviewRequired && to == CustomerConfirmationRequired,
+        K::TechnicalRejected => from == TechnicalReviewRequired && to == Cancelled,
+        K::EarlyProcurementStarted => same && from == CustomerConfirmationRequired,
+        K::CustomerConfirmed => {
+            (from == CustomerConfirmationRequired || from == Expired) && to == ProvisioningInProgress
+        }
+        K::CustomerConfirmationTimeout => from == CustomerConfirmationRequired && to == Expired,
+        K::TtlExtended => {
+            matches!(from, CustomerConfirmationRequired | ReadyForCustomer | Expired)
+                && matches!(to, CustomerConfirmationRequired | ReadyForCustomer)
+                && (from == Expired || same)
+        }
+        K::ProvisioningCompleted => from == ProvisioningInProgress && to == ReadyForCustomer,
+        K::ProvisioningFailed => from == ProvisioningInProgress && to == Failed,
+        K::Activated => (from == ReadyForCustomer || from == Expired) && to == Activated,
+        K::ActivationTimeout => from == ReadyForCustomer && to == Expired,
+        K::CancelRequested => from.is_open() && (same || to == Cancelled),
+        K::CancelApproved => from.is_open() && to == Cancelled,
+        K::CancelDenied => from.is_open() && same,
+        K::CapacityReleased => matches!(from, Cancelled | Expired | Failed) && same,
+        K::ReminderSent => same,
+        K::CommentAdded | K::OwnerReassigned => from.is_open() && same,
+    }
+}
+
+fn any_event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        Just(Event::CommercialApproved),
+        Just(Event::CommercialRejected { reason: "no".into() }),
+        Just(Event::TechnicalOwnerAssigned),
+        Just(Event::TechnicalApproved),
+        Just(Event::TechnicalRejected { reason: "no".into() }),
+        Just(Event::EarlyProcurementStarted),
+        Just(Event::CustomerConfirmed),
+        Just(Event::CustomerConfirmationTimeout),
+        (0u32..8).prop_map(|days| Event::TtlExtended { days }),
+        Just(Event::ProvisioningCompleted),
+        Just(Event::ProvisioningFailed { reason: "broke".into() }),
+        Just(Event::Activated { signal_id: None }),
+        Just(Event::ActivationTimeout),
+        Just(Event::CancelRequested { reason: "stop".into() }),
+        Just(Event::CancelApproved),
+        Just(Event::CancelDenied),
+        Just(Event::CapacityReleased),
+        Just(Event::ReminderSent { slot: "s".into(), recipients: vec![], escalation: false }),
+        Just(Event::CommentAdded { text: "hi".into() }),
+        prop_oneof![Just(AE), Just(APPROVER), Just(INFRA2)]
+            .prop_map(|u| Event::OwnerReassigned { role: OwnerRole::Commercial, to: uid(u) }),
+    ]
+}
+
+fn any_actor() -> impl Strategy<Value = Actor> {
+    prop_oneof![
+        Just(REQUESTER),
+        Just(AE),
+        Just(APPROVER),
+        Just(FINANCE),
+        Just(BOTH),
+        Just(INFRA),
+        Just(INFRA2),
+        Just(ADMIN),
+        Just(STRANGER),
+    ]
+    .prop_map(actor)
+    .boxed()
+    .prop_union(Just(Actor::Scheduler).boxed())
+    .or(Just(Actor::ControlPlane).boxed())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn random_histories_follow_the_table(
+        cost in prop_oneof![Just(100i64), Just(75_000i64)],
+        early in any::<bool>(),
+        steps in proptest::collection::vec((any_event(), any_actor(), 0i64..96), 1..60),
+    ) {
+        let mut p = Play::submitted(cost);
+        p.policy.allow_provisioning_before_confirmation = early;
+        for (event, who, hours) in steps {
+            p.advance(Duration::hours(hours));
+            let before = p.req().clone();
+            let kind = event.kind();
+            match p.try_as(who, event) {
+                Ok(after) => {
+                    prop_assert!(table_allows(before.state, kind, after.state),
+                        "{} from {} led to {}", kind, before.state, after.state);
+                    if before.state.is_terminal() {
+                        prop_assert!(matches!(kind, EventKind::CapacityReleased | EventKind::ReminderSent),
+                            "terminal {} accepted {}", before.state, kind);
+                    }
+                    prop_assert_eq!(after.seq, before.seq + 1);
+                    let bump = i32::from(kind.bumps_version());
+                    prop_assert_eq!(after.version, before.version + bump);
+                }
+                Err(_) => prop_assert_eq!(p.req(), &before),
+            }
+        }
+        // Replaying the accepted log without version checks gives the same request.
+        let mut replayed: Option<Request> = None;
+        for (event, who, at) in &p.log {
+            let ctx = Context { request_id: p.id, actor: who, policy: &p.policy, now: *at, expected_version: None };
+            replayed = Some(reduce(replayed.as_ref(), event, &ctx).expect("a recorded event replays"));
+        }
+        prop_assert_eq!(replayed.as_ref(), p.request.as_ref());
+    }
+
+    #[test]
+    fn the_reducer_is_deterministic(steps in proptest::collection::vec((any_event(), any_actor()), 1..30)) {
+        let mut a = Play::submitted(60_000);
+        let mut b = Play::submitted(60_000);
+        for (event, who) in steps {
+            let ra = a.try_as(who.clone(), event.clone()).map(|r| r.clone());
+            let rb = b.try_as(who, event).map(|r| r.clone());
+            prop_assert_eq!(ra, rb);
+        }
+    }
+}
+
+/// Plays a history that mostly picks buttons the current message would show, so random
+/// runs get deep into the lifecycle instead of bouncing off the first gate.
+fn guided_history(choices: &[(usize, usize, i64)], early: bool, cost: i64) -> (Play, Vec<(State, EventKind)>) {
+    let cast = [REQUESTER, AE, APPROVER, FINANCE, BOTH, INFRA, INFRA2, ADMIN, STRANGER];
+    let mut p = Play::submitted(cost);
+    p.policy.allow_provisioning_before_confirmation = early;
+    let mut accepted = Vec::new();
+    for &(pick, who, hours) in choices {
+        p.advance(Duration::hours(hours));
+        let mut options: Vec<Event> = available_actions(p.req(), &p.policy)
+            .into_iter()
+            .map(|k| match k {
+                EventKind::CommercialRejected | EventKind::TechnicalRejected => {
+                    Event::CommercialRejected { reason: "r".into() }
+                }
+                EventKind::ProvisioningFailed => Event::ProvisioningFailed { reason: "r".into() },
+                EventKind::CancelRequested => Event::CancelRequested { reason: "r".into() },
+                EventKind::TtlExtended => Event::TtlExtended { days: 2 },
+                EventKind::Activated => Event::Activated { signal_id: None },
+                EventKind::CommercialApproved => Event::CommercialApproved,
+                EventKind::TechnicalOwnerAssigned => Event::TechnicalOwnerAssigned,
+                EventKind::TechnicalApproved => Event::TechnicalApproved,
+                EventKind::EarlyProcurementStarted => Event::EarlyProcurementStarted,
+                EventKind::CustomerConfirmed => Event::CustomerConfirmed,
+                EventKind::ProvisioningCompleted => Event::ProvisioningCompleted,
+                EventKind::CancelApproved => Event::CancelApproved,
+                EventKind::CancelDenied => Event::CancelDenied,
+                EventKind::CapacityReleased => Event::CapacityReleased,
+                _ => Event::CommentAdded { text: "c".into() },
+            })
+            .collect();
+        if p.req().state == State::TechnicalReviewRequired {
+            options.push(Event::TechnicalRejected { reason: "r".into() });
+        }
+        if p.req().state.is_open() && pick % 7 == 0 {
+            options.push(Event::CommentAdded { text: "c".into() });
+        }
+        let timer = match p.req().deadline {
+            Some(d) if d.at <= p.now => Some(match d.kind {
+                DeadlineKind::CustomerConfirmation => Event::CustomerConfirmationTimeout,
+                DeadlineKind::Activation => Event::ActivationTimeout,
+            }),
+            _ => None,
+        };
+        let before = p.req().state;
+        let result = match (timer, options.is_empty()) {
+            (Some(t), _) if pick % 2 == 0 => p.try_as(Actor::Scheduler, t),
+            (_, true) => continue,
+            _ => {
+                // Three times in four, a forward step by someone entitled to take it.
+                let forward: Vec<&Event> = options.iter().filter(|e| !e.kind().is_destructive()).collect();
+                let event = match (pick % 4, forward.is_empty()) {
+                    (0, _) | (_, true) => options[pick % options.len()].clone(),
+                    _ => forward[pick % forward.len()].clone(),
+                };
+                let entitled: Vec<&str> = cast
+                    .iter()
+                    .copied()
+                    .filter(|u| {
+                        who_may(p.req(), event.kind()).iter().any(|party| match party {
+                            Party::User(id) => id.as_str() == *u,
+                            Party::Role(role) => roles_of(u).has(*role),
+                            Party::System => false,
+                        })
+                    })
+                    .collect();
+                let user = match (who % 4, entitled.is_empty()) {
+                    (0, _) | (_, true) => cast[who % cast.len()],
+                    _ => entitled[who % entitled.len()],
+                };
+                p.try_as(actor(user), event)
+            }
+        };
+        if let Ok(r) = result {
+            let after = r.state;
+            let kind = p.log.last().map(|(e, _, _)| e.kind()).expect("just logged");
+            assert!(table_allows(before, kind, after), "{kind} from {before} led to {after}");
+            accepted.push((before, kind));
+        }
+    }
+    (p, accepted)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn guided_histories_follow_the_table_and_replay(
+        early in any::<bool>(),
+        cost in prop_oneof![Just(100i64), Just(75_000i64)],
+        choices in proptest::collection::vec((0usize..64, 0usize..64, 0i64..72), 1..80),
+    ) {
+        let (p, _) = guided_history(&choices, early, cost);
+        let mut replayed: Option<Request> = None;
+        for (event, who, at) in &p.log {
+            let ctx = Context { request_id: p.id, actor: who, policy: &p.policy, now: *at, expected_version: None };
+            replayed = Some(reduce(replayed.as_ref(), event, &ctx).expect("a recorded event replays"));
+        }
+        prop_assert_eq!(replayed.as_ref(), p.request.as_ref());
+    }
+}
+
+#[test]
+fn random_histories_reach_every_event_of_the_table() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = (
+        any::<bool>(),
+        proptest::collection::vec((0usize..64, 0usize..64, 0i64..240), 40..80),
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..400 {
+        let (early, choices) = strategy.new_tree(&mut runner).unwrap().current();
+        for cost in [100, 75_000] {
+            let (_, accepted) = guided_history(&choices, early, cost);
+            seen.extend(accepted.into_iter().map(|(_, k)| k));
+        }
+    }
+    let missing: Vec<_> = EventKind::ALL
+        .into_iter()
+        .filter(|k| {
+            !matches!(
+                k,
+                EventKind::Submitted
+                    | EventKind::CommercialOwnerAssigned
+                    | EventKind::ReminderSent
+                    | EventKind::OwnerReassigned
+            )
+        })
+        .filter(|k| !seen.contains(k))
+        .collect();
+    assert!(missing.is_empty(), "never reached: {missing:?}");
+}

@@ -1,0 +1,360 @@
+//! The emulator's whole world, in memory behind one mutex, plus the change signal that
+//! `wait_*` calls sleep on.
+//!
+//! Invariant: the mutex is a `std::sync::Mutex` and is never held across an `.await`, so
+//! every access is short and no async task can deadlock on it.
+
+use rand::distr::Alphanumeric;
+use rand::Rng;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::config::EmulatorConfig;
+use super::error::EmulatorError;
+use super::faults::Faults;
+use super::log::{LogEntry, LogKind};
+use super::records::{Ack, Call, Delivery, Ephemeral, Message, View};
+
+/// State shared by the HTTP server, the socket tasks and the driver.
+pub(crate) struct Shared {
+    pub(crate) config: EmulatorConfig,
+    state: Mutex<State>,
+    /// Bumped after every mutation; waiters re-check their condition when it moves.
+    changed: watch::Sender<u64>,
+    shutdown: watch::Sender<bool>,
+    /// `http://127.0.0.1:<port>` of the Web API server.
+    pub(crate) http_base: String,
+    /// `ws://127.0.0.1:<port>` of the Socket Mode listener.
+    pub(crate) ws_base: String,
+}
+
+impl Shared {
+    pub(crate) fn new(config: EmulatorConfig, http_base: String, ws_base: String) -> Arc<Self> {
+        let state = State::new(&config);
+        Arc::new(Self {
+            config,
+            state: Mutex::new(state),
+            changed: watch::channel(0).0,
+            shutdown: watch::channel(false).0,
+            http_base,
+            ws_base,
+        })
+    }
+
+    /// Reads the state. A poisoned lock is recovered: every mutation below is a handful of
+    /// pushes and inserts that cannot leave the state half-updated in a way that matters to
+    /// a test double.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Mutates the state and wakes every waiter.
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let result = f(&mut self.lock());
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+        result
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until `check` returns `Some`, re-checking after every state change.
+    pub(crate) async fn wait_for<T>(
+        &self,
+        what: &str,
+        within: Duration,
+        mut check: impl FnMut(&State) -> Option<T>,
+    ) -> Result<T, EmulatorError> {
+        let mut changes = self.changed.subscribe();
+        let waiting = async {
+            loop {
+                // Mark the current version seen before looking, so a change that lands
+                // between the check and `changed()` still wakes us.
+                changes.borrow_and_update();
+                if let Some(found) = self.read(&mut check) {
+                    return found;
+                }
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(within, waiting)
+            .await
+            .map_err(|_| EmulatorError::Timeout {
+                what: what.to_owned(),
+                after: within,
+            })
+    }
+
+    /// Runs a task that stops when the emulator shuts down.
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = task => {}
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
+        });
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stop = self.shutdown.subscribe();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    }
+
+    pub(crate) fn trigger_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// A minted `trigger_id`.
+pub(crate) struct Trigger {
+    pub(crate) user: String,
+    pub(crate) minted: Instant,
+    pub(crate) used: bool,
+    /// Forced expiry (`Emulator::expire_trigger_ids`), independent of the clock.
+    pub(crate) expired: bool,
+}
+
+/// A frame the emulator wants a socket task to send.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Text(String),
+    /// Send this text frame, then a close frame, then hang up.
+    Disconnect(String),
+    /// Hang up the TCP connection without a close frame.
+    Drop,
+}
+
+pub(crate) struct Socket {
+    pub(crate) tx: mpsc::UnboundedSender<Outbound>,
+    /// Counted as connected only once `hello` went out, as clients do.
+    pub(crate) hello_sent: bool,
+}
+
+/// What an ack's payload should do once it arrives.
+#[derive(Clone, Debug)]
+pub(crate) enum AckContext {
+    Plain,
+    Slash { user: String, channel: String },
+    ViewSubmission { view_id: String, user: String },
+}
+
+/// An envelope waiting for its ack.
+pub(crate) struct Pending {
+    pub(crate) delivery: usize,
+    pub(crate) context: AckContext,
+    pub(crate) reply: Option<oneshot::Sender<Ack>>,
+}
+
+/// A `response_url` the emulator handed out.
+pub(crate) struct ResponseUrl {
+    pub(crate) user: String,
+    pub(crate) channel: String,
+    /// The message the interaction came from (`replace_original` targets it).
+    pub(crate) message_ts: Option<String>,
+    pub(crate) uses: u32,
+}
+
+pub(crate) struct State {
+    pub(crate) started: Instant,
+    pub(crate) ack_timeout: Duration,
+    pub(crate) trigger_ttl: Duration,
+    last_ts_micros: u64,
+    pub(crate) dms: HashMap<String, String>,
+    pub(crate) messages: Vec<Message>,
+    pub(crate) ephemerals: Vec<Ephemeral>,
+    pub(crate) views: Vec<View>,
+    /// Open views per user, root first (Slack's view stack, max 3).
+    pub(crate) stacks: HashMap<String, Vec<String>>,
+    pub(crate) triggers: HashMap<String, Trigger>,
+    pub(crate) tickets: HashMap<String, Instant>,
+    pub(crate) sockets: BTreeMap<u64, Socket>,
+    pub(crate) next_socket_id: u64,
+    pub(crate) round_robin: usize,
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) pending: HashMap<String, VecDeque<Pending>>,
+    pub(crate) calls: Vec<Call>,
+    pub(crate) log: Vec<LogEntry>,
+    pub(crate) faults: Faults,
+    pub(crate) response_urls: HashMap<String, ResponseUrl>,
+    pub(crate) connections_open_failures: u32,
+    /// Client frames that were not acks of a known envelope.
+    pub(crate) stray_frames: Vec<String>,
+}
+
+impl State {
+    fn new(config: &EmulatorConfig) -> Self {
+        Self {
+            started: Instant::now(),
+            ack_timeout: config.ack_timeout,
+            trigger_ttl: config.trigger_ttl,
+            last_ts_micros: 0,
+            dms: HashMap::new(),
+            messages: Vec::new(),
+            ephemerals: Vec::new(),
+            views: Vec::new(),
+            stacks: HashMap::new(),
+            triggers: HashMap::new(),
+            tickets: HashMap::new(),
+            sockets: BTreeMap::new(),
+            next_socket_id: 1,
+            round_robin: 0,
+            deliveries: Vec::new(),
+            pending: HashMap::new(),
+            calls: Vec::new(),
+            log: Vec::new(),
+            faults: Faults::default(),
+            response_urls: HashMap::new(),
+            connections_open_failures: 0,
+            stray_frames: Vec::new(),
+        }
+    }
+
+    /// A new message timestamp: wall-clock microseconds, forced strictly increasing so every
+    /// ts is unique across the workspace.
+    pub(crate) fn next_ts(&mut self) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.last_ts_micros = now.max(self.last_ts_micros + 1);
+        format_ts(self.last_ts_micros)
+    }
+
+    pub(crate) fn log(&mut self, kind: LogKind, text: impl Into<String>) {
+        let entry = LogEntry {
+            seq: self.log.len(),
+            at: self.started.elapsed(),
+            kind,
+            text: text.into(),
+        };
+        tracing::debug!(target: "emulator", "{}", entry.text);
+        self.log.push(entry);
+    }
+
+    /// A fresh trigger id in Slack's `<digits>.<digits>.<hex>` shape, owned by `user`.
+    pub(crate) fn mint_trigger(&mut self, user: &str) -> String {
+        let mut rng = rand::rng();
+        let id = format!(
+            "{}.{}.{:032x}",
+            rng.random_range(1_000_000_000_000u64..10_000_000_000_000),
+            rng.random_range(1_000_000_000_000u64..10_000_000_000_000),
+            rng.random::<u128>()
+        );
+        self.triggers.insert(
+            id.clone(),
+            Trigger {
+                user: user.to_owned(),
+                minted: Instant::now(),
+                used: false,
+                expired: false,
+            },
+        );
+        id
+    }
+
+    /// Spends a trigger id: the user it belongs to, or Slack's error code.
+    pub(crate) fn consume_trigger(&mut self, id: &str) -> Result<String, &'static str> {
+        let ttl = self.trigger_ttl;
+        let trigger = self.triggers.get_mut(id).ok_or("invalid_trigger_id")?;
+        if trigger.used {
+            return Err("exchanged_trigger_id");
+        }
+        if trigger.expired || trigger.minted.elapsed() >= ttl {
+            return Err("expired_trigger_id");
+        }
+        trigger.used = true;
+        Ok(trigger.user.clone())
+    }
+
+    /// The bot's DM channel with `user`, created on first use; stable afterwards.
+    pub(crate) fn dm_channel(&mut self, user: &str) -> String {
+        self.dms
+            .entry(user.to_owned())
+            .or_insert_with(|| random_id("D", 10))
+            .clone()
+    }
+
+    pub(crate) fn dm_user(&self, channel: &str) -> Option<&str> {
+        self.dms
+            .iter()
+            .find(|(_, dm)| dm.as_str() == channel)
+            .map(|(user, _)| user.as_str())
+    }
+
+    pub(crate) fn message(&self, channel: &str, ts: &str) -> Option<&Message> {
+        self.messages
+            .iter()
+            .find(|m| m.channel == channel && m.ts == ts)
+    }
+
+    pub(crate) fn message_mut(&mut self, channel: &str, ts: &str) -> Option<&mut Message> {
+        self.messages
+            .iter_mut()
+            .find(|m| m.channel == channel && m.ts == ts)
+    }
+
+    pub(crate) fn view(&self, id: &str) -> Option<&View> {
+        self.views.iter().find(|v| v.id == id)
+    }
+
+    pub(crate) fn view_mut(&mut self, id: &str) -> Option<&mut View> {
+        self.views.iter_mut().find(|v| v.id == id)
+    }
+
+    pub(crate) fn connected_sockets(&self) -> usize {
+        self.sockets.values().filter(|s| s.hello_sent).count()
+    }
+}
+
+/// `"<secs>.<6 digits>"`, Slack's message timestamp format.
+pub(crate) fn format_ts(micros: u64) -> String {
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+/// `prefix` plus `len` random upper-case letters and digits (`V…`, `D…` ids).
+pub(crate) fn random_id(prefix: &str, len: usize) -> String {
+    let tail: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .map(|b| char::from(b).to_ascii_uppercase())
+        .take(len)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+/// A short mixed-case id like the ones Slack invents for missing `block_id`s (`"0Bm"`).
+pub(crate) fn short_id(len: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .map(char::from)
+        .take(len)
+        .collect()
+}
+
+/// Milliseconds for log lines.
+pub(crate) fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A JSON value as one short line for the log.
+pub(crate) fn short_json(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 160 {
+        let head: String = text.chars().take(157).collect();
+        format!("{head}…")
+    } else {
+        text
+    }
+}
