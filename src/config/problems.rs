@@ -56,10 +56,6 @@ impl Problems {
         });
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub(crate) fn append(&mut self, mut other: Problems) {
         self.0.append(&mut other.0);
     }

@@ -18,7 +18,7 @@ pub struct SlackSettings {
 }
 
 /// `None` when `requests_channel` is missing or wrong; the problem is already reported.
-pub(crate) fn parse(section: &Section<'_>, env: Env<'_>, problems: &mut Problems) -> Option<SlackSettings> {
+pub(crate) fn parse(section: &Section<'_>, api_url: String, problems: &mut Problems) -> Option<SlackSettings> {
     let requests_channel = match section.string("requests_channel", problems) {
         Some(s) => ChannelId::parse(s)
             .map_err(|message| {
@@ -42,7 +42,6 @@ pub(crate) fn parse(section: &Section<'_>, env: Env<'_>, problems: &mut Problems
             .map_err(|message| problems.push(section.field("team_id"), message))
             .ok()
     });
-    let api_url = api_url(env, problems);
     Some(SlackSettings {
         requests_channel: requests_channel?,
         team_id,
@@ -50,7 +49,8 @@ pub(crate) fn parse(section: &Section<'_>, env: Env<'_>, problems: &mut Problems
     })
 }
 
-fn api_url(env: Env<'_>, problems: &mut Problems) -> String {
+/// `SLACK_API_URL`, or Slack's own when unset.
+pub(crate) fn api_url(env: Env<'_>, problems: &mut Problems) -> String {
     let Some(raw) = env("SLACK_API_URL").filter(|s| !s.trim().is_empty()) else {
         return DEFAULT_SLACK_API_URL.to_string();
     };

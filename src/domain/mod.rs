@@ -7,6 +7,7 @@
 
 pub mod calendar;
 pub mod cost;
+pub mod effect;
 pub mod event;
 pub mod ids;
 pub mod owner;
@@ -20,6 +21,7 @@ pub mod state;
 pub mod testkit;
 
 pub use calendar::Calendar;
+pub use effect::{effects_of, Effect, LinearTrigger};
 pub use event::{Event, EventKind, OwnerRole};
 pub use ids::{GroupId, RequestId, RequestNumber, TeamId, UserId};
 pub use owner::{decision_owner, DecisionOwner};

@@ -576,8 +576,7 @@ fn give_key(next: &mut Request, actor: &Actor) -> Result<(), Refusal> {
             ],
         });
     }
-    let complete = approvals.commercial.is_some() && (!next.finance_required || approvals.finance.is_some());
-    if complete {
+    if next.commercially_approved() {
         next.state = State::TechnicalReviewRequired;
     }
     Ok(())

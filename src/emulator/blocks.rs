@@ -323,10 +323,8 @@ impl Check {
                     }
                 }
             }
-            "number_input" => {
-                if !element["is_decimal_allowed"].is_boolean() {
-                    self.err("missing required field: is_decimal_allowed", pointer);
-                }
+            "number_input" if !element["is_decimal_allowed"].is_boolean() => {
+                self.err("missing required field: is_decimal_allowed", pointer);
             }
             "datepicker" => {
                 if let Some(date) = element["initial_date"].as_str() {

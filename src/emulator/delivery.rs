@@ -86,10 +86,9 @@ impl Shared {
             };
             st.round_robin = st.round_robin.wrapping_add(1);
             let envelope = envelope.unwrap_or(Value::Null);
-            let receiver = match envelope["envelope_id"].as_str() {
-                Some(envelope_id) => Some(st.expect_ack(envelope_id, socket, &envelope)),
-                None => None,
-            };
+            let receiver = envelope["envelope_id"]
+                .as_str()
+                .map(|envelope_id| st.expect_ack(envelope_id, socket, &envelope));
             st.log(
                 LogKind::Envelope,
                 format!("→ socket #{socket}: {}", describe(&envelope, &frame)),

@@ -35,12 +35,12 @@ pub(crate) fn normalize_blocks(blocks: &mut Value) {
         block
             .entry("block_id")
             .or_insert_with(|| Value::String(short_id(4)));
-        let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
+        let kind = block.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
         if kind == "input" {
             block.entry("optional").or_insert(Value::Bool(false));
             block.entry("dispatch_action").or_insert(Value::Bool(false));
         }
-        let elements: Vec<&mut Value> = match kind {
+        let elements: Vec<&mut Value> = match kind.as_str() {
             "actions" => block
                 .get_mut("elements")
                 .and_then(Value::as_array_mut)

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{
+    Callback, ErrorResponse, Request, Response,
+};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
@@ -34,17 +36,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 async fn connection(shared: Arc<Shared>, stream: TcpStream) {
-    let checker = Arc::clone(&shared);
-    let check_ticket = move |request: &Request, response: Response| {
-        match checker.update(|st| consume_ticket(&checker, st, request)) {
-            Ok(()) => Ok(response),
-            Err(why) => {
-                let mut rejection = ErrorResponse::new(Some(why.to_owned()));
-                *rejection.status_mut() = StatusCode::UNAUTHORIZED;
-                Err(rejection)
-            }
-        }
-    };
+    let check_ticket = TicketCheck(Arc::clone(&shared));
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, check_ticket).await else {
         return;
     };
@@ -62,6 +54,23 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
     match registered {
         Ok((id, count)) => run(&shared, ws, id, count, rx).await,
         Err(count) => refuse(&shared, ws, count).await,
+    }
+}
+
+/// Lets the websocket upgrade through only with a valid ticket; otherwise answers 401.
+struct TicketCheck(Arc<Shared>);
+
+impl Callback for TicketCheck {
+    fn on_request(self, request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+        let shared = &self.0;
+        match shared.update(|st| consume_ticket(shared, st, request)) {
+            Ok(()) => Ok(response),
+            Err(why) => {
+                let mut rejection = ErrorResponse::new(Some(why.to_owned()));
+                *rejection.status_mut() = StatusCode::UNAUTHORIZED;
+                Err(rejection)
+            }
+        }
     }
 }
 
@@ -118,6 +127,9 @@ async fn run(
     shared.update(|st| {
         if let Some(socket) = st.sockets.get_mut(&id) {
             socket.hello_sent = sent.is_ok();
+        }
+        if sent.is_ok() {
+            st.hellos_sent += 1;
         }
         st.log(LogKind::Socket, format!("socket #{id} connected, hello sent ({count} open)"));
     });

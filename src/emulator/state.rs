@@ -183,6 +183,8 @@ pub(crate) struct State {
     pub(crate) tickets: HashMap<String, Instant>,
     pub(crate) sockets: BTreeMap<u64, Socket>,
     pub(crate) next_socket_id: u64,
+    /// Sockets that ever received `hello` (reconnects included).
+    pub(crate) hellos_sent: usize,
     pub(crate) round_robin: usize,
     pub(crate) deliveries: Vec<Delivery>,
     pub(crate) pending: HashMap<String, VecDeque<Pending>>,
@@ -190,7 +192,6 @@ pub(crate) struct State {
     pub(crate) log: Vec<LogEntry>,
     pub(crate) faults: Faults,
     pub(crate) response_urls: HashMap<String, ResponseUrl>,
-    pub(crate) connections_open_failures: u32,
     /// Client frames that were not acks of a known envelope.
     pub(crate) stray_frames: Vec<String>,
 }
@@ -211,6 +212,7 @@ impl State {
             tickets: HashMap::new(),
             sockets: BTreeMap::new(),
             next_socket_id: 1,
+            hellos_sent: 0,
             round_robin: 0,
             deliveries: Vec::new(),
             pending: HashMap::new(),
@@ -218,7 +220,6 @@ impl State {
             log: Vec::new(),
             faults: Faults::default(),
             response_urls: HashMap::new(),
-            connections_open_failures: 0,
             stray_frames: Vec::new(),
         }
     }
@@ -312,6 +313,35 @@ impl State {
 
     pub(crate) fn view_mut(&mut self, id: &str) -> Option<&mut View> {
         self.views.iter_mut().find(|v| v.id == id)
+    }
+
+    /// A `response_url` on the emulator's own HTTP server (`base` = `http://127.0.0.1:<port>`).
+    pub(crate) fn mint_response_url(
+        &mut self,
+        base: &str,
+        user: &str,
+        channel: &str,
+        message_ts: Option<&str>,
+    ) -> String {
+        let id = short_id(24);
+        self.response_urls.insert(
+            id.clone(),
+            ResponseUrl {
+                user: user.to_owned(),
+                channel: channel.to_owned(),
+                message_ts: message_ts.map(str::to_owned),
+                uses: 0,
+            },
+        );
+        format!("{base}/hooks/{id}")
+    }
+
+    /// The name Slack shows for a channel in payloads (`directmessage` for DMs).
+    pub(crate) fn channel_name(&self, config: &EmulatorConfig, id: &str) -> Option<String> {
+        match config.channel(id) {
+            Some(channel) => Some(channel.name.clone()),
+            None => self.dm_user(id).map(|_| "directmessage".to_owned()),
+        }
     }
 
     pub(crate) fn connected_sockets(&self) -> usize {

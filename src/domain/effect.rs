@@ -1,0 +1,102 @@
+//! Side effects an event asks for. The store writes them to the outbox in the event's
+//! transaction; workers deliver them later. Pure: which effects follow is a rule of the
+//! workflow, not of Slack.
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{Event, EventKind};
+use super::ids::UserId;
+use super::request::Request;
+use super::state::State;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Effect {
+    /// The request's one root message in the requests channel.
+    PostRootMessage,
+    /// Re-render the root message from the request as it is when delivered.
+    UpdateRootMessage,
+    /// One reply per event under the root message: the thread is the audit log.
+    PostThreadReply,
+    /// A DM with the buttons of a decision (reminder, timeout gate).
+    DirectMessage { to: UserId },
+    CreateLinearIssue,
+    CommentLinearIssue,
+}
+
+impl Effect {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::PostRootMessage => "post_root_message",
+            Effect::UpdateRootMessage => "update_root_message",
+            Effect::PostThreadReply => "post_thread_reply",
+            Effect::DirectMessage { .. } => "direct_message",
+            Effect::CreateLinearIssue => "create_linear_issue",
+            Effect::CommentLinearIssue => "comment_linear_issue",
+        }
+    }
+}
+
+/// When the informational Linear issue is opened, if Linear is configured at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinearTrigger {
+    Submitted,
+    TechnicalReview,
+}
+
+/// The effects of one recorded event, given the request before and after it.
+pub fn effects_of(
+    before: Option<&Request>,
+    after: &Request,
+    event: &Event,
+    linear: Option<LinearTrigger>,
+) -> Vec<Effect> {
+    let kind = event.kind();
+    let mut out = Vec::new();
+    match kind {
+        EventKind::Submitted => out.push(Effect::PostRootMessage),
+        EventKind::ReminderSent => {
+            if let Event::ReminderSent { recipients, escalation, .. } = event {
+                if *escalation {
+                    out.push(Effect::PostThreadReply);
+                } else {
+                    out.extend(recipients.iter().map(|to| Effect::DirectMessage { to: to.clone() }));
+                }
+            }
+            return out;
+        }
+        EventKind::CommentAdded => {
+            out.push(Effect::PostThreadReply);
+            return out;
+        }
+        _ => {
+            out.push(Effect::UpdateRootMessage);
+            out.push(Effect::PostThreadReply);
+        }
+    }
+    // A timeout hands the gate to the commercial owner; the DM is part of the timeout.
+    if matches!(kind, EventKind::CustomerConfirmationTimeout | EventKind::ActivationTimeout) {
+        if let Some(owner) = &after.commercial_owner {
+            out.push(Effect::DirectMessage { to: owner.clone() });
+        }
+    }
+    if let Some(trigger) = linear {
+        let entered = before.map(|b| b.state) != Some(after.state);
+        let opens_issue = match trigger {
+            LinearTrigger::Submitted => kind == EventKind::Submitted,
+            LinearTrigger::TechnicalReview => entered && after.state == State::TechnicalReviewRequired,
+        };
+        let issue_exists = match trigger {
+            LinearTrigger::Submitted => before.is_some(),
+            // Commercial approval complete means the request has entered technical review.
+            LinearTrigger::TechnicalReview => before.is_some_and(Request::commercially_approved),
+        };
+        if opens_issue {
+            out.push(Effect::CreateLinearIssue);
+        } else if issue_exists && entered {
+            out.push(Effect::CommentLinearIssue);
+        }
+    }
+    out
+}

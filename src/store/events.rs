@@ -1,0 +1,364 @@
+//! Appending to the log: the one way state changes.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::rows::{upsert_request, RequestRow, REQUEST_COLUMNS};
+use super::StoreError;
+use crate::domain::cost::cost_at_risk_cents;
+use crate::domain::{
+    effects_of, reduce, Actor, Context, Event, LinearTrigger, Policy, Refusal, Request, RequestId,
+    RequestNumber, State,
+};
+
+/// Which request an append is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// A new request with this id; its `CR-<n>` number comes from the database sequence.
+    New(RequestId),
+    Existing(RequestId),
+}
+
+/// One decision to record: one or more events by one actor, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub target: Target,
+    /// Applied in order; a `submitted` event's number is filled in by the store.
+    pub events: Vec<Event>,
+    pub actor: Actor,
+    pub policy: Policy,
+    pub now: DateTime<Utc>,
+    /// The version the clicked button carried; checked against the first event only.
+    pub expected_version: Option<i32>,
+    /// The same key twice records once and returns the first result. Later events of a batch
+    /// get `<key>#<n>`.
+    pub idempotency_key: String,
+    pub envelope_id: Option<String>,
+    pub linear: Option<LinearTrigger>,
+}
+
+/// An event as it sits in the log, with what the audit record needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub id: Uuid,
+    pub request_id: RequestId,
+    pub seq: i32,
+    pub event: Event,
+    pub actor: Actor,
+    pub policy: Policy,
+    pub version_after: i32,
+    pub state_after: State,
+    pub deadline_after: Option<DateTime<Utc>>,
+    pub cost_at_risk_cents: Option<i64>,
+    pub idempotency_key: String,
+    pub envelope_id: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub request: Request,
+    pub events: Vec<RecordedEvent>,
+    /// True when the idempotency key had been recorded before: nothing new was written.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Refused(Refusal),
+    /// The clicker's version is stale because another event won; it is named when known.
+    #[error("this request has moved on (now at version {current})")]
+    Conflict {
+        current: i32,
+        winner: Option<Box<RecordedEvent>>,
+    },
+    #[error("no such request")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(e: sqlx::Error) -> Self {
+        AppendError::Store(StoreError::Db(e))
+    }
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    id: Uuid,
+    request_id: Uuid,
+    seq: i32,
+    payload: Value,
+    actor_detail: Value,
+    policy: Value,
+    version_after: i32,
+    state_after: String,
+    deadline_after: Option<DateTime<Utc>>,
+    cost_at_risk_cents: Option<i64>,
+    idempotency_key: String,
+    envelope_id: Option<String>,
+    occurred_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+}
+
+const EVENT_COLUMNS: &str = "id, request_id, seq, payload, actor_detail, policy, version_after, \
+     state_after, deadline_after, cost_at_risk_cents, idempotency_key, envelope_id, occurred_at, \
+     recorded_at";
+
+impl EventRow {
+    fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("event {} {what}: {e}", self.id))
+        };
+        Ok(RecordedEvent {
+            id: self.id,
+            request_id: RequestId(self.request_id),
+            seq: self.seq,
+            event: serde_json::from_value(self.payload.clone()).map_err(|e| bad("payload", &e))?,
+            actor: serde_json::from_value(self.actor_detail.clone()).map_err(|e| bad("actor", &e))?,
+            policy: serde_json::from_value(self.policy.clone()).map_err(|e| bad("policy", &e))?,
+            version_after: self.version_after,
+            state_after: self.state_after.parse().map_err(|e| bad("state", &e))?,
+            deadline_after: self.deadline_after,
+            cost_at_risk_cents: self.cost_at_risk_cents,
+            idempotency_key: self.idempotency_key,
+            envelope_id: self.envelope_id,
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
+
+fn batch_key(key: &str, index: usize) -> String {
+    if index == 0 {
+        key.to_string()
+    } else {
+        format!("{key}#{index}")
+    }
+}
+
+/// Records `append` atomically: checks the idempotency key and the expected version, runs
+/// the reducer, inserts the events, rewrites the projection and enqueues the outbox rows, in
+/// one transaction. Nothing is half-written: any failure rolls all of it back.
+pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendError> {
+    let mut tx = pool.begin().await.map_err(StoreError::Unreachable)?;
+    // Two tasks with the same key would both see "not recorded yet"; the transaction-scoped
+    // lock makes the second wait for the first and then find its result.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(&append.idempotency_key)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(first) = recorded_batch(&mut tx, &append.idempotency_key, append.events.len()).await? {
+        let request = load_for_update(&mut tx, first[0].request_id, false)
+            .await?
+            .ok_or(AppendError::NotFound)?;
+        tx.commit().await?;
+        return Ok(Appended { request, events: first, duplicate: true });
+    }
+
+    let (request_id, mut current) = match append.target {
+        Target::New(id) => (id, None),
+        Target::Existing(id) => {
+            let r = load_for_update(&mut tx, id, true).await?.ok_or(AppendError::NotFound)?;
+            (id, Some(r))
+        }
+    };
+    let mut pending = Vec::with_capacity(append.events.len());
+    for (i, event) in append.events.iter().enumerate() {
+        let event = match (event, &current) {
+            (Event::Submitted { details, .. }, None) => {
+                let n: i64 = sqlx::query_scalar("SELECT nextval('capacity.request_number_seq')")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                Event::Submitted { number: RequestNumber(n), details: details.clone() }
+            }
+            _ => event.clone(),
+        };
+        let ctx = Context {
+            request_id,
+            actor: &append.actor,
+            policy: &append.policy,
+            now: append.now,
+            expected_version: if i == 0 { append.expected_version } else { None },
+        };
+        let next = match reduce(current.as_ref(), &event, &ctx) {
+            Ok(next) => next,
+            Err(Refusal::StaleVersion { seen, current: now_at }) => {
+                let winner = first_event_after(&mut tx, request_id, seen).await?;
+                return Err(AppendError::Conflict { current: now_at, winner: winner.map(Box::new) });
+            }
+            Err(refusal) => return Err(AppendError::Refused(refusal)),
+        };
+        let effects = effects_of(current.as_ref(), &next, &event, append.linear);
+        pending.push((event, next.clone(), effects));
+        current = Some(next);
+    }
+    let Some(last) = current else {
+        return Err(AppendError::Refused(Refusal::NoSuchRequest));
+    };
+    upsert_request(&mut tx, &last).await?;
+
+    let mut recorded = Vec::with_capacity(pending.len());
+    for (i, (event, after, effects)) in pending.into_iter().enumerate() {
+        let rec = insert_event(&mut tx, append, i, event, &after).await?;
+        for effect in effects {
+            sqlx::query(
+                "INSERT INTO capacity.outbox (request_id, event_id, effect, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(request_id.0)
+            .bind(rec.id)
+            .bind(sqlx::types::Json(&effect))
+            .bind(append.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        recorded.push(rec);
+    }
+    // A wake-up hint for outbox workers; delivered only if the transaction commits.
+    sqlx::query("SELECT pg_notify('capacity_outbox', $1)")
+        .bind(request_id.0.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Appended { request: last, events: recorded, duplicate: false })
+}
+
+async fn insert_event(
+    conn: &mut PgConnection,
+    append: &Append,
+    index: usize,
+    event: Event,
+    after: &Request,
+) -> Result<RecordedEvent, AppendError> {
+    let id = Uuid::now_v7();
+    let key = batch_key(&append.idempotency_key, index);
+    let actor_team = match &append.actor {
+        Actor::User { team, .. } => Some(team.to_string()),
+        _ => None,
+    };
+    let cost = cost_at_risk_cents(after, append.now);
+    let recorded_at: DateTime<Utc> = sqlx::query_scalar(
+        "INSERT INTO capacity.capacity_request_events (id, request_id, seq, kind, payload, actor, \
+         actor_team, actor_detail, policy, version_after, state_after, deadline_after, \
+         cost_at_risk_cents, idempotency_key, envelope_id, occurred_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING recorded_at",
+    )
+    .bind(id)
+    .bind(after.id.0)
+    .bind(after.seq)
+    .bind(event.kind().as_str())
+    .bind(sqlx::types::Json(&event))
+    .bind(append.actor.label())
+    .bind(actor_team)
+    .bind(sqlx::types::Json(&append.actor))
+    .bind(sqlx::types::Json(&append.policy))
+    .bind(after.version)
+    .bind(after.state.as_str())
+    .bind(after.deadline.map(|d| d.at))
+    .bind(cost)
+    .bind(&key)
+    .bind(append.envelope_id.as_deref())
+    .bind(append.now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(RecordedEvent {
+        id,
+        request_id: after.id,
+        seq: after.seq,
+        event,
+        actor: append.actor.clone(),
+        policy: append.policy.clone(),
+        version_after: after.version,
+        state_after: after.state,
+        deadline_after: after.deadline.map(|d| d.at),
+        cost_at_risk_cents: cost,
+        idempotency_key: key,
+        envelope_id: append.envelope_id.clone(),
+        occurred_at: append.now,
+        recorded_at,
+    })
+}
+
+async fn recorded_batch(
+    conn: &mut PgConnection,
+    key: &str,
+    len: usize,
+) -> Result<Option<Vec<RecordedEvent>>, AppendError> {
+    let keys: Vec<String> = (0..len.max(1)).map(|i| batch_key(key, i)).collect();
+    let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events \
+         WHERE idempotency_key = ANY($1) ORDER BY request_id, seq"
+    )))
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let events = rows
+        .into_iter()
+        .map(EventRow::into_recorded)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(events))
+}
+
+async fn first_event_after(
+    conn: &mut PgConnection,
+    request_id: RequestId,
+    version: i32,
+) -> Result<Option<RecordedEvent>, AppendError> {
+    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events \
+         WHERE request_id = $1 AND version_after > $2 ORDER BY seq LIMIT 1"
+    )))
+    .bind(request_id.0)
+    .bind(version)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(EventRow::into_recorded).transpose()?)
+}
+
+async fn load_for_update(
+    conn: &mut PgConnection,
+    id: RequestId,
+    lock: bool,
+) -> Result<Option<Request>, AppendError> {
+    let sql = if lock {
+        format!("SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1 FOR UPDATE")
+    } else {
+        format!("SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1")
+    };
+    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(RequestRow::into_request).transpose()?)
+}
+
+/// The whole log of one request, in order.
+pub async fn events_of(pool: &PgPool, id: RequestId) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events WHERE request_id = $1 ORDER BY seq"
+    )))
+    .bind(id.0)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(EventRow::into_recorded).collect()
+}
+
+/// One event by id (the outbox renders thread replies from it).
+pub async fn event_by_id(pool: &PgPool, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(EventRow::into_recorded).transpose()
+}

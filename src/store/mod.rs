@@ -1,0 +1,62 @@
+//! All SQL lives here. Every other module talks to Postgres through these functions.
+//!
+//! Queries are checked at run time (`sqlx::query`), not at compile time: the build then
+//! needs no database and no `.sqlx` cache, and every query is exercised by the test suite
+//! against a real, freshly migrated Postgres.
+
+pub mod events;
+pub mod outbox;
+pub mod requests;
+mod rows;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+pub use events::{Append, AppendError, Appended, RecordedEvent, Target};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database could not be reached ({0}); check DATABASE_URL and that Postgres is running")]
+    Unreachable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a stored row could not be read back: {0}")]
+    Corrupt(String),
+}
+
+/// Opens a pool. Short acquire timeout: a click must be answered within Slack's 3 s, so a
+/// database that does not answer is reported, not waited on.
+pub async fn connect(url: &str) -> Result<PgPool, StoreError> {
+    let options: PgConnectOptions = url.parse().map_err(StoreError::Unreachable)?;
+    PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_with(options)
+        .await
+        .map_err(StoreError::Unreachable)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Whether every migration this binary knows has been applied (for `/readyz` and `doctor`).
+pub async fn migrations_current(pool: &PgPool) -> Result<bool, StoreError> {
+    let applied: Vec<i64> = sqlx::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    .or_else(|e| match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(Vec::new()),
+        _ => Err(e),
+    })?;
+    Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+}

@@ -1,0 +1,131 @@
+//! Reading the projection.
+
+use sqlx::PgPool;
+
+use super::rows::{RequestRow, REQUEST_COLUMNS};
+use super::StoreError;
+use crate::domain::{Request, RequestId, RequestNumber, State, UserId};
+
+pub async fn by_id(pool: &PgPool, id: RequestId) -> Result<Option<Request>, StoreError> {
+    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1"
+    )))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    row.map(RequestRow::into_request).transpose()
+}
+
+pub async fn by_number(pool: &PgPool, number: RequestNumber) -> Result<Option<Request>, StoreError> {
+    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE number = $1"
+    )))
+    .bind(number.0)
+    .fetch_optional(pool)
+    .await?;
+    row.map(RequestRow::into_request).transpose()
+}
+
+/// What `requests list` and `/capacity list` filter on.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub state: Option<State>,
+    pub open_only: bool,
+    /// Requests this user requested or owns (commercially or technically).
+    pub involving: Option<UserId>,
+    pub limit: i64,
+}
+
+pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Request>, StoreError> {
+    let rows: Vec<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests \
+         WHERE ($1::text IS NULL OR state = $1) \
+           AND (NOT $2 OR state NOT IN ('ACTIVATED', 'CANCELLED', 'FAILED')) \
+           AND ($3::text IS NULL OR requester = $3 OR commercial_owner = $3 OR technical_owner = $3) \
+         ORDER BY number DESC LIMIT $4"
+    )))
+    .bind(filter.state.map(State::as_str))
+    .bind(filter.open_only)
+    .bind(filter.involving.as_ref().map(UserId::as_str))
+    .bind(if filter.limit > 0 { filter.limit } else { 1000 })
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(RequestRow::into_request).collect()
+}
+
+/// Every request id, oldest first: what `replay` walks.
+pub async fn all_ids(pool: &PgPool) -> Result<Vec<RequestId>, StoreError> {
+    let ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM capacity.capacity_requests ORDER BY number")
+            .fetch_all(pool)
+            .await?;
+    Ok(ids.into_iter().map(RequestId).collect())
+}
+
+/// Overwrites a projection row with `request` (used by `replay --fix`).
+pub async fn overwrite(pool: &PgPool, request: &Request) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    super::rows::upsert_request(&mut conn, request).await?;
+    Ok(())
+}
+
+/// Where a request's root message lives, once the outbox has posted it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Links {
+    pub slack_channel: Option<String>,
+    pub slack_ts: Option<String>,
+    pub permalink: Option<String>,
+    pub linear_issue_id: Option<String>,
+    pub linear_url: Option<String>,
+}
+
+pub async fn links(pool: &PgPool, id: RequestId) -> Result<Links, StoreError> {
+    let row: Option<Links> = sqlx::query_as(
+        "SELECT slack_channel, slack_ts, permalink, linear_issue_id, linear_url \
+         FROM capacity.request_links WHERE request_id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.unwrap_or_default())
+}
+
+/// Records where the root message was posted.
+pub async fn set_root_message(
+    pool: &PgPool,
+    id: RequestId,
+    channel: &str,
+    ts: &str,
+    permalink: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO capacity.request_links (request_id, slack_channel, slack_ts, permalink, updated_at) \
+         VALUES ($1, $2, $3, $4, clock_timestamp()) \
+         ON CONFLICT (request_id) DO UPDATE SET slack_channel = EXCLUDED.slack_channel, \
+         slack_ts = EXCLUDED.slack_ts, permalink = COALESCE(EXCLUDED.permalink, capacity.request_links.permalink), \
+         updated_at = EXCLUDED.updated_at",
+    )
+    .bind(id.0)
+    .bind(channel)
+    .bind(ts)
+    .bind(permalink)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records the Linear issue opened for a request.
+pub async fn set_linear_issue(pool: &PgPool, id: RequestId, issue_id: &str, url: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO capacity.request_links (request_id, linear_issue_id, linear_url, updated_at) \
+         VALUES ($1, $2, $3, clock_timestamp()) \
+         ON CONFLICT (request_id) DO UPDATE SET linear_issue_id = EXCLUDED.linear_issue_id, \
+         linear_url = EXCLUDED.linear_url, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(id.0)
+    .bind(issue_id)
+    .bind(url)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

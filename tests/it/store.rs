@@ -1,0 +1,251 @@
+//! The event store against real Postgres: atomic appends, idempotency, conflicts, and an
+//! append-only log.
+
+use std::sync::Arc;
+
+use capacity_bot::domain::testkit::*;
+use capacity_bot::domain::{Actor, Effect, Event, Refusal, RequestId, State};
+use capacity_bot::store::{self, AppendError, Target, MIGRATOR};
+use chrono::Duration;
+use sqlx::PgPool;
+
+use crate::support::*;
+
+#[sqlx::test(migrations = false)]
+async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(pool: PgPool) {
+    assert!(!store::migrations_current(&pool).await.unwrap());
+    MIGRATOR.run(&pool).await.unwrap();
+    assert!(store::migrations_current(&pool).await.unwrap());
+    let snapshot = || async {
+        let objects: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.relname::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'capacity' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+        (objects, applied)
+    };
+    let first = snapshot().await;
+    assert!(first.0.iter().any(|(n, _)| n == "capacity_request_events"));
+    MIGRATOR.run(&pool).await.unwrap();
+    assert_eq!(snapshot().await, first);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_event_log_rejects_update_delete_and_truncate(pool: PgPool) {
+    submit(&pool, 100).await;
+    for sql in [
+        "UPDATE capacity.capacity_request_events SET actor = 'UEVIL'",
+        "DELETE FROM capacity.capacity_request_events",
+        "TRUNCATE capacity.capacity_request_events CASCADE",
+    ] {
+        let err = sqlx::query(sql).execute(&pool).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(count_events(&pool).await, 2);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_submission_writes_events_projection_and_outbox_in_one_go(pool: PgPool) {
+    let appended = submit(&pool, 100).await;
+    let r = &appended.request;
+    assert_eq!(r.state, State::CommercialApprovalRequired);
+    assert!(r.number.0 >= 1);
+    assert_eq!(appended.events.len(), 2);
+    assert_eq!(appended.events[0].idempotency_key, format!("submit:{}", r.id));
+    assert_eq!(appended.events[1].idempotency_key, format!("submit:{}#1", r.id));
+    let stored = store::requests::by_number(&pool, r.number).await.unwrap().unwrap();
+    assert_eq!(&stored, r);
+    let log = store::events::events_of(&pool, r.id).await.unwrap();
+    assert_eq!(log, appended.events);
+    let effects: Vec<Effect> = store::outbox::of_request(&pool, r.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(row, status)| {
+            assert_eq!(status, "pending");
+            row.effect
+        })
+        .collect();
+    assert_eq!(
+        effects,
+        vec![Effect::PostRootMessage, Effect::UpdateRootMessage, Effect::PostThreadReply]
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn request_numbers_count_up(pool: PgPool) {
+    let a = submit(&pool, 1).await.request.number;
+    let b = submit(&pool, 1).await.request.number;
+    assert_eq!(b.0, a.0 + 1);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_whole_lifecycle_goes_through_the_store(pool: PgPool) {
+    let id = submit(&pool, 60_000).await.request.id;
+    let mut now = t0();
+    let mut step = |by: i64| {
+        now += Duration::hours(by);
+        now
+    };
+    let steps: Vec<(&str, Event, State)> = vec![
+        (AE, Event::CommercialApproved, State::CommercialApprovalRequired),
+        (FINANCE, Event::CommercialApproved, State::TechnicalReviewRequired),
+        (INFRA, Event::TechnicalOwnerAssigned, State::TechnicalReviewRequired),
+        (INFRA, Event::TechnicalApproved, State::CustomerConfirmationRequired),
+        (AE, Event::TtlExtended { days: 2 }, State::CustomerConfirmationRequired),
+        (REQUESTER, Event::CustomerConfirmed, State::ProvisioningInProgress),
+        (INFRA2, Event::TechnicalOwnerAssigned, State::ProvisioningInProgress),
+        (INFRA2, Event::ProvisioningCompleted, State::ReadyForCustomer),
+        (STRANGER, Event::CommentAdded { text: "ETA?".into() }, State::ReadyForCustomer),
+        (AE, Event::Activated { signal_id: None }, State::Activated),
+    ];
+    for (who, event, expected) in steps {
+        let kind = event.kind();
+        let r = click(&pool, id, who, event, step(2)).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(r.request.state, expected, "{kind}");
+    }
+    let log = store::events::events_of(&pool, id).await.unwrap();
+    assert_eq!(log.len(), 12);
+    assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    let stored = store::requests::by_id(&pool, id).await.unwrap().unwrap();
+    assert_eq!(stored.state, State::Activated);
+    assert_eq!(capacity_bot::replay::fold(&log).unwrap(), stored);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_refused_click_records_nothing(pool: PgPool) {
+    let id = submit(&pool, 100).await.request.id;
+    let before = count_events(&pool).await;
+    let err = click(&pool, id, STRANGER, Event::CommercialApproved, t0()).await.unwrap_err();
+    assert!(matches!(err, AppendError::Refused(Refusal::NotPermitted { .. })), "{err}");
+    let err = click(&pool, id, INFRA, Event::ProvisioningCompleted, t0()).await.unwrap_err();
+    assert!(matches!(err, AppendError::Refused(Refusal::WrongState { .. })), "{err}");
+    assert_eq!(count_events(&pool).await, before);
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM capacity.outbox").fetch_one(&pool).await.unwrap();
+    assert_eq!(outbox, 3);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_same_idempotency_key_twice_records_once(pool: PgPool) {
+    let id = submit(&pool, 100).await.request.id;
+    let append = append_for(Target::Existing(id), vec![Event::CommercialApproved], actor(AE), t0(), Some(2), "envelope-1");
+    let first = store::events::append(&pool, &append).await.unwrap();
+    assert!(!first.duplicate);
+    let again = store::events::append(&pool, &append).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.events, first.events);
+    assert_eq!(again.request, first.request);
+    assert_eq!(count_events(&pool).await, 3);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_same_idempotency_key_from_two_tasks_at_once_records_once(pool: PgPool) {
+    let id = submit(&pool, 100).await.request.id;
+    let append = Arc::new(append_for(
+        Target::Existing(id),
+        vec![Event::CommentAdded { text: "same envelope".into() }],
+        actor(AE),
+        t0(),
+        None,
+        "envelope-dup",
+    ));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (pool, append) = (pool.clone(), append.clone());
+            tokio::spawn(async move { store::events::append(&pool, &append).await })
+        })
+        .collect();
+    let mut fresh = 0;
+    for t in tasks {
+        let r = t.await.unwrap().unwrap();
+        fresh += usize::from(!r.duplicate);
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(count_events(&pool).await, 3);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn twenty_tasks_at_one_version_one_wins_and_the_rest_learn_who(pool: PgPool) {
+    let id = submit(&pool, 100).await.request.id;
+    let users = [AE, APPROVER, BOTH];
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let pool = pool.clone();
+            let user = users[i % users.len()];
+            tokio::spawn(async move {
+                let append = append_for(
+                    Target::Existing(id),
+                    vec![Event::CommercialApproved],
+                    actor(user),
+                    t0(),
+                    Some(2),
+                    &format!("task-{i}"),
+                );
+                store::events::append(&pool, &append).await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut conflicts = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(a) => winners.push(a),
+            Err(AppendError::Conflict { current, winner }) => conflicts.push((current, winner)),
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(conflicts.len(), 19);
+    let won = &winners[0].events[0];
+    for (current, winner) in conflicts {
+        assert_eq!(current, 3);
+        assert_eq!(winner.as_deref(), Some(won));
+    }
+    assert_eq!(count_events(&pool).await, 3);
+    let stored = store::requests::by_id(&pool, id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 3);
+    assert_eq!(stored.seq, 3);
+    assert_eq!(stored.state, State::TechnicalReviewRequired);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_unknown_request_is_not_found(pool: PgPool) {
+    let err = store::events::append(
+        &pool,
+        &append_for(
+            Target::Existing(RequestId(uuid::Uuid::now_v7())),
+            vec![Event::CommercialApproved],
+            actor(AE),
+            t0(),
+            None,
+            "nope",
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, AppendError::NotFound));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn timers_record_with_the_scheduler_as_actor(pool: PgPool) {
+    let id = submit(&pool, 100).await.request.id;
+    click(&pool, id, AE, Event::CommercialApproved, t0()).await.unwrap();
+    click(&pool, id, INFRA, Event::TechnicalApproved, t0()).await.unwrap();
+    let due = store::requests::by_id(&pool, id).await.unwrap().unwrap().deadline.unwrap().at;
+    let append = append_for(
+        Target::Existing(id),
+        vec![Event::CustomerConfirmationTimeout],
+        Actor::Scheduler,
+        due,
+        None,
+        "timeout",
+    );
+    let r = store::events::append(&pool, &append).await.unwrap();
+    assert_eq!(r.request.state, State::Expired);
+    assert_eq!(r.events[0].actor.label(), "scheduler");
+    let effects: Vec<Effect> = store::outbox::of_request(&pool, id).await.unwrap().into_iter().map(|(r, _)| r.effect).collect();
+    assert!(effects.contains(&Effect::DirectMessage { to: uid(AE) }), "{effects:?}");
+}

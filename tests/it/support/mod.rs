@@ -1,0 +1,70 @@
+//! Builders shared by the integration tests.
+
+use capacity_bot::domain::testkit::{actor, submission, t0};
+use capacity_bot::domain::{Actor, Event, Policy, RequestId, RequestNumber, UserId};
+use capacity_bot::store::{self, Append, AppendError, Appended, Target};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub fn append_for(
+    target: Target,
+    events: Vec<Event>,
+    who: Actor,
+    now: DateTime<Utc>,
+    expected_version: Option<i32>,
+    key: &str,
+) -> Append {
+    Append {
+        target,
+        events,
+        actor: who,
+        policy: Policy::default(),
+        now,
+        expected_version,
+        idempotency_key: key.to_string(),
+        envelope_id: None,
+        linear: None,
+    }
+}
+
+/// Submits a request from REQUESTER naming AE (submitted + commercial_owner_assigned).
+pub async fn submit(pool: &PgPool, cost_usd: i64) -> Appended {
+    let details = submission(cost_usd);
+    let owner: UserId = details.commercial_owner.clone().expect("the builder names an AE");
+    let id = RequestId(Uuid::now_v7());
+    store::events::append(
+        pool,
+        &append_for(
+            Target::New(id),
+            vec![
+                Event::Submitted { number: RequestNumber(0), details },
+                Event::CommercialOwnerAssigned { owner },
+            ],
+            actor(capacity_bot::domain::testkit::REQUESTER),
+            t0(),
+            None,
+            &format!("submit:{id}"),
+        ),
+    )
+    .await
+    .expect("submission is recorded")
+}
+
+/// Records one click by `user` at the request's current version.
+pub async fn click(pool: &PgPool, id: RequestId, user: &str, event: Event, now: DateTime<Utc>) -> Result<Appended, AppendError> {
+    let current = store::requests::by_id(pool, id).await.expect("db").expect("request exists");
+    let key = format!("click:{id}:{}:{}:{user}", current.version, event.kind());
+    store::events::append(
+        pool,
+        &append_for(Target::Existing(id), vec![event], actor(user), now, Some(current.version), &key),
+    )
+    .await
+}
+
+pub async fn count_events(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM capacity.capacity_request_events")
+        .fetch_one(pool)
+        .await
+        .expect("count events")
+}
