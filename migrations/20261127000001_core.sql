@@ -95,6 +95,10 @@ CREATE TABLE capacity.outbox (
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL,
+    -- A worker leases a row while it talks to Slack, outside any transaction; a worker that
+    -- dies leaves a lease that simply runs out, and the row is delivered again.
+    claimed_by      text,
+    claimed_until   timestamptz,
     last_error      text,
     created_at      timestamptz NOT NULL,
     delivered_at    timestamptz

@@ -1,6 +1,14 @@
 //! capacity-bot: large-capacity requests as a durable, owned, timed Slack workflow.
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod emulator;
+pub mod outbox;
+pub mod render;
 pub mod replay;
+pub mod slack;
 pub mod store;
+pub mod telemetry;

@@ -28,8 +28,7 @@ pub use process::{HttpSettings, LogFormat, LogSettings};
 pub use roles::{Member, Roles};
 pub use scheduler::SchedulerSettings;
 pub use secrets::{
-    Secrets, CAPACITY_SIGNAL_SECRET, DATABASE_URL, LINEAR_API_KEY, SLACK_APP_TOKEN,
-    SLACK_BOT_TOKEN,
+    Secrets, CAPACITY_SIGNAL_SECRET, DATABASE_URL, LINEAR_API_KEY, SLACK_APP_TOKEN, SLACK_BOT_TOKEN,
 };
 pub use slack::{SlackSettings, DEFAULT_SLACK_API_URL};
 
@@ -66,7 +65,10 @@ pub struct Settings {
 impl Settings {
     /// Reads the config file at `path` (from `CAPACITY_BOT_CONFIG` or a flag) and the
     /// secrets from `env`.
-    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigErrors> {
+    pub fn load(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigErrors> {
         match std::fs::read_to_string(path) {
             Ok(text) => Settings::from_toml_str(&text, env),
             Err(e) => {
@@ -79,13 +81,13 @@ impl Settings {
                 problems.push(
                     "config file",
                     format!(
-                        "{} {why}; {CONFIG_PATH_VAR} (or the command-line flag) names the \
-                         config file, see deploy/config.example.toml",
+                        "{} {why}; {CONFIG_PATH_VAR} (or --config) names the config file, \
+                         see deploy/config.example.toml",
                         path.display()
                     ),
                 );
                 // The environment's problems too, so one run shows everything.
-                Secrets::from_env(env, &mut problems);
+                Secrets::read(env, &mut problems);
                 slack::api_url(env, &mut problems);
                 problems.finish(None)
             }
@@ -93,9 +95,12 @@ impl Settings {
     }
 
     /// Parses config file text; secrets and `SLACK_API_URL` still come from `env`.
-    pub fn from_toml_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigErrors> {
+    pub fn from_toml_str(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigErrors> {
         let mut env_problems = Problems::default();
-        let secrets = Secrets::from_env(env, &mut env_problems);
+        let secrets = Secrets::read(env, &mut env_problems);
         let api_url = slack::api_url(env, &mut env_problems);
         let mut problems = Problems::default();
         let settings = match text.parse::<Table>() {
@@ -114,9 +119,21 @@ impl Settings {
     pub fn check_for_daemon(&self) -> Result<(), ConfigErrors> {
         let mut problems = Problems::default();
         let required = [
-            (SLACK_APP_TOKEN, &self.secrets.slack_app_token, "open the Socket Mode connection"),
-            (SLACK_BOT_TOKEN, &self.secrets.slack_bot_token, "call the Slack Web API"),
-            (DATABASE_URL, &self.secrets.database_url, "store requests in Postgres"),
+            (
+                SLACK_APP_TOKEN,
+                &self.secrets.slack_app_token,
+                "open the Socket Mode connection",
+            ),
+            (
+                SLACK_BOT_TOKEN,
+                &self.secrets.slack_bot_token,
+                "call the Slack Web API",
+            ),
+            (
+                DATABASE_URL,
+                &self.secrets.database_url,
+                "store requests in Postgres",
+            ),
             (
                 CAPACITY_SIGNAL_SECRET,
                 &self.secrets.signal_secret,
@@ -148,11 +165,20 @@ impl Settings {
     }
 }
 
-fn from_table(root: &Table, api_url: String, secrets: Secrets, problems: &mut Problems) -> Option<Settings> {
+fn from_table(
+    root: &Table,
+    api_url: String,
+    secrets: Secrets,
+    problems: &mut Problems,
+) -> Option<Settings> {
     schema::check_keys(root, problems);
     let slack = slack::parse(&Section::of(root, "slack"), api_url, problems);
     let roles = roles::parse(&Section::of(root, "roles"), problems);
-    let policy = policy::parse(&Section::of(root, "policy"), &Section::of(root, "calendar"), problems);
+    let policy = policy::parse(
+        &Section::of(root, "policy"),
+        &Section::of(root, "calendar"),
+        problems,
+    );
     let scheduler = scheduler::parse(&Section::of(root, "scheduler"), problems);
     let http = process::parse_http(&Section::of(root, "http"), problems);
     let linear = linear::parse(&Section::of(root, "linear"), problems);

@@ -14,10 +14,14 @@ use crate::domain::{Calendar, Policy};
 const TTL_DAYS: (u32, u32) = (1, 60);
 const ESCALATE_AFTER: (u32, u32) = (1, 20);
 
-pub(crate) fn parse(policy: &Section<'_>, calendar: &Section<'_>, problems: &mut Problems) -> Policy {
+pub(crate) fn parse(
+    policy: &Section<'_>,
+    calendar: &Section<'_>,
+    problems: &mut Problems,
+) -> Policy {
     let defaults = Policy::default();
-    let finance_threshold_usd_month = finance_threshold(policy, problems)
-        .unwrap_or(defaults.finance_threshold_usd_month);
+    let finance_threshold_usd_month =
+        finance_threshold(policy, problems).unwrap_or(defaults.finance_threshold_usd_month);
     let customer_confirmation_ttl_business_days = bounded(
         policy,
         "customer_confirmation_ttl_business_days",
@@ -158,7 +162,10 @@ fn working_hours(s: &str) -> Result<(NaiveTime, NaiveTime), String> {
     Ok((start, end))
 }
 
-fn holidays(section: &Section<'_>, problems: &mut Problems) -> std::collections::BTreeSet<NaiveDate> {
+fn holidays(
+    section: &Section<'_>,
+    problems: &mut Problems,
+) -> std::collections::BTreeSet<NaiveDate> {
     let mut seen: BTreeMap<NaiveDate, usize> = BTreeMap::new();
     let field = section.field("holidays");
     let values = section
@@ -169,7 +176,10 @@ fn holidays(section: &Section<'_>, problems: &mut Problems) -> std::collections:
         match holiday(value) {
             Ok(day) => {
                 if let Some(first) = seen.get(&day) {
-                    problems.push(at, format!("{day} is listed twice (also at {field}[{first}])"));
+                    problems.push(
+                        at,
+                        format!("{day} is listed twice (also at {field}[{first}])"),
+                    );
                 } else {
                     seen.insert(day, i);
                 }
@@ -200,7 +210,9 @@ fn holiday(value: &Value) -> Result<NaiveDate, String> {
                 NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
                     .ok_or_else(|| format!("{dt} is not a real date"))
             }
-            _ => Err(format!("{dt} has a time of day; a holiday is a date (\"YYYY-MM-DD\")")),
+            _ => Err(format!(
+                "{dt} has a time of day; a holiday is a date (\"YYYY-MM-DD\")"
+            )),
         },
         other => Err(format!(
             "expected a date (\"YYYY-MM-DD\"), found {}",
@@ -223,11 +235,17 @@ mod tests {
     fn working_hours_parse_and_must_be_in_order() {
         assert_eq!(working_hours("09:00-17:00"), Ok((hm(9, 0), hm(17, 0))));
         assert_eq!(working_hours("08:30 - 16:45"), Ok((hm(8, 30), hm(16, 45))));
-        assert!(working_hours("17:00-09:00").unwrap_err().contains("ends before it starts"));
-        assert!(working_hours("09:00-09:00").unwrap_err().contains("ends before it starts"));
+        assert!(working_hours("17:00-09:00")
+            .unwrap_err()
+            .contains("ends before it starts"));
+        assert!(working_hours("09:00-09:00")
+            .unwrap_err()
+            .contains("ends before it starts"));
         assert!(working_hours("9-5").unwrap_err().contains("HH:MM-HH:MM"));
         assert!(working_hours("09:00").unwrap_err().contains("HH:MM-HH:MM"));
-        assert!(working_hours("09:00-25:00").unwrap_err().contains("HH:MM-HH:MM"));
+        assert!(working_hours("09:00-25:00")
+            .unwrap_err()
+            .contains("HH:MM-HH:MM"));
     }
 
     #[test]
@@ -246,12 +264,21 @@ mod tests {
         assert_eq!(holiday(&Value::from("2026-12-25")), Ok(date("2026-12-25")));
         let bare: Table = "d = 2026-12-25".parse().unwrap();
         assert_eq!(holiday(&bare["d"]), Ok(date("2026-12-25")));
-        assert!(holiday(&Value::from("2026-02-30")).unwrap_err().contains("not a real date"));
-        assert!(holiday(&Value::from("25/12/2026")).unwrap_err().contains("YYYY-MM-DD"));
-        assert!(holiday(&Value::from("2026-1-5")).unwrap_err().contains("YYYY-MM-DD"));
-        assert!(holiday(&Value::from(20261225)).unwrap_err().contains("found an integer"));
+        assert!(holiday(&Value::from("2026-02-30"))
+            .unwrap_err()
+            .contains("not a real date"));
+        assert!(holiday(&Value::from("25/12/2026"))
+            .unwrap_err()
+            .contains("YYYY-MM-DD"));
+        assert!(holiday(&Value::from("2026-1-5"))
+            .unwrap_err()
+            .contains("YYYY-MM-DD"));
+        assert!(holiday(&Value::from(20261225))
+            .unwrap_err()
+            .contains("found an integer"));
         let with_time: Table = "d = 2026-12-25T10:00:00".parse().unwrap();
-        assert!(holiday(&with_time["d"]).unwrap_err().contains("time of day"));
+        assert!(holiday(&with_time["d"])
+            .unwrap_err()
+            .contains("time of day"));
     }
-
 }

@@ -69,12 +69,13 @@ impl Problems {
     }
 }
 
-/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+/// The closest of `candidates` to `word`, ignoring case, if it is close enough to be a
+/// likely typo.
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|c| (edit_distance(&word, c), *c))
+        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), *c))
         .filter(|(d, c)| *d <= (c.len() / 3).clamp(1, 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -95,7 +96,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -125,7 +128,10 @@ mod tests {
             suggest("finance_treshold_usd_month", &keys),
             Some("finance_threshold_usd_month")
         );
-        assert_eq!(suggest("Escalate_After_Reminders", &keys), Some("escalate_after_reminders"));
+        assert_eq!(
+            suggest("Escalate_After_Reminders", &keys),
+            Some("escalate_after_reminders")
+        );
         assert_eq!(suggest("colour", &keys), None);
         assert_eq!(suggest("lgo", &["log"]), Some("log"));
     }

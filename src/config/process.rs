@@ -75,7 +75,11 @@ pub(crate) fn parse_log(section: &Section<'_>, problems: &mut Problems) -> LogSe
 }
 
 /// The option named `s`, or a message listing the names (with a suggestion for a typo).
-pub(crate) fn one_of<T: Copy>(s: &str, options: &[T], name: fn(T) -> &'static str) -> Result<T, String> {
+pub(crate) fn one_of<T: Copy>(
+    s: &str,
+    options: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, String> {
     if let Some(found) = options.iter().find(|o| name(**o) == s) {
         return Ok(*found);
     }

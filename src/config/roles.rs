@@ -144,7 +144,10 @@ fn parse_list(field: &str, values: &[Value], problems: &mut Problems) -> Vec<Mem
         match Member::parse(s) {
             Ok(member) => {
                 if let Some(first) = first_at.get(&member) {
-                    problems.push(at, format!("\"{s}\" is listed twice (also at {field}[{first}])"));
+                    problems.push(
+                        at,
+                        format!("\"{s}\" is listed twice (also at {field}[{first}])"),
+                    );
                 } else {
                     first_at.insert(member.clone(), i);
                     members.push(member);
@@ -172,12 +175,17 @@ mod tests {
     fn members_parse_by_prefix() {
         assert_eq!(Member::parse("U0ADMIN"), Ok(Member::User(user("U0ADMIN"))));
         assert_eq!(Member::parse("W0GRID"), Ok(Member::User(user("W0GRID"))));
-        assert_eq!(Member::parse("S0INFRA"), Ok(Member::Group(group("S0INFRA"))));
+        assert_eq!(
+            Member::parse("S0INFRA"),
+            Ok(Member::Group(group("S0INFRA")))
+        );
         assert_eq!(
             Member::parse("X123").unwrap_err(),
             "\"X123\" is not a Slack user id (U…/W…) or user group id (S…)"
         );
-        assert!(Member::parse("@alice").unwrap_err().contains("not a handle"));
+        assert!(Member::parse("@alice")
+            .unwrap_err()
+            .contains("not a handle"));
         assert!(Member::parse("u0admin").is_err());
         assert!(Member::parse("").is_err());
     }
@@ -192,7 +200,10 @@ mod tests {
         let in_infra = |g: &GroupId| g.as_str() == "S0INFRA";
         let nowhere = |_: &GroupId| false;
         let u1 = roles.roles_of(&user("U1"), &in_infra);
-        assert_eq!(u1.iter().collect::<Vec<_>>(), vec![Role::Requester, Role::Infra]);
+        assert_eq!(
+            u1.iter().collect::<Vec<_>>(),
+            vec![Role::Requester, Role::Infra]
+        );
         let u2 = roles.roles_of(&user("U2"), &nowhere);
         assert_eq!(u2.iter().collect::<Vec<_>>(), vec![Role::Admin]);
         assert!(!roles.anyone_may_request());
@@ -210,7 +221,10 @@ mod tests {
     fn groups_are_listed_once() {
         let roles = Roles::new([
             (Role::Finance, vec![Member::Group(group("S0B"))]),
-            (Role::Admin, vec![Member::Group(group("S0A")), Member::User(user("U1"))]),
+            (
+                Role::Admin,
+                vec![Member::Group(group("S0A")), Member::User(user("U1"))],
+            ),
             (Role::Infra, vec![Member::Group(group("S0B"))]),
         ]);
         assert_eq!(roles.groups(), vec![&group("S0A"), &group("S0B")]);

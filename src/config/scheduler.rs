@@ -88,7 +88,12 @@ mod tests {
 
     #[test]
     fn six_and_seven_field_expressions_are_accepted() {
-        for expr in ["0 * * * * *", "30 * * * * *", "*/5 * * * * *", "0 0 9 * * Mon-Fri 2099"] {
+        for expr in [
+            "0 * * * * *",
+            "30 * * * * *",
+            "*/5 * * * * *",
+            "0 0 9 * * Mon-Fri 2099",
+        ] {
             assert_eq!(check_cron(expr), Ok(()), "{expr}");
         }
     }
@@ -98,14 +103,21 @@ mod tests {
         let e = check_cron("*/5 * * * *").unwrap_err();
         assert!(e.contains("6- or 7-field"), "{e}");
         assert!(e.contains("\"0 */5 * * * *\""), "{e}");
-        assert!(check_cron("@hourly").unwrap_err().contains("has 1 field(s)"));
+        assert!(check_cron("@hourly")
+            .unwrap_err()
+            .contains("has 1 field(s)"));
     }
 
     #[test]
     fn bad_fields_and_dead_schedules_are_refused() {
         let e = check_cron("0 61 * * * *").unwrap_err();
-        assert!(e.contains("is not a cron expression tokio-cron-scheduler accepts"), "{e}");
-        assert!(check_cron("0 0 0 1 1 * 2001").unwrap_err().contains("never fires"));
+        assert!(
+            e.contains("is not a cron expression tokio-cron-scheduler accepts"),
+            "{e}"
+        );
+        assert!(check_cron("0 0 0 1 1 * 2001")
+            .unwrap_err()
+            .contains("never fires"));
     }
 
     /// The daemon hands these strings to tokio-cron-scheduler, so what passes here must

@@ -99,7 +99,10 @@ pub(crate) fn check_keys(root: &Table, problems: &mut Problems) {
             (Some(keys), Some(table)) => check_section(name, keys, table, problems),
             (Some(_), None) => problems.push(
                 name.as_str(),
-                format!("expected a table (a [{name}] section), found {}", found(value)),
+                format!(
+                    "expected a table (a [{name}] section), found {}",
+                    found(value)
+                ),
             ),
             (None, Some(_)) => problems.push(name.as_str(), unknown_section(name)),
             (None, None) => problems.push(name.as_str(), unknown_top_level_key(name)),
@@ -211,7 +214,12 @@ impl<'t> Section<'t> {
 
     /// An integer; `expected` describes it for the wrong-type message ("a whole number of
     /// business days").
-    pub(crate) fn integer(&self, key: &str, expected: &str, problems: &mut Problems) -> Option<i64> {
+    pub(crate) fn integer(
+        &self,
+        key: &str,
+        expected: &str,
+        problems: &mut Problems,
+    ) -> Option<i64> {
         let value = self.get(key)?;
         match value.as_integer() {
             Some(n) => Some(n),
@@ -259,7 +267,11 @@ mod tests {
         let mut problems = Problems::default();
         check_keys(&root, &mut problems);
         match problems.finish::<()>(None) {
-            Err(e) => e.problems.into_iter().map(|p| (p.field, p.message)).collect(),
+            Err(e) => e
+                .problems
+                .into_iter()
+                .map(|p| (p.field, p.message))
+                .collect(),
             Ok(()) => Vec::new(),
         }
     }
@@ -286,15 +298,23 @@ mod tests {
 
     #[test]
     fn a_secrets_section_is_refused_without_echoing_values() {
-        let p = problems_of("[secrets]\nx = \"hunter2\"\n[database]\nurl = \"postgres://u:pw@h/db\"\n");
+        let p =
+            problems_of("[secrets]\nx = \"hunter2\"\n[database]\nurl = \"postgres://u:pw@h/db\"\n");
         assert_eq!(p.len(), 2);
-        assert!(p.iter().all(|(_, m)| !m.contains("hunter2") && !m.contains("pw@")));
-        assert!(p.iter().any(|(f, m)| f == "database" && m.contains("DATABASE_URL")));
+        assert!(p
+            .iter()
+            .all(|(_, m)| !m.contains("hunter2") && !m.contains("pw@")));
+        assert!(p
+            .iter()
+            .any(|(f, m)| f == "database" && m.contains("DATABASE_URL")));
     }
 
     #[test]
     fn a_section_that_is_not_a_table_names_the_expected_type() {
         let p = problems_of("slack = \"C1\"\n");
-        assert_eq!(p[0].1, "expected a table (a [slack] section), found a string");
+        assert_eq!(
+            p[0].1,
+            "expected a table (a [slack] section), found a string"
+        );
     }
 }

@@ -6,7 +6,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::problems::Problems;
+use super::problems::{ConfigErrors, Problems};
 use super::Env;
 
 pub const SLACK_APP_TOKEN: &str = "SLACK_APP_TOKEN";
@@ -31,7 +31,20 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    pub(crate) fn from_env(env: Env<'_>, problems: &mut Problems) -> Secrets {
+    /// The secrets alone, for commands that need only `DATABASE_URL` (`migrate`, `replay`)
+    /// and no config file. Every problem is reported, as for [`super::Settings::load`].
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Secrets, ConfigErrors> {
+        let mut problems = Problems::default();
+        let secrets = Secrets::read(env, &mut problems);
+        problems.finish(Some(secrets))
+    }
+
+    /// [`Secrets::from_env`] on the process environment.
+    pub fn from_process_env() -> Result<Secrets, ConfigErrors> {
+        Secrets::from_env(&super::process_env)
+    }
+
+    pub(crate) fn read(env: Env<'_>, problems: &mut Problems) -> Secrets {
         let mut read = |variable: &str| read_secret(env, variable, problems);
         let secrets = Secrets {
             slack_app_token: read(SLACK_APP_TOKEN),
@@ -115,11 +128,8 @@ fn check_tokens(app: Option<&str>, bot: Option<&str>, problems: &mut Problems) {
         if app.starts_with("xoxb-") && bot.starts_with("xapp-") {
             problems.push(
                 SLACK_APP_TOKEN,
-                format!(
-                    "SLACK_APP_TOKEN and SLACK_BOT_TOKEN look swapped: SLACK_APP_TOKEN holds \
-                     a bot token (xoxb-…) and SLACK_BOT_TOKEN an app-level token (xapp-…); \
-                     exchange them ({SLACK_APP_TOKEN} is {APP_TOKEN_HELP})"
-                ),
+                "looks swapped with SLACK_BOT_TOKEN: this holds a bot token (xoxb-…) and \
+                 SLACK_BOT_TOKEN an app-level token (xapp-…); exchange the two values",
             );
             return;
         }

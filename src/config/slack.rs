@@ -18,7 +18,11 @@ pub struct SlackSettings {
 }
 
 /// `None` when `requests_channel` is missing or wrong; the problem is already reported.
-pub(crate) fn parse(section: &Section<'_>, api_url: String, problems: &mut Problems) -> Option<SlackSettings> {
+pub(crate) fn parse(
+    section: &Section<'_>,
+    api_url: String,
+    problems: &mut Problems,
+) -> Option<SlackSettings> {
     let requests_channel = match section.string("requests_channel", problems) {
         Some(s) => ChannelId::parse(s)
             .map_err(|message| {
@@ -27,7 +31,10 @@ pub(crate) fn parse(section: &Section<'_>, api_url: String, problems: &mut Probl
                 } else {
                     ""
                 };
-                problems.push(section.field("requests_channel"), format!("{message}{hint}"));
+                problems.push(
+                    section.field("requests_channel"),
+                    format!("{message}{hint}"),
+                );
             })
             .ok(),
         None => {

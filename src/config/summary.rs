@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::{Member, Settings};
+use crate::domain::cost::format_usd;
 use crate::domain::Role;
 
 pub(crate) fn render(s: &Settings) -> String {
@@ -19,31 +20,48 @@ pub(crate) fn render(s: &Settings) -> String {
         s.slack
             .team_id
             .as_ref()
-            .map_or("any (not checked)".to_string(), |t| format!("{t} (other teams refused)"))
+            .map_or("any (not checked)".to_string(), |t| format!(
+                "{t} (other teams refused)"
+            ))
     ));
     line(format!("  API: {}", s.slack.api_url));
 
     line("Roles".into());
     for role in Role::ALL {
-        line(format!("  {}: {}", role.config_key(), describe_members(s, role)));
+        line(format!(
+            "  {}: {}",
+            role.config_key(),
+            describe_members(s, role)
+        ));
     }
 
     let p = &s.policy;
     line("Policy".into());
+    let threshold = format_usd(p.finance_threshold_usd_month.saturating_mul(100));
     line(format!(
-        "  finance approval at or above: ${}/month",
-        thousands(p.finance_threshold_usd_month)
+        "  finance approval at or above: {}/month",
+        threshold.trim_end_matches(".00")
     ));
     line(format!(
         "  customer confirmation TTL: {} business days",
         p.customer_confirmation_ttl_business_days
     ));
-    line(format!("  activation TTL: {} business days", p.activation_ttl_business_days));
+    line(format!(
+        "  activation TTL: {} business days",
+        p.activation_ttl_business_days
+    ));
     line(format!(
         "  provisioning before confirmation: {}",
-        if p.allow_provisioning_before_confirmation { "allowed" } else { "not allowed" }
+        if p.allow_provisioning_before_confirmation {
+            "allowed"
+        } else {
+            "not allowed"
+        }
     ));
-    line(format!("  escalate after: {} reminders", p.escalate_after_reminders));
+    line(format!(
+        "  escalate after: {} reminders",
+        p.escalate_after_reminders
+    ));
 
     let c = &p.calendar;
     line("Calendar".into());
@@ -57,7 +75,11 @@ pub(crate) fn render(s: &Settings) -> String {
     line(format!(
         "  holidays: {}{}",
         holidays.len(),
-        if holidays.is_empty() { String::new() } else { format!(" ({})", holidays.join(", ")) }
+        if holidays.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", holidays.join(", "))
+        }
     ));
 
     line("Scheduler (UTC)".into());
@@ -78,7 +100,10 @@ pub(crate) fn render(s: &Settings) -> String {
 
     line("Secrets".into());
     for (variable, set) in s.secrets.status() {
-        line(format!("  {variable}: {}", if set { "set" } else { "not set" }));
+        line(format!(
+            "  {variable}: {}",
+            if set { "set" } else { "not set" }
+        ));
     }
     out
 }
@@ -92,7 +117,10 @@ fn describe_members(s: &Settings, role: Role) -> String {
             "nobody".into()
         };
     }
-    let users = members.iter().filter(|m| matches!(m, Member::User(_))).count();
+    let users = members
+        .iter()
+        .filter(|m| matches!(m, Member::User(_)))
+        .count();
     let groups = members.len() - users;
     let ids: Vec<String> = members.iter().map(ToString::to_string).collect();
     format!(
@@ -111,34 +139,5 @@ fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
-    }
-}
-
-/// 50000 → "50,000".
-fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(50_000), "50,000");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(-1000), "-1,000");
     }
 }

@@ -14,7 +14,10 @@ impl Emulator {
     /// fail with `fault` instead of running. Faults queue up in the order given.
     pub fn fail_next(&self, method: &str, times: usize, fault: Fault) {
         self.shared.update(|st| {
-            st.log(LogKind::Fault, format!("next {times} {method} call(s) will fail: {fault}"));
+            st.log(
+                LogKind::Fault,
+                format!("next {times} {method} call(s) will fail: {fault}"),
+            );
             st.faults.push(method, fault, times);
         });
     }
@@ -26,15 +29,20 @@ impl Emulator {
 
     /// The next `times` `apps.connections.open` calls answer `ok:false internal_error`.
     pub fn fail_connections_open(&self, times: usize) {
-        self.fail_next("apps.connections.open", times, Fault::error("internal_error"));
+        self.fail_next(
+            "apps.connections.open",
+            times,
+            Fault::error("internal_error"),
+        );
     }
 
-    /// Hangs up every socket at the TCP level, without a close frame. Returns how many.
+    /// Hangs up every open socket at the TCP level, without a close frame. Returns how many.
     pub fn drop_sockets(&self) -> usize {
         self.send_to_all_sockets("dropping", || Outbound::Drop)
     }
 
-    /// Sends `disconnect` with `reason` to every socket, then closes them. Returns how many.
+    /// Sends `disconnect` with `reason` to every open socket, then closes them. Returns how
+    /// many.
     pub fn disconnect_sockets(&self, reason: DisconnectReason) -> usize {
         let frame = disconnect_frame(reason);
         let what = format!("disconnect ({})", reason.as_str());
@@ -44,7 +52,9 @@ impl Emulator {
     fn send_to_all_sockets(&self, what: &str, outbound: impl Fn() -> Outbound) -> usize {
         self.shared.update(|st| {
             let mut sent = 0;
-            for socket in st.sockets.values() {
+            // Sockets already told to go are left to finish closing.
+            for socket in st.sockets.values_mut().filter(|s| !s.closing) {
+                socket.closing = true;
                 if socket.tx.send(outbound()).is_ok() {
                     sent += 1;
                 }

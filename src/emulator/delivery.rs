@@ -8,11 +8,14 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::error::EmulatorError;
+use super::ids::{ms, short_json};
 use super::log::LogKind;
 use super::payloads::events_api_envelope;
-use super::records::{Ack, Delivery, DeliveryOutcome, EphemeralSource};
-use super::state::{ms, short_json, AckContext, Outbound, Pending, Shared, State};
-use super::web_api::{apply_message_response, checked_view, open_view, replace_view, ResponseTarget};
+use super::records::{Ack, Delivery, DeliveryOutcome};
+use super::shared::Shared;
+use super::state::{AckContext, Outbound, Pending, State};
+
+use super::ack_effects::apply_ack_payload;
 
 impl Shared {
     /// Sends an envelope and waits for its ack within the ack timeout.
@@ -27,17 +30,28 @@ impl Shared {
         envelope: Value,
         within: Duration,
     ) -> Result<Ack, EmulatorError> {
-        let envelope_id = envelope["envelope_id"].as_str().unwrap_or_default().to_owned();
-        let expected = self.send_frame(envelope.to_string(), Some(envelope), within).await?;
+        let envelope_id = envelope["envelope_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let expected = self
+            .send_frame(envelope.to_string(), Some(envelope), within)
+            .await?;
         let Some((delivery, reply)) = expected else {
-            return Err(EmulatorError::AckTimeout { envelope_id, after: within });
+            return Err(EmulatorError::AckTimeout {
+                envelope_id,
+                after: within,
+            });
         };
         let answered = tokio::time::timeout(within, reply).await;
         match answered {
             Ok(Ok(ack)) => Ok(ack),
             Ok(Err(_)) | Err(_) => {
                 self.update(|st| st.mark_timed_out(delivery));
-                Err(EmulatorError::AckTimeout { envelope_id, after: within })
+                Err(EmulatorError::AckTimeout {
+                    envelope_id,
+                    after: within,
+                })
             }
         }
     }
@@ -45,13 +59,18 @@ impl Shared {
     /// Sends an `events_api` payload, redelivering with `retry_attempt`+1 and
     /// `retry_reason: "timeout"` while no ack comes (fresh `envelope_id` each time; bots must
     /// dedupe on `event_id`). Runs in its own task so a dropped caller doesn't stop retries.
-    pub(crate) async fn deliver_event(self: &Arc<Self>, payload: Value) -> Result<Ack, EmulatorError> {
+    pub(crate) async fn deliver_event(
+        self: &Arc<Self>,
+        payload: Value,
+    ) -> Result<Ack, EmulatorError> {
         let (done, result) = oneshot::channel();
         let shared = Arc::clone(self);
         self.spawn(async move {
             let mut outcome = Err(EmulatorError::ShutDown);
             for attempt in 0..=shared.config.max_event_retries {
-                outcome = shared.deliver(events_api_envelope(payload.clone(), attempt)).await;
+                outcome = shared
+                    .deliver(events_api_envelope(payload.clone(), attempt))
+                    .await;
                 if !matches!(outcome, Err(EmulatorError::AckTimeout { .. })) {
                     break;
                 }
@@ -78,7 +97,7 @@ impl Shared {
             let connected: Vec<u64> = st
                 .sockets
                 .iter()
-                .filter(|(_, s)| s.hello_sent)
+                .filter(|(_, s)| s.usable())
                 .map(|(id, _)| *id)
                 .collect();
             let Some(&socket) = connected.get(st.round_robin % connected.len().max(1)) else {
@@ -111,7 +130,10 @@ impl Shared {
         self.update(|st| {
             let pending = envelope_id.as_deref().and_then(|id| st.take_pending(id));
             let (Some(envelope_id), Some(pending)) = (envelope_id, pending) else {
-                st.log(LogKind::Ack, format!("← socket #{socket}: unexpected frame {}", short(frame)));
+                st.log(
+                    LogKind::Ack,
+                    format!("← socket #{socket}: unexpected frame {}", short(frame)),
+                );
                 st.stray_frames.push(frame.to_owned());
                 return;
             };
@@ -137,103 +159,25 @@ impl Shared {
                 socket: delivery.socket,
                 retry_attempt: delivery.retry_attempt,
             };
-            let shown = payload.as_ref().map(short_json).unwrap_or_else(|| "(no payload)".into());
+            let shown = payload
+                .as_ref()
+                .map(short_json)
+                .unwrap_or_else(|| "(no payload)".into());
             let late_note = if late { " LATE, ignored" } else { "" };
             st.log(
                 LogKind::Ack,
-                format!("← socket #{socket}: ack in {}{late_note} {shown}", ms(latency)),
+                format!(
+                    "← socket #{socket}: ack in {}{late_note} {shown}",
+                    ms(latency)
+                ),
             );
             if !late {
-                self.apply_ack_payload(st, &pending.context, payload.as_ref());
+                apply_ack_payload(self, st, &pending.context, payload.as_ref());
             }
             if let Some(reply) = pending.reply {
                 let _ = reply.send(ack);
             }
         });
-    }
-
-    fn apply_ack_payload(&self, st: &mut State, context: &AckContext, payload: Option<&Value>) {
-        match context {
-            AckContext::Plain => {}
-            AckContext::Slash { user, channel } => {
-                let has_content = payload.is_some_and(|p| p.get("text").is_some() || p.get("blocks").is_some());
-                if let (true, Some(payload)) = (has_content, payload) {
-                    let target = ResponseTarget { user, channel, source_ts: None };
-                    let reply = apply_message_response(self, st, &target, payload, EphemeralSource::SlashCommandAck);
-                    if !reply.is_ok() {
-                        st.log(LogKind::ApiError, "slash command response rejected by Slack's checks");
-                    }
-                }
-            }
-            AckContext::ViewSubmission { view_id, user } => {
-                apply_response_action(&self.config, st, view_id, user, payload);
-            }
-        }
-    }
-}
-
-/// What a view_submission ack does to the user's modal stack.
-fn apply_response_action(
-    cfg: &super::config::EmulatorConfig,
-    st: &mut State,
-    view_id: &str,
-    user: &str,
-    payload: Option<&Value>,
-) {
-    let action = payload.and_then(|p| p["response_action"].as_str()).unwrap_or("");
-    match action {
-        "errors" => {
-            let errors = payload.map(|p| p["errors"].clone()).unwrap_or(Value::Null);
-            if let Some(view) = st.view_mut(view_id) {
-                view.errors = Some(errors.clone());
-            }
-            st.log(LogKind::View, format!("modal {view_id} stays open with errors {errors}"));
-        }
-        "update" | "push" => {
-            let new_view = payload.map(|p| &p["view"]).unwrap_or(&Value::Null);
-            let view = match checked_view(new_view) {
-                Ok(view) => view,
-                Err(errors) => {
-                    st.log(LogKind::ApiError, format!("response_action {action} rejected: {errors:?}"));
-                    return;
-                }
-            };
-            if action == "update" {
-                if let Some(index) = st.views.iter().position(|v| v.id == view_id) {
-                    replace_view(st, index, &view);
-                    st.log(LogKind::View, format!("modal {view_id} updated by response_action"));
-                }
-                return;
-            }
-            let stack = st.stacks.get(user).cloned().unwrap_or_default();
-            if stack.len() >= 3 {
-                st.log(LogKind::ApiError, "response_action push: push_limit_reached");
-                return;
-            }
-            let id = super::state::random_id("V", 10);
-            let root = stack.first().map_or(id.clone(), Clone::clone);
-            let json = super::payloads::view_json(cfg, &id, &view, Some(view_id), &root);
-            st.stacks.entry(user.to_owned()).or_default().push(id);
-            open_view(st, user, json, "pushed by response_action");
-        }
-        "clear" => {
-            let stack = st.stacks.remove(user).unwrap_or_default();
-            for id in &stack {
-                if let Some(view) = st.view_mut(id) {
-                    view.open = false;
-                }
-            }
-            st.log(LogKind::View, format!("modals {} closed (clear)", stack.join(", ")));
-        }
-        _ => {
-            if let Some(stack) = st.stacks.get_mut(user) {
-                stack.retain(|id| id != view_id);
-            }
-            if let Some(view) = st.view_mut(view_id) {
-                view.open = false;
-            }
-            st.log(LogKind::View, format!("modal {view_id} closed"));
-        }
     }
 }
 
@@ -250,17 +194,22 @@ impl State {
         self.deliveries.push(Delivery {
             envelope_id: envelope_id.to_owned(),
             kind,
-            retry_attempt: envelope["retry_attempt"].as_u64().map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+            retry_attempt: envelope["retry_attempt"]
+                .as_u64()
+                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
             socket,
             sent_at: Instant::now(),
             envelope: envelope.clone(),
             outcome: DeliveryOutcome::Pending,
         });
-        self.pending.entry(envelope_id.to_owned()).or_default().push_back(Pending {
-            delivery: self.deliveries.len() - 1,
-            context: context_for(envelope),
-            reply: Some(reply),
-        });
+        self.pending
+            .entry(envelope_id.to_owned())
+            .or_default()
+            .push_back(Pending {
+                delivery: self.deliveries.len() - 1,
+                context: context_for(envelope),
+                reply: Some(reply),
+            });
         (self.deliveries.len() - 1, receiver)
     }
 
@@ -286,7 +235,10 @@ impl State {
         };
         if record.outcome == DeliveryOutcome::Pending {
             record.outcome = DeliveryOutcome::TimedOut;
-            let line = format!("✗ no ack for {} envelope {}: timed out", record.kind, record.envelope_id);
+            let line = format!(
+                "✗ no ack for {} envelope {}: timed out",
+                record.kind, record.envelope_id
+            );
             self.log(LogKind::Ack, line);
         }
     }
@@ -298,11 +250,20 @@ fn context_for(envelope: &Value) -> AckContext {
     match (envelope["type"].as_str(), payload["type"].as_str()) {
         (Some("slash_commands"), _) => AckContext::Slash {
             user: payload["user_id"].as_str().unwrap_or_default().to_owned(),
-            channel: payload["channel_id"].as_str().unwrap_or_default().to_owned(),
+            channel: payload["channel_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         },
         (Some("interactive"), Some("view_submission")) => AckContext::ViewSubmission {
-            view_id: payload["view"]["id"].as_str().unwrap_or_default().to_owned(),
-            user: payload["user"]["id"].as_str().unwrap_or_default().to_owned(),
+            view_id: payload["view"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            user: payload["user"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         },
         _ => AckContext::Plain,
     }
@@ -315,24 +276,32 @@ fn describe(envelope: &Value, frame: &str) -> String {
     match (envelope["type"].as_str(), p["type"].as_str()) {
         (Some("slash_commands"), _) => format!(
             "slash command {} {} by {} in {}",
-            s(&p["command"]), s(&p["text"]), s(&p["user_id"]), s(&p["channel_id"])
+            s(&p["command"]),
+            s(&p["text"]),
+            s(&p["user_id"]),
+            s(&p["channel_id"])
         ),
         (Some("interactive"), Some("block_actions")) => format!(
             "block_actions {} by {}",
-            s(&p["actions"][0]["action_id"]), s(&p["user"]["id"])
+            s(&p["actions"][0]["action_id"]),
+            s(&p["user"]["id"])
         ),
         (Some("interactive"), Some(kind)) => format!(
             "{kind} of {} ({}) by {}",
-            s(&p["view"]["id"]), s(&p["view"]["callback_id"]), s(&p["user"]["id"])
+            s(&p["view"]["id"]),
+            s(&p["view"]["callback_id"]),
+            s(&p["user"]["id"])
         ),
         (Some("events_api"), _) => format!(
             "events_api {} (retry_attempt {})",
-            s(&p["event"]["type"]), envelope["retry_attempt"]
+            s(&p["event"]["type"]),
+            envelope["retry_attempt"]
         ),
         _ => format!("raw frame {}", short(frame)),
     }
 }
 
 fn short(frame: &str) -> String {
-    serde_json::from_str::<Value>(frame).map_or_else(|_| json!(frame).to_string(), |v| short_json(&v))
+    serde_json::from_str::<Value>(frame)
+        .map_or_else(|_| json!(frame).to_string(), |v| short_json(&v))
 }

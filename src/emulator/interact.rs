@@ -31,8 +31,15 @@ impl Emulator {
             let name = channel_name(st, cfg, channel)?;
             let trigger = st.mint_trigger(user);
             let url = st.mint_response_url(base, user, channel, None);
-            let payload =
-                payloads::slash_command(cfg, &invoker, (channel, &name), command, text, &trigger, &url);
+            let payload = payloads::slash_command(
+                cfg,
+                &invoker,
+                (channel, &name),
+                command,
+                text,
+                &trigger,
+                &url,
+            );
             Ok::<_, EmulatorError>(payloads::envelope("slash_commands", payload, true))
         })?;
         self.shared.deliver(envelope).await
@@ -78,7 +85,8 @@ impl Emulator {
             let action = button_action(st, &blocks, action_id, &format!("message {ts}"))?;
             let trigger = st.mint_trigger(user);
             let url = st.mint_response_url(base, user, channel, Some(ts));
-            let payload = payloads::block_actions(cfg, &clicker, source, action, &trigger, Some(&url));
+            let payload =
+                payloads::block_actions(cfg, &clicker, source, action, &trigger, Some(&url));
             Ok(payloads::envelope("interactive", payload, false))
         })?;
         self.shared.deliver(envelope).await
@@ -97,8 +105,14 @@ impl Emulator {
             let view = open_view_of(st, view_id, user)?.json.clone();
             let action = button_action(st, &view["blocks"], action_id, &format!("view {view_id}"))?;
             let trigger = st.mint_trigger(user);
-            let payload =
-                payloads::block_actions(cfg, &clicker, ActionSource::View { view }, action, &trigger, None);
+            let payload = payloads::block_actions(
+                cfg,
+                &clicker,
+                ActionSource::View { view },
+                action,
+                &trigger,
+                None,
+            );
             Ok::<_, EmulatorError>(payloads::envelope("interactive", payload, false))
         })?;
         self.shared.deliver(envelope).await
@@ -130,7 +144,11 @@ impl Emulator {
 
     /// `user` closes modal `view_id` with Cancel/×. Sends `view_closed` only if the view
     /// asked for it (`notify_on_close`), returning that ack.
-    pub async fn close_view(&self, view_id: &str, user: &str) -> Result<Option<Ack>, EmulatorError> {
+    pub async fn close_view(
+        &self,
+        view_id: &str,
+        user: &str,
+    ) -> Result<Option<Ack>, EmulatorError> {
         let closer = self.seeded_user(user)?;
         let cfg = &self.shared.config;
         let envelope = self.shared.update(|st| {
@@ -144,7 +162,9 @@ impl Emulator {
             st.log(LogKind::View, format!("{user} closed modal {view_id}"));
             let notify = view["notify_on_close"] == true;
             let payload = payloads::view_closed(cfg, &closer, view, false);
-            Ok::<_, EmulatorError>(notify.then(|| payloads::envelope("interactive", payload, false)))
+            Ok::<_, EmulatorError>(
+                notify.then(|| payloads::envelope("interactive", payload, false)),
+            )
         })?;
         match envelope {
             Some(envelope) => self.shared.deliver(envelope).await.map(Some),
@@ -211,7 +231,10 @@ impl Emulator {
         let envelope = serde_json::from_str::<Value>(frame)
             .ok()
             .filter(|v| v["envelope_id"].is_string());
-        let expected = self.shared.send_frame(frame.to_owned(), envelope, within).await?;
+        let expected = self
+            .shared
+            .send_frame(frame.to_owned(), envelope, within)
+            .await?;
         let Some((delivery, reply)) = expected else {
             return Ok(None);
         };

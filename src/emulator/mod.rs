@@ -10,9 +10,10 @@
 //! - `query.rs`: reading what happened, and `wait_*` calls that sleep on state changes.
 //! - `control.rs`: fault injection and timing knobs.
 //! - `config.rs`: [`EmulatorConfig`], the seed data. `error.rs`: [`EmulatorError`].
-//! - `state.rs`: all state behind one mutex, the change signal, ids and timestamps.
+//! - `shared.rs`: the state mutex and change signal; `state.rs`: all state; `ids.rs`.
 //! - `web_api/`: the HTTP server, one file per method family, `response_url` hooks.
-//! - `socket.rs`: the websocket listener; `delivery.rs`: envelopes, acks, retries.
+//! - `socket.rs`: the websocket listener; `delivery.rs`: envelopes, acks, retries;
+//!   `ack_effects.rs`: what ack payloads do.
 //! - `payloads.rs`: wire shapes; `view_state.rs`: submission values.
 //! - `blocks.rs` / `normalize.rs`: Block Kit validation and storage normalization.
 //! - `text.rs`: [`render_text`]; `log.rs`: the readable [`LogEntry`] story.
@@ -22,18 +23,21 @@
 //! - `wait_*` never poll: they re-check only when the state changes, under a deadline.
 //! - Every task the emulator spawns stops when it is dropped or shut down.
 
+mod ack_effects;
 mod blocks;
 mod config;
 mod control;
 mod delivery;
 mod error;
 mod faults;
+mod ids;
 mod interact;
 mod log;
 mod normalize;
 mod payloads;
 mod query;
 mod records;
+mod shared;
 mod socket;
 mod state;
 mod text;
@@ -54,7 +58,7 @@ pub use records::{
 };
 pub use text::{render_mrkdwn, render_text};
 
-use state::Shared;
+use shared::Shared;
 
 /// How long `shutdown` waits for in-flight HTTP requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::state::short_id;
+use super::ids::short_id;
 
 /// Above this many characters of block text Slack answers `msg_blocks_too_long`.
 pub(crate) const MAX_CUMULATIVE_BLOCK_TEXT: usize = 12_000;
@@ -35,7 +35,11 @@ pub(crate) fn normalize_blocks(blocks: &mut Value) {
         block
             .entry("block_id")
             .or_insert_with(|| Value::String(short_id(4)));
-        let kind = block.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
+        let kind = block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         if kind == "input" {
             block.entry("optional").or_insert(Value::Bool(false));
             block.entry("dispatch_action").or_insert(Value::Bool(false));

@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::config::{EmulatorConfig, SeedUser};
+use super::ids::{random_id, short_id};
 use super::records::Message;
-use super::state::{random_id, short_id};
 
 /// The deprecated verification token Slack still puts in payloads; bots must ignore it.
 const VERIFICATION_TOKEN: &str = "Xq7bLk2VvR9sTn4PzW1cYh8D";
@@ -89,7 +89,14 @@ pub(crate) fn action(block_id: &str, element: &Value, action_ts: &str) -> Value 
         "type": element["type"],
         "action_ts": action_ts,
     });
-    for key in ["text", "value", "style", "selected_option", "selected_date", "selected_user"] {
+    for key in [
+        "text",
+        "value",
+        "style",
+        "selected_option",
+        "selected_date",
+        "selected_user",
+    ] {
         if let Some(v) = element.get(key) {
             action[key] = v.clone();
         }

@@ -136,15 +136,21 @@ impl Emulator {
 
     /// Entries from position `seq` on (pass the last seen `seq + 1` to continue).
     pub fn log_since(&self, seq: usize) -> Vec<LogEntry> {
-        self.shared
-            .read(|st| st.log.get(seq..).map(<[LogEntry]>::to_vec).unwrap_or_default())
+        self.shared.read(|st| {
+            st.log
+                .get(seq..)
+                .map(<[LogEntry]>::to_vec)
+                .unwrap_or_default()
+        })
     }
 
     /// Waits until at least `n` sockets are connected (hello sent).
     pub async fn wait_connected(&self, n: usize, within: Duration) -> Result<(), EmulatorError> {
         let what = format!("{n} connected socket(s)");
         self.shared
-            .wait_for(&what, within, |st| (st.connected_sockets() >= n).then_some(()))
+            .wait_for(&what, within, |st| {
+                (st.connected_sockets() >= n).then_some(())
+            })
             .await
     }
 
@@ -222,6 +228,19 @@ impl Emulator {
         self.shared
             .wait_for("a matching ephemeral", within, |st| {
                 st.ephemerals.iter().find(|e| matches(e)).cloned()
+            })
+            .await
+    }
+
+    /// Waits for the first log entry matching `matches`.
+    pub async fn wait_for_log(
+        &self,
+        mut matches: impl FnMut(&LogEntry) -> bool,
+        within: Duration,
+    ) -> Result<LogEntry, EmulatorError> {
+        self.shared
+            .wait_for("a matching log entry", within, |st| {
+                st.log.iter().find(|e| matches(e)).cloned()
             })
             .await
     }

@@ -17,7 +17,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::faults::DisconnectReason;
 use super::log::LogKind;
-use super::state::{Outbound, Shared, Socket};
+use super::shared::Shared;
+use super::state::{Outbound, Socket};
 
 /// How long a socket that was told to disconnect may still send acks before we hang up.
 const DISCONNECT_GRACE: Duration = Duration::from_millis(500);
@@ -48,7 +49,14 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
         }
         let id = st.next_socket_id;
         st.next_socket_id += 1;
-        st.sockets.insert(id, Socket { tx, hello_sent: false });
+        st.sockets.insert(
+            id,
+            Socket {
+                tx,
+                hello_sent: false,
+                closing: false,
+            },
+        );
         Ok((id, open + 1))
     });
     match registered {
@@ -131,7 +139,10 @@ async fn run(
         if sent.is_ok() {
             st.hellos_sent += 1;
         }
-        st.log(LogKind::Socket, format!("socket #{id} connected, hello sent ({count} open)"));
+        st.log(
+            LogKind::Socket,
+            format!("socket #{id} connected, hello sent ({count} open)"),
+        );
     });
     let ended = loop {
         tokio::select! {
@@ -163,7 +174,10 @@ async fn run(
     shared.update(|st| {
         st.sockets.remove(&id);
         let open = st.sockets.len();
-        st.log(LogKind::Socket, format!("socket #{id} closed: {ended} ({open} open)"));
+        st.log(
+            LogKind::Socket,
+            format!("socket #{id} closed: {ended} ({open} open)"),
+        );
     });
 }
 

@@ -1,123 +1,17 @@
-//! The emulator's whole world, in memory behind one mutex, plus the change signal that
-//! `wait_*` calls sleep on.
-//!
-//! Invariant: the mutex is a `std::sync::Mutex` and is never held across an `.await`, so
-//! every access is short and no async task can deadlock on it.
+//! The emulator's whole world, in memory: messages, views, triggers, sockets, deliveries,
+//! calls and the log. Mutated only through `Shared::update` (see `shared.rs`).
 
-use rand::distr::Alphanumeric;
 use rand::Rng;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::config::EmulatorConfig;
-use super::error::EmulatorError;
 use super::faults::Faults;
+use super::ids::{format_ts, random_id, short_id};
 use super::log::{LogEntry, LogKind};
 use super::records::{Ack, Call, Delivery, Ephemeral, Message, View};
-
-/// State shared by the HTTP server, the socket tasks and the driver.
-pub(crate) struct Shared {
-    pub(crate) config: EmulatorConfig,
-    state: Mutex<State>,
-    /// Bumped after every mutation; waiters re-check their condition when it moves.
-    changed: watch::Sender<u64>,
-    shutdown: watch::Sender<bool>,
-    /// `http://127.0.0.1:<port>` of the Web API server.
-    pub(crate) http_base: String,
-    /// `ws://127.0.0.1:<port>` of the Socket Mode listener.
-    pub(crate) ws_base: String,
-}
-
-impl Shared {
-    pub(crate) fn new(config: EmulatorConfig, http_base: String, ws_base: String) -> Arc<Self> {
-        let state = State::new(&config);
-        Arc::new(Self {
-            config,
-            state: Mutex::new(state),
-            changed: watch::channel(0).0,
-            shutdown: watch::channel(false).0,
-            http_base,
-            ws_base,
-        })
-    }
-
-    /// Reads the state. A poisoned lock is recovered: every mutation below is a handful of
-    /// pushes and inserts that cannot leave the state half-updated in a way that matters to
-    /// a test double.
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self.lock())
-    }
-
-    /// Mutates the state and wakes every waiter.
-    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let result = f(&mut self.lock());
-        self.changed.send_modify(|v| *v = v.wrapping_add(1));
-        result
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Waits until `check` returns `Some`, re-checking after every state change.
-    pub(crate) async fn wait_for<T>(
-        &self,
-        what: &str,
-        within: Duration,
-        mut check: impl FnMut(&State) -> Option<T>,
-    ) -> Result<T, EmulatorError> {
-        let mut changes = self.changed.subscribe();
-        let waiting = async {
-            loop {
-                // Mark the current version seen before looking, so a change that lands
-                // between the check and `changed()` still wakes us.
-                changes.borrow_and_update();
-                if let Some(found) = self.read(&mut check) {
-                    return found;
-                }
-                if changes.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        tokio::time::timeout(within, waiting)
-            .await
-            .map_err(|_| EmulatorError::Timeout {
-                what: what.to_owned(),
-                after: within,
-            })
-    }
-
-    /// Runs a task that stops when the emulator shuts down.
-    pub(crate) fn spawn<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let mut stop = self.shutdown.subscribe();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = task => {}
-                _ = stop.wait_for(|stopped| *stopped) => {}
-            }
-        });
-    }
-
-    pub(crate) fn shutdown_signal(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut stop = self.shutdown.subscribe();
-        async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        }
-    }
-
-    pub(crate) fn trigger_shutdown(&self) {
-        self.shutdown.send_replace(true);
-    }
-}
 
 /// A minted `trigger_id`.
 pub(crate) struct Trigger {
@@ -142,6 +36,15 @@ pub(crate) struct Socket {
     pub(crate) tx: mpsc::UnboundedSender<Outbound>,
     /// Counted as connected only once `hello` went out, as clients do.
     pub(crate) hello_sent: bool,
+    /// Told to disconnect or drop: gets no more envelopes.
+    pub(crate) closing: bool,
+}
+
+impl Socket {
+    /// Whether new envelopes may go to this socket.
+    pub(crate) fn usable(&self) -> bool {
+        self.hello_sent && !self.closing
+    }
 }
 
 /// What an ack's payload should do once it arrives.
@@ -197,7 +100,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn new(config: &EmulatorConfig) -> Self {
+    pub(crate) fn new(config: &EmulatorConfig) -> Self {
         Self {
             started: Instant::now(),
             ack_timeout: config.ack_timeout,
@@ -345,46 +248,6 @@ impl State {
     }
 
     pub(crate) fn connected_sockets(&self) -> usize {
-        self.sockets.values().filter(|s| s.hello_sent).count()
-    }
-}
-
-/// `"<secs>.<6 digits>"`, Slack's message timestamp format.
-pub(crate) fn format_ts(micros: u64) -> String {
-    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
-}
-
-/// `prefix` plus `len` random upper-case letters and digits (`V…`, `D…` ids).
-pub(crate) fn random_id(prefix: &str, len: usize) -> String {
-    let tail: String = rand::rng()
-        .sample_iter(&Alphanumeric)
-        .map(|b| char::from(b).to_ascii_uppercase())
-        .take(len)
-        .collect();
-    format!("{prefix}{tail}")
-}
-
-/// A short mixed-case id like the ones Slack invents for missing `block_id`s (`"0Bm"`).
-pub(crate) fn short_id(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .map(char::from)
-        .take(len)
-        .collect()
-}
-
-/// Milliseconds for log lines.
-pub(crate) fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// A JSON value as one short line for the log.
-pub(crate) fn short_json(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 160 {
-        let head: String = text.chars().take(157).collect();
-        format!("{head}…")
-    } else {
-        text
+        self.sockets.values().filter(|s| s.usable()).count()
     }
 }

@@ -145,7 +145,10 @@ fn render_element(element: &Value) -> String {
         }
         "number_input" => format!(
             "[ {} ]",
-            element["initial_value"].as_str().or(placeholder).unwrap_or("#")
+            element["initial_value"]
+                .as_str()
+                .or(placeholder)
+                .unwrap_or("#")
         ),
         "datepicker" => format!(
             "[ {} ]",

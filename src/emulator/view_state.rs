@@ -91,7 +91,8 @@ fn typed_value(block_id: &str, element: &Value, answer: &Value) -> Result<Value,
     let text = text_of(answer);
     let chosen = match kind {
         "static_select" | "external_select" | "radio_buttons" => {
-            let value = text.ok_or_else(|| invalid(&format!("{block_id}: expected an option value")))?;
+            let value =
+                text.ok_or_else(|| invalid(&format!("{block_id}: expected an option value")))?;
             option(block_id, element, &value)?
         }
         "multi_static_select" | "multi_external_select" | "checkboxes" => {
@@ -114,10 +115,16 @@ fn typed_value(block_id: &str, element: &Value, answer: &Value) -> Result<Value,
         "plain_text_input" => {
             let value = text.unwrap_or_default();
             let length = value.chars().count() as u64;
-            let too_long = element["max_length"].as_u64().is_some_and(|max| length > max);
-            let too_short = element["min_length"].as_u64().is_some_and(|min| length < min);
+            let too_long = element["max_length"]
+                .as_u64()
+                .is_some_and(|max| length > max);
+            let too_short = element["min_length"]
+                .as_u64()
+                .is_some_and(|min| length < min);
             if too_long || too_short {
-                return Err(invalid(&format!("{block_id}: length {length} is outside the allowed range")));
+                return Err(invalid(&format!(
+                    "{block_id}: length {length} is outside the allowed range"
+                )));
             }
             json!(value)
         }
@@ -136,7 +143,9 @@ fn checked_number(block_id: &str, element: &Value, text: String) -> Result<Strin
         return Err(invalid(&format!("{block_id}: decimals are not allowed")));
     }
     let bound = |key: &str| element[key].as_str().and_then(|s| s.parse::<f64>().ok());
-    if bound("min_value").is_some_and(|min| number < min) || bound("max_value").is_some_and(|max| number > max) {
+    if bound("min_value").is_some_and(|min| number < min)
+        || bound("max_value").is_some_and(|max| number > max)
+    {
         return Err(invalid(&format!("{block_id}: {text} is out of range")));
     }
     Ok(text)
@@ -157,7 +166,9 @@ fn option(block_id: &str, element: &Value, value: &str) -> Result<Value, Emulato
             "text": {"type": "plain_text", "text": value, "emoji": true},
             "value": value,
         })),
-        (None, _) => Err(invalid(&format!("{block_id}: no option with value {value:?}"))),
+        (None, _) => Err(invalid(&format!(
+            "{block_id}: no option with value {value:?}"
+        ))),
     }
 }
 
@@ -166,7 +177,9 @@ fn initial_value(element: &Value) -> Value {
     let kind = element["type"].as_str().unwrap_or_default();
     let initial = match kind {
         "static_select" | "external_select" | "radio_buttons" => element.get("initial_option"),
-        "multi_static_select" | "multi_external_select" | "checkboxes" => element.get("initial_options"),
+        "multi_static_select" | "multi_external_select" | "checkboxes" => {
+            element.get("initial_options")
+        }
         "datepicker" => element.get("initial_date"),
         "timepicker" => element.get("initial_time"),
         "datetimepicker" => element.get("initial_date_time"),
@@ -211,10 +224,17 @@ mod tests {
 
     #[test]
     fn typed_values_follow_slack_layout() {
-        let values = build_state_values(&modal(), &json!({"title": "run", "qty": 64, "kind": "gpu"}));
+        let values =
+            build_state_values(&modal(), &json!({"title": "run", "qty": 64, "kind": "gpu"}));
         let values = values.unwrap_or_default();
-        assert_eq!(values["title"]["value"], json!({"type": "plain_text_input", "value": "run"}));
-        assert_eq!(values["qty"]["value"], json!({"type": "number_input", "value": "64"}));
+        assert_eq!(
+            values["title"]["value"],
+            json!({"type": "plain_text_input", "value": "run"})
+        );
+        assert_eq!(
+            values["qty"]["value"],
+            json!({"type": "number_input", "value": "64"})
+        );
         assert_eq!(values["kind"]["value"]["selected_option"]["value"], "gpu");
     }
 

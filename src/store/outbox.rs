@@ -68,3 +68,92 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
     .await?;
     Ok((count, oldest.map(|o| (now - o).num_milliseconds() as f64 / 1000.0)))
 }
+
+/// Leases up to `limit` deliverable rows for `worker` until `lease_until`.
+///
+/// A row is deliverable when it is pending, due, not leased by a live worker, and no earlier
+/// row of the same request is still pending: that keeps each request's messages in order
+/// across any number of workers and replicas. SKIP LOCKED lets two workers claim at once
+/// without waiting on each other, and never the same row.
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let rows: Vec<Raw> = sqlx::query_as(
+        "UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
+         FROM (SELECT c.id FROM capacity.outbox c \
+               WHERE c.status = 'pending' AND c.next_attempt_at <= $2 \
+                 AND (c.claimed_until IS NULL OR c.claimed_until < $2) \
+                 AND NOT EXISTS (SELECT 1 FROM capacity.outbox e \
+                                 WHERE e.request_id = c.request_id AND e.status = 'pending' AND e.id < c.id) \
+               ORDER BY c.id LIMIT $4 FOR UPDATE SKIP LOCKED) picked \
+         WHERE o.id = picked.id \
+         RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at",
+    )
+    .bind(worker)
+    .bind(now)
+    .bind(lease_until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut rows: Vec<OutboxRow> = rows.into_iter().map(OutboxRow::from).collect();
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+pub async fn mark_delivered(pool: &PgPool, id: i64, worker: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE capacity.outbox SET status = 'delivered', delivered_at = $3, claimed_until = NULL, last_error = NULL \
+         WHERE id = $1 AND claimed_by = $2",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Releases the lease and schedules another attempt.
+pub async fn retry_later(pool: &PgPool, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE capacity.outbox SET next_attempt_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Gives up on a row: the error is kept on it for an operator to read.
+pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE capacity.outbox SET status = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The earliest time a pending row becomes due, so a worker can sleep exactly that long.
+pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT min(greatest(next_attempt_at, coalesce(claimed_until, next_attempt_at))) \
+         FROM capacity.outbox WHERE status = 'pending'",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Why a row failed, for tests and `doctor`.
+pub async fn last_error(pool: &PgPool, id: i64) -> Result<Option<(String, Option<String>)>, StoreError> {
+    Ok(sqlx::query_as("SELECT status, last_error FROM capacity.outbox WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}

@@ -5,10 +5,13 @@ use serde_json::{json, Value};
 use super::{Params, Reply};
 use crate::emulator::blocks::validate_message_blocks;
 use crate::emulator::log::LogKind;
-use crate::emulator::normalize::{cumulative_text_len, normalize_blocks, MAX_CUMULATIVE_BLOCK_TEXT};
+use crate::emulator::normalize::{
+    cumulative_text_len, normalize_blocks, MAX_CUMULATIVE_BLOCK_TEXT,
+};
 use crate::emulator::payloads::{bot_profile, message_json};
 use crate::emulator::records::{Ephemeral, EphemeralSource, Message};
-use crate::emulator::state::{Shared, State};
+use crate::emulator::shared::Shared;
+use crate::emulator::state::State;
 use crate::emulator::text::render_text;
 
 /// Longest `text` Slack accepts.
@@ -49,7 +52,11 @@ impl Content {
 
     fn is_empty(&self) -> bool {
         self.text.as_deref().unwrap_or_default().is_empty()
-            && self.blocks.as_ref().and_then(Value::as_array).is_none_or(Vec::is_empty)
+            && self
+                .blocks
+                .as_ref()
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
     }
 }
 
@@ -126,7 +133,11 @@ pub(crate) fn post_message(shared: &Shared, state: &mut State, params: &Params) 
     };
     state.log(
         LogKind::Message,
-        format!("bot posted {} in {place}:\n{}", message.ts, message.render()),
+        format!(
+            "bot posted {} in {place}:\n{}",
+            message.ts,
+            message.render()
+        ),
     );
     let mut echoed = message_json(&shared.config, &message);
     echoed["bot_profile"] = bot_profile(&shared.config);

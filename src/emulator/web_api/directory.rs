@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::{Params, Reply};
 use crate::emulator::config::SeedUser;
-use crate::emulator::state::{Shared, State};
+use crate::emulator::shared::Shared;
+use crate::emulator::state::State;
 
 pub(crate) fn auth_test(shared: &Shared, _: &mut State, _: &Params) -> Reply {
     let cfg = &shared.config;
@@ -104,7 +105,7 @@ pub(crate) fn usergroups_users_list(shared: &Shared, _: &mut State, params: &Par
 
 /// Opens (or finds) the bot's DM with one user; the same user always gets the same `D…`.
 pub(crate) fn conversations_open(shared: &Shared, state: &mut State, params: &Params) -> Reply {
-    let Some(users) = params.non_empty("users") else {
+    let Some(users) = params.list("users") else {
         return match params.non_empty("channel") {
             Some(channel) if state.dm_user(&channel).is_some() => {
                 Reply::ok(json!({"channel": {"id": channel}}))
@@ -113,12 +114,11 @@ pub(crate) fn conversations_open(shared: &Shared, state: &mut State, params: &Pa
             None => Reply::error("users_list_not_supplied"),
         };
     };
-    let users: Vec<&str> = users.split(',').map(str::trim).collect();
     if users.len() > 1 {
         // Group DMs are not part of this workflow.
         return Reply::error("method_not_supported_for_channel_type");
     }
-    let user = users[0];
+    let user = users[0].as_str();
     if shared.config.user(user).is_none() {
         return Reply::error("user_not_found");
     }

@@ -12,7 +12,8 @@ use super::chat::{record_ephemeral, Content};
 use super::{Params, Reply};
 use crate::emulator::log::LogKind;
 use crate::emulator::records::{Call, Ephemeral, EphemeralSource, Message, TokenKind};
-use crate::emulator::state::{Shared, State};
+use crate::emulator::shared::Shared;
+use crate::emulator::state::State;
 
 const MAX_USES: u32 = 5;
 
@@ -25,7 +26,10 @@ pub(super) async fn response_url(
     shared.update(|state| {
         let reply = match &parsed {
             Some(body) => respond(&shared, state, &id, body),
-            None => Reply::json(StatusCode::BAD_REQUEST, json!({"ok": false, "error": "invalid_json"})),
+            None => Reply::json(
+                StatusCode::BAD_REQUEST,
+                json!({"ok": false, "error": "invalid_json"}),
+            ),
         };
         state.calls.push(Call {
             method: "response_url".into(),
@@ -41,13 +45,23 @@ pub(super) async fn response_url(
 
 fn respond(shared: &Shared, state: &mut State, id: &str, body: &Value) -> Reply {
     let Some(url) = state.response_urls.get_mut(id) else {
-        return Reply::json(StatusCode::NOT_FOUND, json!({"ok": false, "error": "expired_url"}));
+        return Reply::json(
+            StatusCode::NOT_FOUND,
+            json!({"ok": false, "error": "expired_url"}),
+        );
     };
     if url.uses >= MAX_USES {
-        return Reply::json(StatusCode::NOT_FOUND, json!({"ok": false, "error": "used_url"}));
+        return Reply::json(
+            StatusCode::NOT_FOUND,
+            json!({"ok": false, "error": "used_url"}),
+        );
     }
     url.uses += 1;
-    let (user, channel, source_ts) = (url.user.clone(), url.channel.clone(), url.message_ts.clone());
+    let (user, channel, source_ts) = (
+        url.user.clone(),
+        url.channel.clone(),
+        url.message_ts.clone(),
+    );
     let target = ResponseTarget {
         user: &user,
         channel: &channel,
@@ -82,21 +96,32 @@ pub(crate) fn apply_message_response(
     };
     if params.bool("delete_original") {
         if let Some(ts) = &source_ts {
-            state.messages.retain(|m| !(m.channel == channel && &m.ts == ts));
-            state.log(LogKind::Message, format!("response_url deleted {ts} in {channel}"));
+            state
+                .messages
+                .retain(|m| !(m.channel == channel && &m.ts == ts));
+            state.log(
+                LogKind::Message,
+                format!("response_url deleted {ts} in {channel}"),
+            );
         }
         return Reply::ok(json!({}));
     }
     let blocks = content.blocks.unwrap_or_else(|| json!([]));
     let text = content.text.unwrap_or_default();
     if params.bool("replace_original") {
-        if let Some(message) = source_ts.as_ref().and_then(|ts| state.message_mut(&channel, ts)) {
+        if let Some(message) = source_ts
+            .as_ref()
+            .and_then(|ts| state.message_mut(&channel, ts))
+        {
             message.text = text;
             message.blocks = blocks;
             message.edits += 1;
             let shown = message.render();
             let ts = message.ts.clone();
-            state.log(LogKind::Message, format!("response_url replaced {ts} in {channel}:\n{shown}"));
+            state.log(
+                LogKind::Message,
+                format!("response_url replaced {ts} in {channel}:\n{shown}"),
+            );
             return Reply::ok(json!({}));
         }
     }
@@ -113,7 +138,11 @@ pub(crate) fn apply_message_response(
         };
         state.log(
             LogKind::Message,
-            format!("bot posted {} in {channel} (response):\n{}", message.ts, message.render()),
+            format!(
+                "bot posted {} in {channel} (response):\n{}",
+                message.ts,
+                message.render()
+            ),
         );
         state.messages.push(message);
     } else {

@@ -21,7 +21,8 @@ use tokio::time::Instant;
 use super::faults::Fault;
 use super::log::LogKind;
 use super::records::{Call, TokenKind};
-use super::state::{Shared, State};
+use super::shared::Shared;
+use super::state::State;
 pub(crate) use hooks::{apply_message_response, ResponseTarget};
 pub(crate) use params::Params;
 pub(crate) use views::{checked_view, open_view, replace_view};
@@ -167,9 +168,9 @@ async fn api(
     body: Bytes,
 ) -> Reply {
     let parsed = Params::from_request(&headers, uri.query(), &body);
-    let token = parsed
-        .as_ref()
-        .map_or(TokenKind::Missing, |(_, token)| classify(&shared, token.as_deref()));
+    let token = parsed.as_ref().map_or(TokenKind::Missing, |(_, token)| {
+        classify(&shared, token.as_deref())
+    });
     shared.update(|state| {
         let (params, reply) = match parsed {
             Err(code) => (Params::default(), Reply::error(code)),
@@ -180,7 +181,10 @@ async fn api(
         };
         if !reply.is_ok() {
             let error = reply.body_value();
-            let error = error["error"].as_str().unwrap_or("non-JSON reply").to_owned();
+            let error = error["error"]
+                .as_str()
+                .unwrap_or("non-JSON reply")
+                .to_owned();
             state.log(
                 LogKind::ApiError,
                 format!("{method} → {} {error}", reply.status.as_u16()),

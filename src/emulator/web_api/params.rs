@@ -80,6 +80,20 @@ impl Params {
         self.str(key).filter(|s| !s.is_empty())
     }
 
+    /// A list argument: a comma-separated string (form) or a JSON array of strings.
+    pub(crate) fn list(&self, key: &str) -> Option<Vec<String>> {
+        let items: Vec<String> = match self.0.get(key)? {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Value::String(s) => s.split(',').map(|u| u.trim().to_owned()).collect(),
+            _ => return None,
+        };
+        let items: Vec<String> = items.into_iter().filter(|s| !s.is_empty()).collect();
+        (!items.is_empty()).then_some(items)
+    }
+
     pub(crate) fn bool(&self, key: &str) -> bool {
         match self.0.get(key) {
             Some(Value::Bool(b)) => *b,

@@ -4,11 +4,13 @@ use serde_json::{json, Value};
 
 use super::{Params, Reply};
 use crate::emulator::blocks::validate_view;
+use crate::emulator::ids::random_id;
 use crate::emulator::log::LogKind;
 use crate::emulator::normalize::normalize_view;
 use crate::emulator::payloads::{view_hash, view_json};
 use crate::emulator::records::View;
-use crate::emulator::state::{random_id, Shared, State};
+use crate::emulator::shared::Shared;
+use crate::emulator::state::State;
 
 /// Slack's view stack limit (`push_limit_reached`).
 const MAX_STACK: usize = 3;
@@ -85,7 +87,11 @@ pub(crate) fn push(shared: &Shared, state: &mut State, params: &Params) -> Reply
         Ok(view) => view,
         Err(reply) => return reply,
     };
-    let user = state.triggers.get(&trigger).map(|t| t.user.clone()).unwrap_or_default();
+    let user = state
+        .triggers
+        .get(&trigger)
+        .map(|t| t.user.clone())
+        .unwrap_or_default();
     let stack = state.stacks.get(&user).cloned().unwrap_or_default();
     let (Some(root), Some(top)) = (stack.first(), stack.last()) else {
         return Reply::error("not_found");
@@ -125,30 +131,48 @@ pub(crate) fn update(_: &Shared, state: &mut State, params: &Params) -> Reply {
         }
     }
     let json = replace_view(state, index, &view);
-    let (id, user) = (state.views[index].id.clone(), state.views[index].user.clone());
+    let (id, user) = (
+        state.views[index].id.clone(),
+        state.views[index].user.clone(),
+    );
     let title = state.views[index].title().to_owned();
-    state.log(LogKind::View, format!("modal {id} updated for {user}: {title}"));
+    state.log(
+        LogKind::View,
+        format!("modal {id} updated for {user}: {title}"),
+    );
     Reply::ok(json!({"view": json}))
 }
 
-/// Replaces the content of view `index` (same id and stack position, new hash).
+/// Replaces the content of view `index` (same id and stack position, new hash): the new
+/// definition replaces the old one entirely, as on Slack.
 pub(crate) fn replace_view(state: &mut State, index: usize, view: &Value) -> Value {
     let current = &mut state.views[index];
-    let keep = ["id", "team_id", "previous_view_id", "root_view_id", "app_id", "app_installed_team_id", "bot_id"];
+    let keep = [
+        "id",
+        "team_id",
+        "previous_view_id",
+        "root_view_id",
+        "app_id",
+        "app_installed_team_id",
+        "bot_id",
+    ];
     let mut json = current.json.clone();
+    let defaults = [
+        ("blocks", json!([])),
+        ("private_metadata", json!("")),
+        ("callback_id", json!("")),
+        ("external_id", json!("")),
+        ("submit", Value::Null),
+        ("close", Value::Null),
+        ("clear_on_close", json!(false)),
+        ("notify_on_close", json!(false)),
+    ];
+    for (key, default) in defaults {
+        json[key] = default;
+    }
     for (key, value) in view.as_object().into_iter().flatten() {
         if !keep.contains(&key.as_str()) {
             json[key] = value.clone();
-        }
-    }
-    for key in ["private_metadata", "callback_id", "external_id"] {
-        if view.get(key).is_none() {
-            json[key] = json!("");
-        }
-    }
-    for key in ["submit", "close"] {
-        if view.get(key).is_none() {
-            json[key] = Value::Null;
         }
     }
     json["state"] = json!({"values": {}});

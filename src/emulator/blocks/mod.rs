@@ -7,6 +7,8 @@
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
+mod elements;
+
 pub(crate) const MAX_MESSAGE_BLOCKS: usize = 50;
 pub(crate) const MAX_VIEW_BLOCKS: usize = 100;
 
@@ -53,12 +55,12 @@ pub(crate) fn validate_view(view: &Value) -> Vec<String> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum TextKind {
+pub(super) enum TextKind {
     Plain,
     Any,
 }
 
-const ACTION_ELEMENTS: &[&str] = &[
+pub(super) const ACTION_ELEMENTS: &[&str] = &[
     "button",
     "static_select",
     "external_select",
@@ -79,7 +81,7 @@ const ACTION_ELEMENTS: &[&str] = &[
     "workflow_button",
 ];
 
-const INPUT_ELEMENTS: &[&str] = &[
+pub(super) const INPUT_ELEMENTS: &[&str] = &[
     "plain_text_input",
     "number_input",
     "email_text_input",
@@ -104,29 +106,26 @@ const INPUT_ELEMENTS: &[&str] = &[
 ];
 
 #[derive(Default)]
-struct Check {
+pub(super) struct Check {
     errors: Vec<String>,
     block_ids: HashSet<String>,
 }
 
 impl Check {
-    fn err(&mut self, message: impl std::fmt::Display, pointer: &str) {
+    pub(super) fn err(&mut self, message: impl std::fmt::Display, pointer: &str) {
         self.errors
             .push(format!("{message} [json-pointer:{pointer}]"));
     }
 
-    fn max_len(&mut self, value: &Value, max: usize, pointer: &str) {
+    pub(super) fn max_len(&mut self, value: &Value, max: usize, pointer: &str) {
         if let Some(s) = value.as_str() {
             if s.chars().count() > max {
-                self.err(
-                    format!("must be less than {} characters", max + 1),
-                    pointer,
-                );
+                self.err(format!("must be less than {} characters", max + 1), pointer);
             }
         }
     }
 
-    fn items<'v>(
+    pub(super) fn items<'v>(
         &mut self,
         value: &'v Value,
         min: usize,
@@ -176,20 +175,25 @@ impl Check {
             Some("section") => self.section(map, pointer),
             Some("header") => self.required_text(map, pointer, "text", 150, TextKind::Plain),
             Some("actions") => {
-                let elements = self.items(&block["elements"], 1, 25, &format!("{pointer}/elements"));
+                let elements =
+                    self.items(&block["elements"], 1, 25, &format!("{pointer}/elements"));
                 let mut seen = HashSet::new();
                 for (i, element) in elements.iter().enumerate() {
                     let at = format!("{pointer}/elements/{i}");
                     self.element(element, &at, ACTION_ELEMENTS);
                     if let Some(id) = element["action_id"].as_str() {
                         if !seen.insert(id.to_owned()) {
-                            self.err(format!("duplicate action_id \"{id}\""), &format!("{at}/action_id"));
+                            self.err(
+                                format!("duplicate action_id \"{id}\""),
+                                &format!("{at}/action_id"),
+                            );
                         }
                     }
                 }
             }
             Some("context") => {
-                let elements = self.items(&block["elements"], 1, 10, &format!("{pointer}/elements"));
+                let elements =
+                    self.items(&block["elements"], 1, 10, &format!("{pointer}/elements"));
                 for (i, element) in elements.iter().enumerate() {
                     let at = format!("{pointer}/elements/{i}");
                     if element["type"] == "image" {
@@ -241,7 +245,7 @@ impl Check {
         }
     }
 
-    fn required_text(
+    pub(super) fn required_text(
         &mut self,
         map: &Map<String, Value>,
         pointer: &str,
@@ -256,7 +260,7 @@ impl Check {
     }
 
     /// A text object: `plain_text` (or `mrkdwn` where allowed) with 1..=max characters.
-    fn text(&mut self, value: &Value, pointer: &str, max: usize, kind: TextKind) {
+    pub(super) fn text(&mut self, value: &Value, pointer: &str, max: usize, kind: TextKind) {
         let ty = value["type"].as_str();
         let type_ok = match kind {
             TextKind::Plain => ty == Some("plain_text"),
@@ -273,7 +277,7 @@ impl Check {
         self.max_len(&value["text"], max, &at);
     }
 
-    fn image(&mut self, image: &Value, pointer: &str) {
+    pub(super) fn image(&mut self, image: &Value, pointer: &str) {
         if image.get("image_url").is_none() && image.get("slack_file").is_none() {
             self.err("missing required field: image_url", pointer);
         }
@@ -282,121 +286,5 @@ impl Check {
             self.err("missing required field: alt_text", pointer);
         }
         self.max_len(&image["alt_text"], 2000, &format!("{pointer}/alt_text"));
-    }
-
-    fn element(&mut self, element: &Value, pointer: &str, allowed: &[&str]) {
-        let Some(ty) = element["type"].as_str().filter(|t| allowed.contains(t)) else {
-            self.err("failed to match all allowed schemas", pointer);
-            return;
-        };
-        if ty == "image" {
-            self.image(element, pointer);
-            return;
-        }
-        self.max_len(&element["action_id"], 255, &format!("{pointer}/action_id"));
-        if let Some(placeholder) = element.get("placeholder") {
-            self.text(placeholder, &format!("{pointer}/placeholder"), 150, TextKind::Plain);
-        }
-        if let Some(confirm) = element.get("confirm") {
-            self.confirm(confirm, &format!("{pointer}/confirm"));
-        }
-        match ty {
-            "button" => {
-                match element.get("text") {
-                    Some(text) => self.text(text, &format!("{pointer}/text"), 75, TextKind::Plain),
-                    None => self.err("missing required field: text", pointer),
-                }
-                self.max_len(&element["value"], 2000, &format!("{pointer}/value"));
-                self.max_len(&element["url"], 3000, &format!("{pointer}/url"));
-                self.max_len(&element["accessibility_label"], 75, &format!("{pointer}/accessibility_label"));
-                self.style(element, pointer);
-            }
-            "static_select" | "multi_static_select" => self.select_options(element, pointer),
-            "overflow" => self.options(&element["options"], 1, 5, &format!("{pointer}/options"), TextKind::Plain),
-            "checkboxes" | "radio_buttons" => {
-                self.options(&element["options"], 1, 10, &format!("{pointer}/options"), TextKind::Any);
-            }
-            "plain_text_input" => {
-                for key in ["min_length", "max_length"] {
-                    if element[key].as_u64().is_some_and(|n| n > 3000) {
-                        self.err("must be less than 3001", &format!("{pointer}/{key}"));
-                    }
-                }
-            }
-            "number_input" if !element["is_decimal_allowed"].is_boolean() => {
-                self.err("missing required field: is_decimal_allowed", pointer);
-            }
-            "datepicker" => {
-                if let Some(date) = element["initial_date"].as_str() {
-                    if chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() {
-                        self.err("must be a date in the format YYYY-MM-DD", &format!("{pointer}/initial_date"));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn style(&mut self, element: &Value, pointer: &str) {
-        if let Some(style) = element.get("style") {
-            if !matches!(style.as_str(), Some("primary" | "danger")) {
-                self.err("must be one of: primary, danger", &format!("{pointer}/style"));
-            }
-        }
-    }
-
-    fn select_options(&mut self, element: &Value, pointer: &str) {
-        match (element.get("options"), element.get("option_groups")) {
-            (Some(options), None) => {
-                self.options(options, 1, 100, &format!("{pointer}/options"), TextKind::Plain);
-            }
-            (None, Some(groups)) => {
-                let at = format!("{pointer}/option_groups");
-                for (i, group) in self.items(groups, 1, 100, &at).iter().enumerate() {
-                    let group_at = format!("{at}/{i}");
-                    match group.get("label") {
-                        Some(label) => self.text(label, &format!("{group_at}/label"), 75, TextKind::Plain),
-                        None => self.err("missing required field: label", &group_at),
-                    }
-                    self.options(&group["options"], 1, 100, &format!("{group_at}/options"), TextKind::Plain);
-                }
-            }
-            _ => self.err("must provide exactly one of options or option_groups", pointer),
-        }
-        if let Some(initial) = element.get("initial_option") {
-            self.option(initial, &format!("{pointer}/initial_option"), TextKind::Plain);
-        }
-    }
-
-    fn options(&mut self, options: &Value, min: usize, max: usize, pointer: &str, kind: TextKind) {
-        for (i, option) in self.items(options, min, max, pointer).iter().enumerate() {
-            self.option(option, &format!("{pointer}/{i}"), kind);
-        }
-    }
-
-    fn option(&mut self, option: &Value, pointer: &str, kind: TextKind) {
-        match option.get("text") {
-            Some(text) => self.text(text, &format!("{pointer}/text"), 75, kind),
-            None => self.err("missing required field: text", pointer),
-        }
-        match option.get("value") {
-            Some(value) => self.max_len(value, 150, &format!("{pointer}/value")),
-            None => self.err("missing required field: value", pointer),
-        }
-        if let Some(description) = option.get("description") {
-            self.text(description, &format!("{pointer}/description"), 75, TextKind::Plain);
-        }
-    }
-
-    fn confirm(&mut self, confirm: &Value, pointer: &str) {
-        let Some(map) = confirm.as_object() else {
-            self.err("failed to match all allowed schemas", pointer);
-            return;
-        };
-        self.required_text(map, pointer, "title", 100, TextKind::Plain);
-        self.required_text(map, pointer, "text", 300, TextKind::Any);
-        self.required_text(map, pointer, "confirm", 30, TextKind::Plain);
-        self.required_text(map, pointer, "deny", 30, TextKind::Plain);
-        self.style(confirm, pointer);
     }
 }

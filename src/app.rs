@@ -1,0 +1,184 @@
+//! Wiring: the shared state every handler and worker gets, and the daemon's start and
+//! ordered shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::FutureExt;
+use secrecy::SecretString;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::clock::SharedClock;
+use crate::config::{LinearCreateOn, Settings};
+use crate::domain::{LinearTrigger, TeamId, UserId};
+use crate::outbox::Deliverer;
+use crate::slack::api::SlackApi;
+use crate::slack::handlers::handle_envelope;
+use crate::slack::roles::RoleResolver;
+use crate::slack::socket::{self, SocketConfig, SocketStatus};
+
+/// What every handler and worker shares. Passed down explicitly; nothing is global.
+#[derive(Debug)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub api: SlackApi,
+    pub settings: Arc<Settings>,
+    pub roles: Arc<RoleResolver>,
+    pub clock: SharedClock,
+    pub socket: Arc<SocketStatus>,
+    /// Replies sent after an ack (refusals). Tracked so shutdown waits for them.
+    pub tasks: TaskTracker,
+    /// The workspace we serve: from config, else from `auth.test`.
+    pub team: Option<TeamId>,
+}
+
+impl AppState {
+    pub fn team_id(&self) -> Option<&TeamId> {
+        self.team.as_ref()
+    }
+
+    pub fn linear_trigger(&self) -> Option<LinearTrigger> {
+        self.settings.linear.as_ref().map(|l| match l.create_on {
+            LinearCreateOn::Submitted => LinearTrigger::Submitted,
+            LinearCreateOn::TechnicalReview => LinearTrigger::TechnicalReview,
+        })
+    }
+
+    /// Sends an ephemeral reply after the ack has gone out, so the ack never waits on Slack.
+    pub fn tell_later(&self, channel: String, user: UserId, text: String) {
+        let api = self.api.clone();
+        self.tasks.spawn(async move {
+            if let Err(e) = api.post_ephemeral(&channel, user.as_str(), &text).await {
+                warn!(error.message = %e, %user, "could not tell a user why their click was not recorded");
+            }
+        });
+    }
+}
+
+/// Knobs the tests and the benchmark turn; production uses the defaults.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub socket: SocketConfig,
+    /// How often the outbox looks for retries falling due when no NOTIFY wakes it.
+    pub outbox_poll: Duration,
+    /// How long shutdown may spend flushing the outbox.
+    pub flush_timeout: Duration,
+    pub group_cache_ttl: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            socket: SocketConfig::default(),
+            outbox_poll: Duration::from_millis(250),
+            flush_timeout: Duration::from_secs(5),
+            group_cache_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A running daemon. Dropping it does not stop it; call [`Daemon::shutdown`].
+pub struct Daemon {
+    pub state: Arc<AppState>,
+    pub deliverer: Deliverer,
+    stop_intake: CancellationToken,
+    stop_workers: CancellationToken,
+    socket_task: JoinHandle<()>,
+    outbox_task: JoinHandle<()>,
+    flush_timeout: Duration,
+}
+
+fn require<'a>(secret: &'a Option<SecretString>, name: &str) -> anyhow::Result<&'a SecretString> {
+    secret.as_ref().with_context(|| format!("{name} is not set"))
+}
+
+impl Daemon {
+    /// Connects to Slack and starts taking envelopes. Fails fast on a bad bot token, since
+    /// the socket layer would otherwise retry forever without saying why.
+    pub async fn start(settings: Settings, pool: PgPool, clock: SharedClock, options: RunOptions) -> anyhow::Result<Daemon> {
+        let bot = require(&settings.secrets.slack_bot_token, "SLACK_BOT_TOKEN")?;
+        let app = require(&settings.secrets.slack_app_token, "SLACK_APP_TOKEN")?;
+        let api = SlackApi::new(&settings.slack.api_url, bot, Some(app)).context("building the Slack client")?;
+        let auth = api
+            .auth_test()
+            .await
+            .map_err(|e| anyhow::anyhow!("Slack rejected SLACK_BOT_TOKEN at auth.test: {e}"))?;
+        let team = settings.slack.team_id.clone().or_else(|| TeamId::parse(&auth.team_id.0).ok());
+        info!(team = ?team, bot_user = %auth.user_id.0, "authenticated with Slack");
+
+        let settings = Arc::new(settings);
+        let roles = Arc::new(RoleResolver::new(settings.roles.clone(), api.clone(), options.group_cache_ttl));
+        let state = Arc::new(AppState {
+            pool: pool.clone(),
+            api: api.clone(),
+            settings: settings.clone(),
+            roles: roles.clone(),
+            clock: clock.clone(),
+            socket: Arc::new(SocketStatus::default()),
+            tasks: TaskTracker::new(),
+            team,
+        });
+
+        let stop_intake = CancellationToken::new();
+        let stop_workers = CancellationToken::new();
+        let opener: socket::Opener = {
+            let api = api.clone();
+            Arc::new(move || {
+                let api = api.clone();
+                async move { api.open_socket_url().await.map_err(|e| e.to_string()) }.boxed()
+            })
+        };
+        let handler: socket::Handler = {
+            let state = state.clone();
+            Arc::new(move |envelope| handle_envelope(state.clone(), envelope).boxed())
+        };
+        let socket_task = tokio::spawn(socket::run(
+            options.socket.clone(),
+            opener,
+            handler,
+            state.socket.clone(),
+            stop_intake.clone(),
+        ));
+        let deliverer = Deliverer {
+            pool,
+            api,
+            settings,
+            roles,
+            clock,
+            worker: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
+        };
+        let outbox_task = tokio::spawn(deliverer.clone().run(stop_workers.clone(), options.outbox_poll));
+        Ok(Daemon {
+            state,
+            deliverer,
+            stop_intake,
+            stop_workers,
+            socket_task,
+            outbox_task,
+            flush_timeout: options.flush_timeout,
+        })
+    }
+
+    /// Ordered stop: take no new envelopes and ack the ones in flight, then flush what the
+    /// outbox can within the bound, then stop the workers.
+    pub async fn shutdown(self) {
+        info!("shutting down: no new envelopes");
+        self.stop_intake.cancel();
+        let _ = self.socket_task.await;
+        self.state.tasks.close();
+        let _ = tokio::time::timeout(self.flush_timeout, self.state.tasks.wait()).await;
+        match tokio::time::timeout(self.flush_timeout, self.deliverer.drain()).await {
+            Ok(Ok(n)) => info!(delivered = n, "outbox flushed"),
+            Ok(Err(e)) => warn!(error.message = %e, "outbox flush failed; the rest goes out after restart"),
+            Err(_) => warn!("outbox flush ran out of time; the rest goes out after restart"),
+        }
+        self.stop_workers.cancel();
+        let _ = self.outbox_task.await;
+        info!("stopped");
+    }
+}

@@ -1,0 +1,158 @@
+//! The command line: parse with clap, dispatch to one function per command.
+
+mod check_config;
+mod requests;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+
+use crate::config::{self, Secrets};
+use crate::domain::State;
+use crate::store;
+
+#[derive(Debug, Parser)]
+#[command(name = "capacity-bot", version, about = "Large-capacity requests as a durable, owned, timed Slack workflow.")]
+pub struct Cli {
+    /// The TOML config file (channel, roles, calendar, TTLs, policy).
+    #[arg(long, global = true, env = config::CONFIG_PATH_VAR, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: Socket Mode, outbox delivery, timers. Applies pending migrations first.
+    Run {
+        /// Do not apply migrations; refuse to start if the database is behind.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Check the config file and environment; print every problem with its field.
+    CheckConfig,
+    /// Inspect requests from the database.
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
+    /// Rebuild every projection from its events and report any difference (exit 1 on one).
+    Replay {
+        /// Rewrite differing projections from the log.
+        #[arg(long)]
+        fix: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    /// List requests, newest first.
+    List {
+        /// Only requests in this state (e.g. EXPIRED).
+        #[arg(long, value_parser = parse_state)]
+        state: Option<State>,
+        /// Only open requests.
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per request.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The timeline of one request from its log; `--json` gives the audit record.
+    Show {
+        /// The request, as CR-12.
+        number: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_state(s: &str) -> Result<State, String> {
+    s.parse().map_err(|e: crate::domain::state::UnknownState| e.to_string())
+}
+
+/// A command's failure: one clear line for the operator, then exit 1.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Run { no_migrate } => run::run(cli.config.as_deref(), no_migrate).await,
+        Command::Migrate => migrate().await,
+        Command::CheckConfig => check_config::run(cli.config.as_deref()),
+        Command::Requests { command } => requests::run(command).await,
+        Command::Replay { fix } => replay(fix).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Commands that only touch the database need `DATABASE_URL`, not the whole config.
+pub(crate) async fn database() -> Result<PgPool, Failure> {
+    let secrets = Secrets::from_process_env().map_err(|e| Failure(e.to_string()))?;
+    let url = secrets
+        .database_url
+        .ok_or_else(|| Failure("DATABASE_URL is not set (or DATABASE_URL_FILE); it names the Postgres database".into()))?;
+    Ok(store::connect(url.expose_secret()).await?)
+}
+
+/// Fails with a clear line when the schema is not there yet, instead of a SQL error.
+pub(crate) async fn migrated_database() -> Result<PgPool, Failure> {
+    let pool = database().await?;
+    if !store::migrations_current(&pool).await? {
+        return Err(Failure(
+            "the database is not migrated to this version; run `capacity-bot migrate` first".into(),
+        ));
+    }
+    Ok(pool)
+}
+
+async fn migrate() -> Result<ExitCode, Failure> {
+    let pool = database().await?;
+    store::migrate(&pool).await?;
+    println!("migrations applied; the database is current");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn replay(fix: bool) -> Result<ExitCode, Failure> {
+    let pool = migrated_database().await?;
+    let report = crate::replay::replay(&pool, fix).await?;
+    for d in &report.differences {
+        let name = d.number.map_or_else(|| d.id.to_string(), |n| n.to_string());
+        println!("{name}: projection differs from its log");
+        for line in &d.detail {
+            println!("    {line}");
+        }
+    }
+    println!(
+        "checked {} request(s): {} difference(s){}",
+        report.checked,
+        report.differences.len(),
+        if fix { format!(", {} rewritten from the log", report.fixed) } else { String::new() }
+    );
+    Ok(if report.differences.is_empty() || fix && report.fixed == report.differences.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

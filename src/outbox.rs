@@ -1,0 +1,262 @@
+//! Delivering the outbox: every Slack message that follows an event.
+//!
+//! Rows are leased (not locked) while a worker talks to Slack, so a slow or rate-limited
+//! call holds no database lock, and a worker that dies only delays its rows until the lease
+//! runs out. A claim never returns two rows of one request, and never a row behind an
+//! undelivered one, so each request's thread reads in order however many workers run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info_span, warn, Instrument};
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::domain::{Effect, Event, Request};
+use crate::render;
+use crate::replay::fold;
+use crate::slack::api::{ApiError, SlackApi};
+use crate::slack::roles::RoleResolver;
+use crate::store::outbox::OutboxRow;
+use crate::store::{self, StoreError};
+
+/// After this many attempts a transiently failing row is given up on and left for a human.
+const MAX_ATTEMPTS: i32 = 25;
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+const BATCH: i64 = 32;
+/// One Slack call may not hold a delivery forever.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+pub enum Outcome {
+    Delivered,
+    RetryAt(DateTime<Utc>, String),
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    pub pool: PgPool,
+    pub api: SlackApi,
+    pub settings: Arc<Settings>,
+    pub roles: Arc<RoleResolver>,
+    pub clock: SharedClock,
+    /// Names this worker's leases, so a late mark from an expired lease is ignored.
+    pub worker: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Missing(String),
+}
+
+/// Retry delay after `attempts` transient failures: 1 s doubling to 5 min.
+pub fn retry_delay(attempts: i32) -> chrono::Duration {
+    let secs = 1i64 << attempts.clamp(0, 9);
+    chrono::Duration::seconds(secs.min(300))
+}
+
+impl Deliverer {
+    /// Claims one batch and delivers it. Returns how many rows were handled.
+    pub async fn drain_once(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let rows = store::outbox::claim(&self.pool, &self.worker, now, now + LEASE, BATCH).await?;
+        let n = rows.len();
+        // At most one row per request per batch, so the batch can go out concurrently.
+        let results = join_all(rows.iter().map(|row| {
+            let span = info_span!("outbox_send", outbox_id = row.id, attempt = row.attempts, effect = row.effect.name(), request_id = %row.request_id);
+            self.deliver_one(row).instrument(span)
+        }))
+        .await;
+        for result in results {
+            result?;
+        }
+        Ok(n)
+    }
+
+    /// Drains until nothing is due (tests and shutdown use this).
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.drain_once().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    async fn deliver_one(&self, row: &OutboxRow) -> Result<(), StoreError> {
+        let outcome = match tokio::time::timeout(CALL_TIMEOUT, self.perform(row)).await {
+            Err(_) => Outcome::RetryAt(self.clock.now() + retry_delay(row.attempts), "Slack call timed out".into()),
+            Ok(Ok(())) => Outcome::Delivered,
+            Ok(Err(e)) => self.judge(row, e),
+        };
+        let now = self.clock.now();
+        match outcome {
+            Outcome::Delivered => store::outbox::mark_delivered(&self.pool, row.id, &self.worker, now).await?,
+            Outcome::RetryAt(at, why) => {
+                warn!(error.message = %why, retry_at = %at, "delivery will be retried");
+                store::outbox::retry_later(&self.pool, row.id, at, &why).await?;
+            }
+            Outcome::Failed(why) => {
+                error!(error.message = %why, "delivery failed for good; it needs a human");
+                store::outbox::mark_failed(&self.pool, row.id, &why).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn judge(&self, row: &OutboxRow, e: DeliveryError) -> Outcome {
+        let now = self.clock.now();
+        match e {
+            DeliveryError::Api(ApiError::RateLimited { retry_after }) => {
+                let wait = retry_after.map_or(chrono::Duration::seconds(30), |d| {
+                    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(30))
+                });
+                Outcome::RetryAt(now + wait, "rate limited by Slack".into())
+            }
+            DeliveryError::Api(e @ ApiError::Permanent { .. }) => {
+                Outcome::Failed(format!("{e}; to fix: {}", e.remedy().unwrap_or("see the error")))
+            }
+            e if row.attempts >= MAX_ATTEMPTS => Outcome::Failed(format!("gave up after {} attempts: {e}", row.attempts)),
+            DeliveryError::Missing(why) => Outcome::Failed(why),
+            e => Outcome::RetryAt(now + retry_delay(row.attempts), e.to_string()),
+        }
+    }
+
+    async fn request(&self, row: &OutboxRow) -> Result<Request, DeliveryError> {
+        store::requests::by_id(&self.pool, row.request_id)
+            .await?
+            .ok_or_else(|| DeliveryError::Missing(format!("request {} is gone", row.request_id)))
+    }
+
+    async fn perform(&self, row: &OutboxRow) -> Result<(), DeliveryError> {
+        let settings = &self.settings;
+        let roles = self.roles.roles();
+        let policy = &settings.policy;
+        let channel = settings.slack.requests_channel.as_str();
+        let now = self.clock.now();
+        match &row.effect {
+            Effect::PostRootMessage => {
+                let links = store::requests::links(&self.pool, row.request_id).await?;
+                if links.slack_ts.is_some() {
+                    // Posted before a crash lost the mark: do not post twice.
+                    return Ok(());
+                }
+                let req = self.request(row).await?;
+                let content = render::root::root_message(&req, &links, policy, roles, now);
+                let ts = self.api.post_message(channel, content, None).await?;
+                // Store the ts before anything else can fail, so a retry updates instead of reposting.
+                store::requests::set_root_message(&self.pool, row.request_id, channel, &ts, None).await?;
+                match self.api.permalink(channel, &ts).await {
+                    Ok(link) => store::requests::set_root_message(&self.pool, row.request_id, channel, &ts, Some(&link)).await?,
+                    Err(e) => warn!(error.message = %e, "no permalink for the root message; DMs will not link to the thread"),
+                }
+            }
+            Effect::UpdateRootMessage => {
+                let links = store::requests::links(&self.pool, row.request_id).await?;
+                let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
+                    return Err(DeliveryError::Missing("the root message was never posted, so it cannot be updated".into()));
+                };
+                let req = self.request(row).await?;
+                let content = render::root::root_message(&req, &links, policy, roles, now);
+                self.api.update_message(ch, ts, content).await?;
+            }
+            Effect::PostThreadReply => {
+                let links = store::requests::links(&self.pool, row.request_id).await?;
+                let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
+                    return Err(DeliveryError::Missing("the root message was never posted, so the thread does not exist".into()));
+                };
+                let (after, event) = self.request_at_event(row).await?;
+                let content = render::thread::thread_reply(&after, &event, roles, policy, now);
+                self.api.post_message(ch, content, Some(ts)).await?;
+            }
+            Effect::DirectMessage { to } => {
+                let req = self.request(row).await?;
+                let (_, event) = self.request_at_event(row).await?;
+                let why = match &event.event {
+                    Event::ReminderSent { slot, .. } if slot.ends_with(":due") => render::dm::DmReason::DueTomorrow,
+                    Event::ReminderSent { .. } => {
+                        let nth = store::events::events_of(&self.pool, row.request_id)
+                            .await?
+                            .iter()
+                            .filter(|e| e.seq <= event.seq && matches!(e.event, Event::ReminderSent { escalation: false, .. }) && e.occurred_at >= req.state_entered_at)
+                            .count();
+                        render::dm::DmReason::Reminder { nth: u32::try_from(nth).unwrap_or(u32::MAX) }
+                    }
+                    _ => render::dm::DmReason::TimedOut,
+                };
+                let links = store::requests::links(&self.pool, row.request_id).await?;
+                let content = render::dm::decision_dm(&req, why, links.permalink.as_deref(), policy, roles, now);
+                let dm = self.api.open_dm(to.as_str()).await?;
+                self.api.post_message(&dm, content, None).await?;
+            }
+            Effect::CreateLinearIssue | Effect::CommentLinearIssue => {
+                return Err(DeliveryError::Missing("Linear is not configured in this daemon".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The request exactly as it was right after the row's event, rebuilt from the log, so a
+    /// thread reply delivered late still describes its own moment.
+    async fn request_at_event(&self, row: &OutboxRow) -> Result<(Request, store::RecordedEvent), DeliveryError> {
+        let events = store::events::events_of(&self.pool, row.request_id).await?;
+        let Some(pos) = events.iter().position(|e| e.id == row.event_id) else {
+            return Err(DeliveryError::Missing(format!("event {} is not in the log", row.event_id)));
+        };
+        let after = fold(&events[..=pos]).map_err(DeliveryError::Missing)?;
+        Ok((after, events[pos].clone()))
+    }
+
+    /// Delivers until `shutdown`, woken by NOTIFY from committing transactions and by a
+    /// short poll (for retries falling due and for a lost listener connection).
+    pub async fn run(self, shutdown: CancellationToken, poll: Duration) {
+        let mut listener = match PgListener::connect_with(&self.pool).await {
+            Ok(mut l) => match l.listen("capacity_outbox").await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    warn!(error.message = %e, "outbox: LISTEN failed; polling only");
+                    None
+                }
+            },
+            Err(e) => {
+                warn!(error.message = %e, "outbox: no listener connection; polling only");
+                None
+            }
+        };
+        loop {
+            match self.drain_once().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => warn!(error.message = %e, "outbox: claiming failed; will retry"),
+            }
+            let wake = async {
+                match listener.as_mut() {
+                    Some(l) => {
+                        if l.try_recv().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wake => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}

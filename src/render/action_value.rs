@@ -1,0 +1,188 @@
+//! The `value` every button carries: which request, at which version, e.g.
+//! `CR-12|0190c3c4-…|v3`. The request number is there for people reading payloads; the id and
+//! the version are what the daemon checks. Button values come back from Slack untrusted, so
+//! [`decode`] accepts only the exact form [`ActionValue::encode`] writes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use crate::domain::{Request, RequestId, RequestNumber};
+
+/// Longest value accepted: `CR-` + 19 digits + 36 (uuid) + `v` + 10 digits + separators is 72.
+pub const MAX_LEN: usize = 80;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ActionValue {
+    pub request: RequestId,
+    pub number: RequestNumber,
+    /// The request version the button was rendered at; a click at another version is stale.
+    pub version: i32,
+}
+
+impl ActionValue {
+    /// The value for buttons rendered from `req` now.
+    pub fn of(req: &Request) -> ActionValue {
+        ActionValue {
+            request: req.id,
+            number: req.number,
+            version: req.version,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for ActionValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}|{}|v{}", self.number, self.request.0.hyphenated(), self.version)
+    }
+}
+
+/// Why a button value was refused. It came from a client, so each case is a possible forgery.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadActionValue {
+    #[error("the button value is empty")]
+    Empty,
+    #[error("the button value is {len} characters long; at most {MAX_LEN} are expected")]
+    TooLong { len: usize },
+    #[error("the button value does not have the form CR-<n>|<request id>|v<version>")]
+    Shape,
+    #[error("`{0}` is not a request number of the form CR-12")]
+    Number(String),
+    #[error("`{0}` is not a request id")]
+    RequestId(String),
+    #[error("`{0}` is not a version of the form v3")]
+    Version(String),
+}
+
+/// Parses a button value written by [`ActionValue::encode`]; anything else is refused.
+pub fn decode(value: &str) -> Result<ActionValue, BadActionValue> {
+    if value.is_empty() {
+        return Err(BadActionValue::Empty);
+    }
+    let len = value.chars().count();
+    if len > MAX_LEN {
+        return Err(BadActionValue::TooLong { len });
+    }
+    let mut parts = value.split('|');
+    let (Some(number), Some(id), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(BadActionValue::Shape);
+    };
+    let number = number
+        .strip_prefix("CR-")
+        .and_then(canonical_digits)
+        .and_then(|d| d.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .map(RequestNumber)
+        .ok_or_else(|| BadActionValue::Number(number.to_string()))?;
+    let request = Uuid::try_parse(id)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == id)
+        .map(RequestId)
+        .ok_or_else(|| BadActionValue::RequestId(id.to_string()))?;
+    let version = version
+        .strip_prefix('v')
+        .and_then(canonical_digits)
+        .and_then(|d| d.parse::<i32>().ok())
+        .ok_or_else(|| BadActionValue::Version(version.to_string()))?;
+    Ok(ActionValue {
+        request,
+        number,
+        version,
+    })
+}
+
+impl FromStr for ActionValue {
+    type Err = BadActionValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        decode(s)
+    }
+}
+
+/// ASCII digits without a sign or a leading zero (except `0` itself), so each number has
+/// exactly one spelling.
+fn canonical_digits(s: &str) -> Option<&str> {
+    let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let leading_zero = s.len() > 1 && s.starts_with('0');
+    (digits && !leading_zero).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value(n: i64, version: i32) -> ActionValue {
+        ActionValue {
+            request: RequestId(Uuid::from_u128(0x0190_c3c4_5b6e_7000_8000_0000_0000_002a)),
+            number: RequestNumber(n),
+            version,
+        }
+    }
+
+    #[test]
+    fn the_value_reads_as_number_id_version() {
+        assert_eq!(
+            value(12, 3).encode(),
+            "CR-12|0190c3c4-5b6e-7000-8000-00000000002a|v3"
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_refused_with_a_reason() {
+        let id = "0190c3c4-5b6e-7000-8000-00000000002a";
+        let cases: Vec<(String, fn(&BadActionValue) -> bool)> = vec![
+            (String::new(), |e| matches!(e, BadActionValue::Empty)),
+            ("x".repeat(200), |e| matches!(e, BadActionValue::TooLong { .. })),
+            (format!("CR-12|{id}"), |e| matches!(e, BadActionValue::Shape)),
+            (format!("CR-12|{id}|v3|extra"), |e| matches!(e, BadActionValue::Shape)),
+            (format!("12|{id}|v3"), |e| matches!(e, BadActionValue::Number(_))),
+            (format!("CR-0|{id}|v3"), |e| matches!(e, BadActionValue::Number(_))),
+            (format!("CR-012|{id}|v3"), |e| matches!(e, BadActionValue::Number(_))),
+            (format!("CR-+12|{id}|v3"), |e| matches!(e, BadActionValue::Number(_))),
+            ("CR-12|not-a-uuid|v3".into(), |e| matches!(e, BadActionValue::RequestId(_))),
+            (
+                format!("CR-12|{}|v3", id.to_uppercase()),
+                |e| matches!(e, BadActionValue::RequestId(_)),
+            ),
+            (
+                format!("CR-12|{}|v3", id.replace('-', "")),
+                |e| matches!(e, BadActionValue::RequestId(_)),
+            ),
+            (format!("CR-12|{id}|v-1"), |e| matches!(e, BadActionValue::Version(_))),
+            (format!("CR-12|{id}|3"), |e| matches!(e, BadActionValue::Version(_))),
+            (format!("CR-12|{id}|v99999999999"), |e| matches!(e, BadActionValue::Version(_))),
+            (format!("CR-12|{id}|v03"), |e| matches!(e, BadActionValue::Version(_))),
+        ];
+        for (input, expected) in cases {
+            let got = decode(&input);
+            match &got {
+                Err(e) if expected(e) => {}
+                other => panic!("{input:?} gave {other:?}"),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn values_round_trip(id in any::<u128>(), n in 1..=i64::MAX, version in 0..=i32::MAX) {
+            let v = ActionValue { request: RequestId(Uuid::from_u128(id)), number: RequestNumber(n), version };
+            let encoded = v.encode();
+            prop_assert!(encoded.chars().count() <= MAX_LEN);
+            prop_assert_eq!(decode(&encoded), Ok(v));
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic(s in "\\PC{0,120}") {
+            if let Ok(v) = decode(&s) {
+                prop_assert_eq!(v.encode(), s);
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Replies only the asker sees: why a click was refused, who won a conflicting click, and the
+//! `/capacity status`, `list` and `help` answers. All plain mrkdwn strings of at most 4,000
+//! chars, for `chat.postEphemeral` or a slash command's response.
+
+use chrono::{DateTime, Utc};
+
+use super::lines::{capacity, clock, pending_cancellation, safe_url, summary, waiting_on, when};
+use super::text::{mentions, truncate};
+use super::thread::actor_name;
+use crate::config::Roles;
+use crate::domain::{Policy, Refusal, Request};
+use crate::store::requests::Links;
+use crate::store::RecordedEvent;
+
+/// Slack keeps message `text` readable up to this many chars.
+pub const TEXT_MAX: usize = 4_000;
+
+/// The refusal's sentence, with every role it names expanded to its configured members.
+pub fn refusal_text(refusal: &Refusal, roles: &Roles) -> String {
+    let who = |parties: &[crate::domain::Party]| mentions(parties, roles, "or");
+    let text = match refusal {
+        Refusal::NotPermitted { event, who: parties } => {
+            format!("Only {} can do `{event}` on this request.", who(parties))
+        }
+        Refusal::SelfApproval { event, who: parties } => format!(
+            "You requested this, so `{event}` must come from someone else: {}.",
+            who(parties)
+        ),
+        Refusal::OwnCancellation { who: parties } => format!(
+            "You requested this cancellation and capacity is committed, so {} must approve it.",
+            who(parties)
+        ),
+        Refusal::CancellationPending { who: parties } => format!(
+            "A cancellation is pending; {} must approve or deny it first.",
+            who(parties)
+        ),
+        other => other.to_string(),
+    };
+    truncate(&text, TEXT_MAX)
+}
+
+/// The answer to a click that lost to another: who recorded what, and when.
+pub fn conflict_text(winner: Option<&RecordedEvent>) -> String {
+    match winner {
+        Some(w) => format!(
+            "{} already recorded {} at {}; this request has moved on — use the updated message.",
+            actor_name(&w.actor),
+            w.event.kind(),
+            clock(w.occurred_at, &w.policy.calendar)
+        ),
+        None => "This request has moved on since that message was shown — use the updated \
+                 message."
+            .to_string(),
+    }
+}
+
+/// `/capacity status CR-n`.
+pub fn status_text(
+    req: &Request,
+    links: &Links,
+    policy: &Policy,
+    roles: &Roles,
+    now: DateTime<Utc>,
+) -> String {
+    let mut lines = vec![
+        format!("*{}*", summary(req, 300)),
+        format!(
+            "{} · version {} · updated {}",
+            req.state.label(),
+            req.version,
+            when(req.updated_at, &policy.calendar, now)
+        ),
+    ];
+    if let Some(reason) = req.close_reason.as_deref() {
+        lines.push(format!(
+            "Closed because: {}",
+            super::text::clip(reason, 500)
+        ));
+    }
+    lines.extend(waiting_on(req, roles, policy, now));
+    lines.extend(capacity(req, roles, policy, now));
+    lines.extend(pending_cancellation(req, roles, policy, now, 500));
+    let mut link = Vec::new();
+    if let Some(url) = links.permalink.as_deref().and_then(safe_url) {
+        link.push(format!("<{url}|Thread>"));
+    }
+    if let Some(url) = links.linear_url.as_deref().and_then(safe_url) {
+        link.push(format!("<{url}|Linear issue>"));
+    }
+    if !link.is_empty() {
+        lines.push(link.join(" · "));
+    }
+    truncate(&lines.join("\n"), TEXT_MAX)
+}
+
+/// Which requests a `/capacity list` shows; the caller filters, this names the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListScope {
+    /// Every request that has not ended (the default).
+    #[default]
+    Open,
+    /// Requests the asker submitted or owns.
+    Mine,
+    /// Requests waiting on the asker's decision.
+    Waiting,
+}
+
+impl ListScope {
+    /// `None` (no word) is `open`; an unknown word gives `None`.
+    pub fn parse(word: Option<&str>) -> Option<ListScope> {
+        match word.map(|w| w.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("open") => Some(ListScope::Open),
+            Some("mine") => Some(ListScope::Mine),
+            Some("waiting") => Some(ListScope::Waiting),
+            Some(_) => None,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ListScope::Open => "open requests",
+            ListScope::Mine => "your requests",
+            ListScope::Waiting => "requests waiting on you",
+        }
+    }
+}
+
+/// `/capacity list [mine|open|waiting]`: one line per request, newest first as given.
+pub fn list_text(
+    reqs: &[Request],
+    scope: ListScope,
+    policy: &Policy,
+    roles: &Roles,
+    now: DateTime<Utc>,
+) -> String {
+    if reqs.is_empty() {
+        return format!("No {}.", scope.describe());
+    }
+    let mut out = format!("*{} {}*", reqs.len(), scope.describe());
+    // Leave room for the "…and N more" line.
+    let budget = TEXT_MAX - 40;
+    for (i, req) in reqs.iter().enumerate() {
+        let waiting = waiting_on(req, roles, policy, now)
+            .map_or(String::new(), |w| format!(" — {w}"));
+        let line = format!("\n• {} — {}{waiting}", summary(req, 160), req.state.label());
+        if out.chars().count() + line.chars().count() > budget {
+            out.push_str(&format!("\n…and {} more.", reqs.len() - i));
+            break;
+        }
+        out.push_str(&line);
+    }
+    out
+}
+
+/// `/capacity help`.
+pub fn help_text() -> String {
+    [
+        "*/capacity* — large-capacity requests (above 16XL)",
+        "• `/capacity` or `/capacity new` — open the request form",
+        "• `/capacity status CR-12` — where a request stands and who it waits on",
+        "• `/capacity list` — open requests; `list mine` — yours; `list waiting` — waiting on you",
+        "• `/capacity help` — this help",
+        "Decisions happen with the buttons on each request's message in the requests channel \
+         or in your DMs.",
+    ]
+    .join("\n")
+}

@@ -1,0 +1,203 @@
+//! Thread replies: one per recorded event, so the thread under the root message reads as the
+//! audit log. Each says who did what, quotes the reason given, and where the request now
+//! stands. An escalation reminder instead calls out the decision owners by name.
+
+use chrono::{DateTime, Utc};
+use slack_morphism::blocks::{SlackBlock, SlackBlockMarkDownText, SlackContextBlock};
+use slack_morphism::SlackMessageContent;
+
+use super::lines::{capacity, commercial_owner, owners_joined_by, waiting_on, when};
+use super::root::{id, section};
+use super::text::{clip, mention, mentions, quote};
+use crate::config::Roles;
+use crate::domain::cost::{cost_at_risk_cents, format_usd};
+use crate::domain::reducer::who_may;
+use crate::domain::{
+    decision_owner, Actor, Event, EventKind, OwnerRole, Party, Policy, Request, State,
+};
+use crate::store::RecordedEvent;
+
+const QUOTE_MAX: usize = 2_000;
+
+pub fn thread_reply(
+    after: &Request,
+    event: &RecordedEvent,
+    roles: &Roles,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> SlackMessageContent {
+    let headline = match &event.event {
+        Event::ReminderSent {
+            escalation: true,
+            recipients,
+            ..
+        } => escalation(after, recipients, roles, policy, now),
+        other => what_happened(after, other, &event.actor, roles, policy, now),
+    };
+    let mut text = headline.clone();
+    if let Some(reason) = event.event.reason() {
+        text.push('\n');
+        text.push_str(&quote(reason, QUOTE_MAX));
+    }
+    if event.event.kind().bumps_version() {
+        text.push_str(&format!("\nNow *{}*.", after.state.label()));
+        if let Some(waiting) = waiting_on(after, roles, policy, now) {
+            text.push(' ');
+            text.push_str(&waiting);
+            text.push('.');
+        }
+    }
+    let footer = format!(
+        "{} · version {} · {}",
+        after.number,
+        event.version_after,
+        when(event.occurred_at, &policy.calendar, now)
+    );
+    let blocks: Vec<SlackBlock> = vec![
+        section("event", text),
+        SlackContextBlock::new(vec![SlackBlockMarkDownText::new(footer).into()])
+            .with_block_id(id("event_context"))
+            .into(),
+    ];
+    SlackMessageContent::new()
+        .with_text(format!("{}: {}", after.number, first_line(&headline)))
+        .with_blocks(blocks)
+}
+
+/// "<@U…>", "The scheduler" or "The control plane", as the subject of a sentence.
+pub(crate) fn actor_name(actor: &Actor) -> String {
+    match actor {
+        Actor::User { id, .. } => format!("<@{id}>"),
+        Actor::Scheduler => "The scheduler".to_string(),
+        Actor::ControlPlane => "The control plane".to_string(),
+    }
+}
+
+fn what_happened(
+    after: &Request,
+    event: &Event,
+    actor: &Actor,
+    roles: &Roles,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> String {
+    let who = actor_name(actor);
+    let kind = event.kind();
+    match event {
+        Event::Submitted { details, .. } => format!(
+            "{who} submitted the request: {}, {} → {} in {}.",
+            clip(&details.customer, 120),
+            clip(&details.current_size, 24),
+            clip(&details.requested_size, 24),
+            clip(&details.region, 64)
+        ),
+        Event::CommercialOwnerAssigned { owner } => {
+            format!("{who} assigned the commercial owner: <@{owner}>.")
+        }
+        Event::CommercialApproved => approval(after, actor, &who, roles),
+        Event::TtlExtended { days } => {
+            let unit = if *days == 1 { "business day" } else { "business days" };
+            let due = after.deadline.map_or(String::new(), |d| {
+                format!(
+                    "; {} is now due {}",
+                    d.kind.label(),
+                    when(d.at, &policy.calendar, now)
+                )
+            });
+            format!("{who} extended the deadline by {days} {unit}{due}.")
+        }
+        Event::Activated {
+            signal_id: Some(signal),
+        } => format!(
+            "{who} recorded activation (signal {}).",
+            clip(signal, 100)
+        ),
+        Event::CancelRequested { .. } if after.state == State::Cancelled => {
+            format!("{who} cancelled the request. No capacity was committed.")
+        }
+        Event::CancelRequested { .. } => format!(
+            "{who} requested cancellation. Capacity is committed, so {} must approve or deny it.",
+            mentions(&who_may(after, EventKind::CancelApproved), roles, "or")
+        ),
+        Event::CapacityReleased => format!(
+            "{who} released the capacity. Cost while committed: {}.",
+            format_usd(cost_at_risk_cents(after, now).unwrap_or(0))
+        ),
+        Event::EarlyProcurementStarted | Event::CustomerConfirmed | Event::ActivationTimeout => {
+            let cost = capacity(after, roles, policy, now)
+                .map_or(String::new(), |c| format!("\n{c}"));
+            format!("{who} {}.{cost}", kind.verb())
+        }
+        Event::ReminderSent { recipients, .. } => {
+            let to: Vec<Party> = recipients.iter().cloned().map(Party::User).collect();
+            format!("{who} sent a reminder to {}.", mentions(&to, roles, "and"))
+        }
+        Event::CommentAdded { .. } => format!("{who} commented:"),
+        Event::OwnerReassigned { role, to } => {
+            let which = match role {
+                OwnerRole::Commercial => "commercial",
+                OwnerRole::Technical => "technical",
+            };
+            format!("{who} made <@{to}> the {which} owner.")
+        }
+        _ => format!("{who} {}.", kind.verb()),
+    }
+}
+
+/// Which key a `commercial_approved` gave, found by comparing the actor with the approvals.
+fn approval(after: &Request, actor: &Actor, who: &str, roles: &Roles) -> String {
+    let me = actor.user();
+    if !after.finance_required {
+        return format!("{who} gave commercial approval.");
+    }
+    let gave = if me.is_some() && after.approvals.finance.as_ref() == me {
+        "the finance key"
+    } else {
+        "the commercial key"
+    };
+    let missing = if after.approvals.commercial.is_none() {
+        Some(commercial_owner(after))
+    } else if after.approvals.finance.is_none() {
+        Some(Party::Role(crate::domain::Role::Finance))
+    } else {
+        None
+    };
+    match missing {
+        Some(party) => format!(
+            "{who} gave {gave} of commercial approval. The other key must come from {}.",
+            mention(&party, roles)
+        ),
+        None => format!("{who} gave {gave} of commercial approval; both keys are in."),
+    }
+}
+
+/// The escalation post: the decision is overdue, and its owners are named (roles expanded).
+fn escalation(
+    after: &Request,
+    recipients: &[crate::domain::UserId],
+    roles: &Roles,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> String {
+    let (parties, decision, due) = match decision_owner(after) {
+        Some(owner) => (owner.parties, owner.decision, owner.due),
+        None => (
+            recipients.iter().cloned().map(Party::User).collect(),
+            "next",
+            None,
+        ),
+    };
+    let due = due.map_or(String::new(), |d| {
+        format!(" It is due {}.", when(d, &policy.calendar, now))
+    });
+    format!(
+        ":rotating_light: *Overdue:* the {decision} decision on {} is waiting on {} and \
+         reminders have gone unanswered.{due} Please decide, or ask an admin to reassign it.",
+        after.number,
+        mentions(&parties, roles, owners_joined_by(after))
+    )
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}

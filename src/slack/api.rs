@@ -1,0 +1,178 @@
+//! The Slack Web API calls the bot makes, through slack-morphism's client, with errors
+//! sorted into what a caller does about them: wait and retry, fix something, or give up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+pub type Client = SlackClient<SlackClientHyperConnector<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("rate limited by Slack (retry after {retry_after:?})")]
+    RateLimited { retry_after: Option<Duration> },
+    /// Slack said no in a way retrying will not change (`channel_not_found`, `invalid_blocks`, …).
+    #[error("Slack refused the call: {code}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Permanent { code: String, detail: Option<String> },
+    /// Network trouble, a 5xx, or a Slack error code that means "try later".
+    #[error("Slack did not answer properly: {0}")]
+    Transient(String),
+}
+
+impl ApiError {
+    /// What an operator should do about a permanent error.
+    pub fn remedy(&self) -> Option<&'static str> {
+        let ApiError::Permanent { code, .. } = self else { return None };
+        Some(match code.as_str() {
+            "channel_not_found" => "check slack.requests_channel in the config: the channel id does not exist or the bot cannot see it",
+            "not_in_channel" => "invite the bot to the requests channel (/invite @capacity-bot)",
+            "invalid_blocks" | "invalid_blocks_format" | "msg_blocks_too_long" | "msg_too_long" => {
+                "a rendering exceeded a Block Kit limit; report this with the request number"
+            }
+            "missing_scope" => "add the missing scope to the Slack app (see deploy/slack-app-manifest.yaml) and reinstall it",
+            "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => "SLACK_BOT_TOKEN is wrong or revoked",
+            "user_not_found" | "user_not_visible" | "no_such_subteam" => "a user or user group in the config does not exist in this workspace",
+            "is_archived" => "the requests channel is archived; point slack.requests_channel at a live one",
+            _ => "see the Slack error code",
+        })
+    }
+}
+
+const TRANSIENT_CODES: &[&str] = &["internal_error", "fatal_error", "request_timeout", "service_unavailable", "ratelimited"];
+
+fn classify(e: SlackClientError) -> ApiError {
+    match e {
+        SlackClientError::RateLimitError(r) => ApiError::RateLimited { retry_after: r.retry_after },
+        SlackClientError::ApiError(a) if TRANSIENT_CODES.contains(&a.code.as_str()) => {
+            ApiError::Transient(a.code)
+        }
+        SlackClientError::ApiError(a) => ApiError::Permanent {
+            code: a.code,
+            detail: a.errors.map(|e| e.join("; ")),
+        },
+        SlackClientError::HttpError(h) if h.status_code.is_client_error() && h.status_code.as_u16() != 408 => {
+            ApiError::Permanent { code: format!("http_{}", h.status_code.as_u16()), detail: None }
+        }
+        other => ApiError::Transient(other.to_string()),
+    }
+}
+
+/// The bot's view of Slack's Web API.
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<Client>,
+    bot: SlackApiToken,
+    app: Option<SlackApiToken>,
+}
+
+impl std::fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackApi").finish_non_exhaustive()
+    }
+}
+
+impl SlackApi {
+    /// `api_url` is Slack's (`https://slack.com/api`) or an emulator's (`http://…/api`).
+    pub fn new(api_url: &str, bot_token: &SecretString, app_token: Option<&SecretString>) -> std::io::Result<Self> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_all_versions()
+            .build();
+        let connector = SlackClientHyperConnector::with_connector(connector).with_slack_api_url(api_url.trim_end_matches('/'));
+        let token = |s: &SecretString| SlackApiToken::new(SlackApiTokenValue(s.expose_secret().to_string()));
+        Ok(SlackApi {
+            client: Arc::new(SlackClient::new(connector)),
+            bot: token(bot_token),
+            app: app_token.map(token),
+        })
+    }
+
+    fn bot(&self) -> SlackClientSession<'_, SlackClientHyperConnector<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>> {
+        self.client.open_session(&self.bot)
+    }
+
+    /// A fresh single-use Socket Mode URL (needs the app-level token).
+    pub async fn open_socket_url(&self) -> Result<String, ApiError> {
+        let app = self.app.as_ref().ok_or_else(|| ApiError::Permanent {
+            code: "no_app_token".into(),
+            detail: Some("SLACK_APP_TOKEN is not set".into()),
+        })?;
+        let r = self
+            .client
+            .open_session(app)
+            .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+            .await
+            .map_err(classify)?;
+        Ok(r.url.0.to_string())
+    }
+
+    pub async fn auth_test(&self) -> Result<SlackApiAuthTestResponse, ApiError> {
+        self.bot().auth_test().await.map_err(classify)
+    }
+
+    pub async fn post_message(&self, channel: &str, content: SlackMessageContent, thread_ts: Option<&str>) -> Result<String, ApiError> {
+        let mut req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.into()), content);
+        if let Some(ts) = thread_ts {
+            req = req.with_thread_ts(SlackTs(ts.into()));
+        }
+        let r = self.bot().chat_post_message(&req).await.map_err(classify)?;
+        Ok(r.ts.0)
+    }
+
+    pub async fn update_message(&self, channel: &str, ts: &str, content: SlackMessageContent) -> Result<(), ApiError> {
+        let req = SlackApiChatUpdateRequest::new(SlackChannelId(channel.into()), content, SlackTs(ts.into()));
+        self.bot().chat_update(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn post_ephemeral(&self, channel: &str, user: &str, text: &str) -> Result<(), ApiError> {
+        let req = SlackApiChatPostEphemeralRequest::new(
+            SlackChannelId(channel.into()),
+            SlackUserId(user.into()),
+            SlackMessageContent::new().with_text(text.into()),
+        );
+        self.bot().chat_post_ephemeral(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, ApiError> {
+        let req = SlackApiChatGetPermalinkRequest::new(SlackChannelId(channel.into()), SlackTs(ts.into()));
+        let r = self.bot().chat_get_permalink(&req).await.map_err(classify)?;
+        Ok(r.permalink.to_string())
+    }
+
+    /// The DM channel with `user` (the same one every time).
+    pub async fn open_dm(&self, user: &str) -> Result<String, ApiError> {
+        let req = SlackApiConversationsOpenRequest::new().with_users(vec![SlackUserId(user.into())]);
+        let r = self.bot().conversations_open(&req).await.map_err(classify)?;
+        Ok(r.channel.id.0)
+    }
+
+    pub async fn open_view(&self, trigger_id: &str, view: SlackView) -> Result<(), ApiError> {
+        let req = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger_id.into()), view);
+        self.bot().views_open(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ApiError> {
+        let req = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.into()));
+        let r = self.bot().usergroups_users_list(&req).await.map_err(classify)?;
+        Ok(r.users.into_iter().map(|u| u.0).collect())
+    }
+
+    pub async fn user_exists(&self, user: &str) -> Result<(), ApiError> {
+        let req = SlackApiUsersInfoRequest::new(SlackUserId(user.into()));
+        self.bot().users_info(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn channel_membership(&self, channel: &str) -> Result<bool, ApiError> {
+        let req = SlackApiConversationsInfoRequest::new(SlackChannelId(channel.into()));
+        let r = self.bot().conversations_info(&req).await.map_err(classify)?;
+        Ok(r.channel.flags.is_member.unwrap_or(false))
+    }
+}

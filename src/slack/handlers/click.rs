@@ -1,0 +1,138 @@
+//! A button click: decode it, ask the domain, record it or say why not.
+
+use serde_json::Value;
+use tracing::warn;
+
+use super::{str_at, Reply};
+use crate::app::AppState;
+use crate::domain::{reduce, Context, Event, EventKind, TeamId, UserId};
+use crate::render::action_value::{decode, ActionValue};
+use crate::render::modal::reason_modal;
+use crate::store::{self, Append, Target};
+
+/// The event a button records, for the buttons that need no further input.
+fn event_for(kind: EventKind) -> Option<Event> {
+    Some(match kind {
+        EventKind::CommercialApproved => Event::CommercialApproved,
+        EventKind::TechnicalOwnerAssigned => Event::TechnicalOwnerAssigned,
+        EventKind::TechnicalApproved => Event::TechnicalApproved,
+        EventKind::EarlyProcurementStarted => Event::EarlyProcurementStarted,
+        EventKind::CustomerConfirmed => Event::CustomerConfirmed,
+        EventKind::ProvisioningCompleted => Event::ProvisioningCompleted,
+        EventKind::Activated => Event::Activated { signal_id: None },
+        EventKind::CancelApproved => Event::CancelApproved,
+        EventKind::CancelDenied => Event::CancelDenied,
+        EventKind::CapacityReleased => Event::CapacityReleased,
+        _ => return None,
+    })
+}
+
+/// A stand-in input, to ask the reducer "would this be allowed?" before opening a modal.
+fn with_placeholder_input(kind: EventKind) -> Option<Event> {
+    let reason = "pending".to_string();
+    Some(match kind {
+        EventKind::CommercialRejected => Event::CommercialRejected { reason },
+        EventKind::TechnicalRejected => Event::TechnicalRejected { reason },
+        EventKind::ProvisioningFailed => Event::ProvisioningFailed { reason },
+        EventKind::CancelRequested => Event::CancelRequested { reason },
+        EventKind::TtlExtended => Event::TtlExtended { days: 1 },
+        _ => return None,
+    })
+}
+
+pub async fn handle(state: &AppState, payload: &Value) {
+    let user = str_at(payload, "/user/id").and_then(|u| UserId::parse(u).ok());
+    let channel = str_at(payload, "/container/channel_id")
+        .or_else(|| str_at(payload, "/channel/id"))
+        .map(str::to_string);
+    let Some(user) = user else {
+        warn!("a click without a user; ignored");
+        return;
+    };
+    let reply = match click(state, payload, &user).await {
+        Ok(()) => return,
+        Err(reply) => reply.text(),
+    };
+    match channel {
+        Some(channel) => state.tell_later(channel, user, reply),
+        None => warn!(%user, reply, "a refused click with no channel to answer in"),
+    }
+}
+
+async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), Reply> {
+    let team = str_at(payload, "/team/id")
+        .or_else(|| str_at(payload, "/user/team_id"))
+        .and_then(|t| TeamId::parse(t).ok())
+        .ok_or_else(|| Reply::Text("That click arrived without a team; nothing was recorded.".into()))?;
+    let action = payload.pointer("/actions/0").ok_or_else(|| Reply::Text("That click carried no action; nothing was recorded.".into()))?;
+    let action_id = str_at(action, "/action_id").unwrap_or_default();
+    let kind: EventKind = action_id
+        .parse()
+        .map_err(|_| Reply::Text("That button is not one this bot knows; use the buttons on the request message.".into()))?;
+    let value: ActionValue = decode(str_at(action, "/value").unwrap_or_default())
+        .map_err(|e| Reply::Text(format!("That button could not be read ({e}); use the buttons on the request message.")))?;
+    let actor = state.actor(user, &team).await.map_err(Reply::Text)?;
+    let now = state.clock.now();
+
+    if kind.takes_input() {
+        return open_reason_modal(state, payload, kind, value, &actor, now).await;
+    }
+    let event = event_for(kind).ok_or_else(|| Reply::Text(format!("`{kind}` is not something a button can do.")))?;
+    let append = Append {
+        target: Target::Existing(value.request),
+        events: vec![event],
+        actor,
+        policy: state.settings.policy.clone(),
+        now,
+        expected_version: Some(value.version),
+        // A redelivered envelope and a double click carry the same request, version, action
+        // and user: recorded once. Another user at the same version conflicts instead.
+        idempotency_key: format!("click:{}:v{}:{}:{}", value.request, value.version, kind, user),
+        envelope_id: None,
+        linear: state.linear_trigger(),
+    };
+    state.append_within_budget(store::events::append(&state.pool, &append)).await.map(|_| ())
+}
+
+/// Reason-taking actions open a small modal; the event is recorded when it is submitted.
+/// The domain is asked first, so nobody types a reason for a click that cannot count.
+async fn open_reason_modal(
+    state: &AppState,
+    payload: &Value,
+    kind: EventKind,
+    value: ActionValue,
+    actor: &crate::domain::Actor,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Reply> {
+    let req = match tokio::time::timeout(super::DB_BUDGET, store::requests::by_id(&state.pool, value.request)).await {
+        Err(_) | Ok(Err(_)) => return Err(Reply::NotRecorded),
+        Ok(Ok(None)) => return Err(Reply::Text("That request does not exist.".into())),
+        Ok(Ok(Some(r))) => r,
+    };
+    let probe = with_placeholder_input(kind).ok_or_else(|| Reply::Text(format!("`{kind}` takes no input.")))?;
+    let ctx = Context {
+        request_id: req.id,
+        actor,
+        policy: &state.settings.policy,
+        now,
+        expected_version: Some(value.version),
+    };
+    if let Err(refusal) = reduce(Some(&req), &probe, &ctx) {
+        let text = if refusal.is_stale() {
+            let winner = store::events::events_of(&state.pool, req.id)
+                .await
+                .ok()
+                .and_then(|log| log.into_iter().find(|e| e.version_after > value.version));
+            crate::render::ephemeral::conflict_text(winner.as_ref())
+        } else {
+            crate::render::ephemeral::refusal_text(&refusal, state.roles.roles())
+        };
+        return Err(Reply::Text(text));
+    }
+    let trigger = str_at(payload, "/trigger_id").ok_or_else(|| Reply::Text("That click had no trigger id; please click again.".into()))?;
+    state
+        .api
+        .open_view(trigger, reason_modal(kind, &req))
+        .await
+        .map_err(|e| Reply::Text(format!("The form could not be opened ({e}); please click again.")))
+}

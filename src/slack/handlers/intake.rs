@@ -1,0 +1,63 @@
+//! The intake modal's submission: validate, record `submitted` (and the owner assignment).
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{field_errors, str_at, Reply};
+use crate::app::AppState;
+use crate::domain::{Event, RequestId, RequestNumber, TeamId, UserId};
+use crate::render::modal::parse_intake;
+use crate::store::{self, Append, Target};
+
+/// Errors that are not about one field are shown on the first one.
+const FIRST_FIELD: &str = "customer";
+
+pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
+    let (Some(user), Some(team)) = (
+        str_at(payload, "/user/id").and_then(|u| UserId::parse(u).ok()),
+        str_at(payload, "/team/id")
+            .or_else(|| str_at(payload, "/user/team_id"))
+            .and_then(|t| TeamId::parse(t).ok()),
+    ) else {
+        return Some(field_errors([(FIRST_FIELD.to_string(), "This submission has no user or team; please reopen the form.".to_string())]));
+    };
+    let values = payload.pointer("/view/state/values").cloned().unwrap_or(Value::Null);
+    let now = state.clock.now();
+    let today = state.settings.policy.calendar.local_date(now);
+    let details = match parse_intake(&values, today) {
+        Ok(d) => d,
+        Err(errors) => return Some(field_errors(errors)),
+    };
+    let actor = match state.actor(&user, &team).await {
+        Ok(a) => a,
+        Err(why) => return Some(field_errors([(FIRST_FIELD.to_string(), why)])),
+    };
+    // The view id is unique per opened form, so a redelivered submission is recorded once.
+    let view_id = str_at(payload, "/view/id").unwrap_or_default();
+    let key = if view_id.is_empty() { format!("intake:{}", Uuid::new_v4()) } else { format!("intake:{view_id}") };
+    let mut events = vec![Event::Submitted { number: RequestNumber(0), details: details.clone() }];
+    if let Some(owner) = details.commercial_owner.clone() {
+        events.push(Event::CommercialOwnerAssigned { owner });
+    }
+    let append = Append {
+        target: Target::New(RequestId(Uuid::now_v7())),
+        events,
+        actor,
+        policy: state.settings.policy.clone(),
+        now,
+        expected_version: None,
+        idempotency_key: key,
+        envelope_id: None,
+        linear: state.linear_trigger(),
+    };
+    match state.append_within_budget(store::events::append(&state.pool, &append)).await {
+        Ok(_) => None,
+        Err(reply) => Some(field_errors([(FIRST_FIELD.to_string(), reply.text())])),
+    }
+}
+
+impl From<Reply> for String {
+    fn from(r: Reply) -> String {
+        r.text()
+    }
+}

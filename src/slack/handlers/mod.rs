@@ -1,0 +1,165 @@
+//! From a Socket Mode envelope to a domain event (or a refusal) and the ack.
+//!
+//! Each handler does: read the payload → ask the domain → one short transaction → return
+//! the ack payload. Slack side effects of recorded events go through the outbox; only the
+//! replies about what was *not* recorded (refusals, "try again") are sent directly, after
+//! the ack, since there is no event to hang them on.
+
+mod click;
+mod intake;
+mod reason;
+mod slash;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tracing::{error, info, warn, Span};
+
+use super::envelope::{Envelope, EnvelopeKind};
+use crate::app::AppState;
+use crate::domain::{Actor, RoleSet, TeamId, UserId};
+use crate::render;
+use crate::store::{AppendError, Appended};
+
+/// How long the database may take for one click before the user is told to try again;
+/// Slack's own limit for the ack is 3 s.
+pub const DB_BUDGET: Duration = Duration::from_millis(2000);
+
+/// The text users see when a write could not be confirmed.
+pub const NOT_RECORDED: &str =
+    "Not recorded: the database did not answer in time. Nothing was saved; please try again.";
+
+pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option<Value> {
+    let payload = &envelope.payload;
+    if !state.accepts(payload, &envelope.kind) {
+        return None;
+    }
+    match envelope.kind {
+        EnvelopeKind::SlashCommands => slash::handle(&state, payload).await,
+        EnvelopeKind::Interactive => match payload.get("type").and_then(Value::as_str) {
+            Some("block_actions") => {
+                click::handle(&state, payload).await;
+                None
+            }
+            Some("view_submission") => {
+                let callback = payload.pointer("/view/callback_id").and_then(Value::as_str).unwrap_or_default();
+                match callback {
+                    render::modal::INTAKE_CALLBACK_ID => intake::handle(&state, payload).await,
+                    render::modal::REASON_CALLBACK_ID => reason::handle(&state, payload).await,
+                    other => {
+                        warn!(callback_id = other, "a view submission for a view we did not open");
+                        None
+                    }
+                }
+            }
+            Some(other) => {
+                info!(interaction = other, "ignored an interaction type we do not use");
+                None
+            }
+            None => {
+                warn!("an interactive envelope without a type");
+                None
+            }
+        },
+        EnvelopeKind::EventsApi => {
+            info!(event_id = ?payload.get("event_id"), "ignored an Events API envelope (no events are subscribed)");
+            None
+        }
+        EnvelopeKind::Other(kind) => {
+            info!(kind, "ignored an envelope type this version does not know");
+            None
+        }
+    }
+}
+
+impl AppState {
+    /// Envelopes from another team or app get no reply: they are logged and dropped.
+    fn accepts(&self, payload: &Value, kind: &EnvelopeKind) -> bool {
+        let team = payload
+            .pointer("/team/id")
+            .or_else(|| payload.get("team_id"))
+            .and_then(Value::as_str);
+        let app = payload.get("api_app_id").and_then(Value::as_str);
+        if let (Some(expected), Some(team)) = (self.team_id(), team) {
+            if expected.as_str() != team {
+                warn!(team, expected = %expected, ?kind, "refused an envelope from another team");
+                return false;
+            }
+        }
+        if let (Some(expected), Some(app)) = (self.socket.app_id(), app) {
+            if expected != app {
+                warn!(app, expected, ?kind, "refused an envelope for another app");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The actor for a Slack user, with roles resolved from config and user groups.
+    pub(crate) async fn actor(&self, user: &UserId, team: &TeamId) -> Result<Actor, String> {
+        let roles: RoleSet = tokio::time::timeout(DB_BUDGET, self.roles.roles_of(user))
+            .await
+            .map_err(|_| "Slack did not tell us your user groups in time; please try again.".to_string())?
+            .map_err(|e| format!("Could not look up your roles in Slack ({e}); please try again."))?;
+        Ok(Actor::User { id: user.clone(), team: team.clone(), roles })
+    }
+
+    /// Appends with the click budget; a slow database becomes "not recorded", never a hang.
+    pub(crate) async fn append_within_budget(
+        &self,
+        append: impl Future<Output = Result<Appended, AppendError>>,
+    ) -> Result<Appended, Reply> {
+        match tokio::time::timeout(DB_BUDGET, append).await {
+            Err(_) => {
+                warn!("the database did not answer within the click budget");
+                Err(Reply::NotRecorded)
+            }
+            Ok(Ok(appended)) => {
+                if let Some(last) = appended.events.last() {
+                    Span::current().record("request_id", tracing::field::display(appended.request.number));
+                    info!(request = %appended.request.number, event = %last.event.kind(), state = %appended.request.state, duplicate = appended.duplicate, "recorded");
+                }
+                Ok(appended)
+            }
+            Ok(Err(AppendError::Refused(r))) => Err(Reply::Text(render::ephemeral::refusal_text(&r, self.roles.roles()))),
+            Ok(Err(AppendError::Conflict { winner, .. })) => Err(Reply::Text(render::ephemeral::conflict_text(winner.as_deref()))),
+            Ok(Err(AppendError::NotFound)) => Err(Reply::Text("That request does not exist.".into())),
+            Ok(Err(AppendError::Store(e))) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string();
+                error!(error.message = %e, reference = &reference[..8], "could not record an event");
+                Err(Reply::NotRecorded)
+            }
+        }
+    }
+}
+
+/// What a user is told when nothing was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Text(String),
+    NotRecorded,
+}
+
+impl Reply {
+    pub fn text(self) -> String {
+        match self {
+            Reply::Text(t) => t,
+            Reply::NotRecorded => NOT_RECORDED.to_string(),
+        }
+    }
+}
+
+pub(crate) fn ephemeral(text: impl Into<String>) -> Value {
+    json!({ "response_type": "ephemeral", "text": text.into() })
+}
+
+pub(crate) fn field_errors(errors: impl IntoIterator<Item = (String, String)>) -> Value {
+    let map: serde_json::Map<String, Value> = errors.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    json!({ "response_action": "errors", "errors": map })
+}
+
+pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}

@@ -1,0 +1,9 @@
+//! Everything that knows Slack: the Socket Mode client, the Web API client, payload
+//! parsing and the handlers that turn payloads into domain events.
+
+pub mod api;
+pub mod backoff;
+pub mod envelope;
+pub mod handlers;
+pub mod roles;
+pub mod socket;
