@@ -94,25 +94,41 @@ pub struct Daemon {
 }
 
 fn require<'a>(secret: &'a Option<SecretString>, name: &str) -> anyhow::Result<&'a SecretString> {
-    secret.as_ref().with_context(|| format!("{name} is not set"))
+    secret
+        .as_ref()
+        .with_context(|| format!("{name} is not set"))
 }
 
 impl Daemon {
     /// Connects to Slack and starts taking envelopes. Fails fast on a bad bot token, since
     /// the socket layer would otherwise retry forever without saying why.
-    pub async fn start(settings: Settings, pool: PgPool, clock: SharedClock, options: RunOptions) -> anyhow::Result<Daemon> {
+    pub async fn start(
+        settings: Settings,
+        pool: PgPool,
+        clock: SharedClock,
+        options: RunOptions,
+    ) -> anyhow::Result<Daemon> {
         let bot = require(&settings.secrets.slack_bot_token, "SLACK_BOT_TOKEN")?;
         let app = require(&settings.secrets.slack_app_token, "SLACK_APP_TOKEN")?;
-        let api = SlackApi::new(&settings.slack.api_url, bot, Some(app)).context("building the Slack client")?;
+        let api = SlackApi::new(&settings.slack.api_url, bot, Some(app))
+            .context("building the Slack client")?;
         let auth = api
             .auth_test()
             .await
             .map_err(|e| anyhow::anyhow!("Slack rejected SLACK_BOT_TOKEN at auth.test: {e}"))?;
-        let team = settings.slack.team_id.clone().or_else(|| TeamId::parse(&auth.team_id.0).ok());
+        let team = settings
+            .slack
+            .team_id
+            .clone()
+            .or_else(|| TeamId::parse(&auth.team_id.0).ok());
         info!(team = ?team, bot_user = %auth.user_id.0, "authenticated with Slack");
 
         let settings = Arc::new(settings);
-        let roles = Arc::new(RoleResolver::new(settings.roles.clone(), api.clone(), options.group_cache_ttl));
+        let roles = Arc::new(RoleResolver::new(
+            settings.roles.clone(),
+            api.clone(),
+            options.group_cache_ttl,
+        ));
         let state = Arc::new(AppState {
             pool: pool.clone(),
             api: api.clone(),
@@ -152,7 +168,11 @@ impl Daemon {
             clock,
             worker: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
         };
-        let outbox_task = tokio::spawn(deliverer.clone().run(stop_workers.clone(), options.outbox_poll));
+        let outbox_task = tokio::spawn(
+            deliverer
+                .clone()
+                .run(stop_workers.clone(), options.outbox_poll),
+        );
         Ok(Daemon {
             state,
             deliverer,
@@ -174,7 +194,9 @@ impl Daemon {
         let _ = tokio::time::timeout(self.flush_timeout, self.state.tasks.wait()).await;
         match tokio::time::timeout(self.flush_timeout, self.deliverer.drain()).await {
             Ok(Ok(n)) => info!(delivered = n, "outbox flushed"),
-            Ok(Err(e)) => warn!(error.message = %e, "outbox flush failed; the rest goes out after restart"),
+            Ok(Err(e)) => {
+                warn!(error.message = %e, "outbox flush failed; the rest goes out after restart")
+            }
             Err(_) => warn!("outbox flush ran out of time; the rest goes out after restart"),
         }
         self.stop_workers.cancel();

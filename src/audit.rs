@@ -23,7 +23,10 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// How long the request spent in each state it entered, in order.
-pub fn state_durations(events: &[RecordedEvent], now: DateTime<Utc>) -> Vec<(State, DateTime<Utc>, Duration)> {
+pub fn state_durations(
+    events: &[RecordedEvent],
+    now: DateTime<Utc>,
+) -> Vec<(State, DateTime<Utc>, Duration)> {
     let mut spans: Vec<(State, DateTime<Utc>, Duration)> = Vec::new();
     let mut current: Option<(State, DateTime<Utc>)> = None;
     for e in events {
@@ -43,11 +46,24 @@ pub fn state_durations(events: &[RecordedEvent], now: DateTime<Utc>) -> Vec<(Sta
     spans
 }
 
-pub fn timeline(request: &Request, events: &[RecordedEvent], links: &Links, now: DateTime<Utc>) -> String {
+pub fn timeline(
+    request: &Request,
+    events: &[RecordedEvent],
+    links: &Links,
+    now: DateTime<Utc>,
+) -> String {
     let mut out = String::new();
     let d = &request.details;
-    let _ = writeln!(out, "{} — {} ({} → {}, {})", request.number, d.customer, d.current_size, d.requested_size, d.region);
-    let _ = writeln!(out, "state:      {} (version {})", request.state, request.version);
+    let _ = writeln!(
+        out,
+        "{} — {} ({} → {}, {})",
+        request.number, d.customer, d.current_size, d.requested_size, d.region
+    );
+    let _ = writeln!(
+        out,
+        "state:      {} (version {})",
+        request.state, request.version
+    );
     let _ = writeln!(out, "requester:  {}", request.requester);
     if let Some(o) = &request.commercial_owner {
         let _ = writeln!(out, "commercial: {o}");
@@ -57,25 +73,54 @@ pub fn timeline(request: &Request, events: &[RecordedEvent], links: &Links, now:
     }
     if let Some(owner) = decision_owner(request) {
         let who: Vec<String> = owner.parties.iter().map(party_plain).collect();
-        let due = owner.due.map(|d| format!(", due {}", d.to_rfc3339())).unwrap_or_default();
-        let _ = writeln!(out, "waiting on: {} — {}{}", who.join(" or "), owner.decision, due);
+        let due = owner
+            .due
+            .map(|d| format!(", due {}", d.to_rfc3339()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "waiting on: {} — {}{}",
+            who.join(" or "),
+            owner.decision,
+            due
+        );
     }
     if let Some(cents) = cost_at_risk_cents(request, now) {
-        let state = if request.capacity.is_committed() { "committed" } else { "was committed" };
-        let _ = writeln!(out, "capacity:   {state}, cost at risk {}", format_usd(cents));
+        let state = if request.capacity.is_committed() {
+            "committed"
+        } else {
+            "was committed"
+        };
+        let _ = writeln!(
+            out,
+            "capacity:   {state}, cost at risk {}",
+            format_usd(cents)
+        );
     }
     if let Some(r) = &request.close_reason {
         let _ = writeln!(out, "reason:     {r}");
     }
     if let (Some(c), Some(ts)) = (&links.slack_channel, &links.slack_ts) {
-        let _ = writeln!(out, "slack:      {c} {ts}{}", links.permalink.as_ref().map(|p| format!(" {p}")).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "slack:      {c} {ts}{}",
+            links
+                .permalink
+                .as_ref()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default()
+        );
     }
     if let Some(url) = &links.linear_url {
         let _ = writeln!(out, "linear:     {url}");
     }
     let _ = writeln!(out, "\ntimeline:");
     for e in events {
-        let reason = e.event.reason().map(|r| format!(" — \"{r}\"")).unwrap_or_default();
+        let reason = e
+            .event
+            .reason()
+            .map(|r| format!(" — \"{r}\""))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "  #{:<3} {}  {:<14} {}{}  → {}",
@@ -89,9 +134,26 @@ pub fn timeline(request: &Request, events: &[RecordedEvent], links: &Links, now:
     }
     let _ = writeln!(out, "\ntime in each state:");
     for (state, since, lasted) in state_durations(events, now) {
-        let open = if state.is_terminal() { "" } else if state == request.state { " (so far)" } else { "" };
-        let lasted = if state.is_terminal() { "final".to_string() } else { human_duration(lasted) };
-        let _ = writeln!(out, "  {:<32} from {}  {}{}", state.as_str(), since.format("%Y-%m-%d %H:%M"), lasted, open);
+        let open = if state.is_terminal() {
+            ""
+        } else if state == request.state {
+            " (so far)"
+        } else {
+            ""
+        };
+        let lasted = if state.is_terminal() {
+            "final".to_string()
+        } else {
+            human_duration(lasted)
+        };
+        let _ = writeln!(
+            out,
+            "  {:<32} from {}  {}{}",
+            state.as_str(),
+            since.format("%Y-%m-%d %H:%M"),
+            lasted,
+            open
+        );
     }
     out
 }
@@ -106,7 +168,12 @@ fn party_plain(p: &crate::domain::Party) -> String {
 
 /// The audit record: every event with its actor (and roles), policy, deadline and cost
 /// snapshot, plus the request as it stands.
-pub fn audit_record(request: &Request, events: &[RecordedEvent], links: &Links, now: DateTime<Utc>) -> Value {
+pub fn audit_record(
+    request: &Request,
+    events: &[RecordedEvent],
+    links: &Links,
+    now: DateTime<Utc>,
+) -> Value {
     json!({
         "request": request,
         "number": request.number.to_string(),

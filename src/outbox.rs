@@ -98,13 +98,18 @@ impl Deliverer {
 
     async fn deliver_one(&self, row: &OutboxRow) -> Result<(), StoreError> {
         let outcome = match tokio::time::timeout(CALL_TIMEOUT, self.perform(row)).await {
-            Err(_) => Outcome::RetryAt(self.clock.now() + retry_delay(row.attempts), "Slack call timed out".into()),
+            Err(_) => Outcome::RetryAt(
+                self.clock.now() + retry_delay(row.attempts),
+                "Slack call timed out".into(),
+            ),
             Ok(Ok(())) => Outcome::Delivered,
             Ok(Err(e)) => self.judge(row, e),
         };
         let now = self.clock.now();
         match outcome {
-            Outcome::Delivered => store::outbox::mark_delivered(&self.pool, row.id, &self.worker, now).await?,
+            Outcome::Delivered => {
+                store::outbox::mark_delivered(&self.pool, row.id, &self.worker, now).await?
+            }
             Outcome::RetryAt(at, why) => {
                 warn!(error.message = %why, retry_at = %at, "delivery will be retried");
                 store::outbox::retry_later(&self.pool, row.id, at, &why).await?;
@@ -126,10 +131,13 @@ impl Deliverer {
                 });
                 Outcome::RetryAt(now + wait, "rate limited by Slack".into())
             }
-            DeliveryError::Api(e @ ApiError::Permanent { .. }) => {
-                Outcome::Failed(format!("{e}; to fix: {}", e.remedy().unwrap_or("see the error")))
+            DeliveryError::Api(e @ ApiError::Permanent { .. }) => Outcome::Failed(format!(
+                "{e}; to fix: {}",
+                e.remedy().unwrap_or("see the error")
+            )),
+            e if row.attempts >= MAX_ATTEMPTS => {
+                Outcome::Failed(format!("gave up after {} attempts: {e}", row.attempts))
             }
-            e if row.attempts >= MAX_ATTEMPTS => Outcome::Failed(format!("gave up after {} attempts: {e}", row.attempts)),
             DeliveryError::Missing(why) => Outcome::Failed(why),
             e => Outcome::RetryAt(now + retry_delay(row.attempts), e.to_string()),
         }
@@ -158,16 +166,30 @@ impl Deliverer {
                 let content = render::root::root_message(&req, &links, policy, roles, now);
                 let ts = self.api.post_message(channel, content, None).await?;
                 // Store the ts before anything else can fail, so a retry updates instead of reposting.
-                store::requests::set_root_message(&self.pool, row.request_id, channel, &ts, None).await?;
+                store::requests::set_root_message(&self.pool, row.request_id, channel, &ts, None)
+                    .await?;
                 match self.api.permalink(channel, &ts).await {
-                    Ok(link) => store::requests::set_root_message(&self.pool, row.request_id, channel, &ts, Some(&link)).await?,
-                    Err(e) => warn!(error.message = %e, "no permalink for the root message; DMs will not link to the thread"),
+                    Ok(link) => {
+                        store::requests::set_root_message(
+                            &self.pool,
+                            row.request_id,
+                            channel,
+                            &ts,
+                            Some(&link),
+                        )
+                        .await?
+                    }
+                    Err(e) => {
+                        warn!(error.message = %e, "no permalink for the root message; DMs will not link to the thread")
+                    }
                 }
             }
             Effect::UpdateRootMessage => {
                 let links = store::requests::links(&self.pool, row.request_id).await?;
                 let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
-                    return Err(DeliveryError::Missing("the root message was never posted, so it cannot be updated".into()));
+                    return Err(DeliveryError::Missing(
+                        "the root message was never posted, so it cannot be updated".into(),
+                    ));
                 };
                 let req = self.request(row).await?;
                 let content = render::root::root_message(&req, &links, policy, roles, now);
@@ -176,7 +198,9 @@ impl Deliverer {
             Effect::PostThreadReply => {
                 let links = store::requests::links(&self.pool, row.request_id).await?;
                 let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
-                    return Err(DeliveryError::Missing("the root message was never posted, so the thread does not exist".into()));
+                    return Err(DeliveryError::Missing(
+                        "the root message was never posted, so the thread does not exist".into(),
+                    ));
                 };
                 let (after, event) = self.request_at_event(row).await?;
                 let content = render::thread::thread_reply(&after, &event, roles, policy, now);
@@ -186,24 +210,47 @@ impl Deliverer {
                 let req = self.request(row).await?;
                 let (_, event) = self.request_at_event(row).await?;
                 let why = match &event.event {
-                    Event::ReminderSent { slot, .. } if slot.ends_with(":due") => render::dm::DmReason::DueTomorrow,
+                    Event::ReminderSent { slot, .. } if slot.ends_with(":due") => {
+                        render::dm::DmReason::DueTomorrow
+                    }
                     Event::ReminderSent { .. } => {
                         let nth = store::events::events_of(&self.pool, row.request_id)
                             .await?
                             .iter()
-                            .filter(|e| e.seq <= event.seq && matches!(e.event, Event::ReminderSent { escalation: false, .. }) && e.occurred_at >= req.state_entered_at)
+                            .filter(|e| {
+                                e.seq <= event.seq
+                                    && matches!(
+                                        e.event,
+                                        Event::ReminderSent {
+                                            escalation: false,
+                                            ..
+                                        }
+                                    )
+                                    && e.occurred_at >= req.state_entered_at
+                            })
                             .count();
-                        render::dm::DmReason::Reminder { nth: u32::try_from(nth).unwrap_or(u32::MAX) }
+                        render::dm::DmReason::Reminder {
+                            nth: u32::try_from(nth).unwrap_or(u32::MAX),
+                        }
                     }
                     _ => render::dm::DmReason::TimedOut,
                 };
                 let links = store::requests::links(&self.pool, row.request_id).await?;
-                let content = render::dm::decision_dm(&req, why, links.permalink.as_deref(), policy, roles, now);
+                let content = render::dm::decision_dm(
+                    &req,
+                    why,
+                    links.permalink.as_deref(),
+                    policy,
+                    roles,
+                    now,
+                );
                 let dm = self.api.open_dm(to.as_str()).await?;
                 self.api.post_message(&dm, content, None).await?;
             }
             Effect::CreateLinearIssue | Effect::CommentLinearIssue => {
-                return Err(DeliveryError::Missing("Linear is not configured in this daemon".into()));
+                return Err(DeliveryError::Missing(
+                    "Linear is not configured in this daemon".into(),
+                ));
             }
         }
         Ok(())
@@ -211,10 +258,16 @@ impl Deliverer {
 
     /// The request exactly as it was right after the row's event, rebuilt from the log, so a
     /// thread reply delivered late still describes its own moment.
-    async fn request_at_event(&self, row: &OutboxRow) -> Result<(Request, store::RecordedEvent), DeliveryError> {
+    async fn request_at_event(
+        &self,
+        row: &OutboxRow,
+    ) -> Result<(Request, store::RecordedEvent), DeliveryError> {
         let events = store::events::events_of(&self.pool, row.request_id).await?;
         let Some(pos) = events.iter().position(|e| e.id == row.event_id) else {
-            return Err(DeliveryError::Missing(format!("event {} is not in the log", row.event_id)));
+            return Err(DeliveryError::Missing(format!(
+                "event {} is not in the log",
+                row.event_id
+            )));
         };
         let after = fold(&events[..=pos]).map_err(DeliveryError::Missing)?;
         Ok((after, events[pos].clone()))

@@ -16,7 +16,10 @@ pub fn fold(events: &[RecordedEvent]) -> Result<Request, String> {
     for (i, rec) in events.iter().enumerate() {
         let expected_seq = i32::try_from(i + 1).unwrap_or(i32::MAX);
         if rec.seq != expected_seq {
-            return Err(format!("event sequence jumps to {} where {} was expected", rec.seq, expected_seq));
+            return Err(format!(
+                "event sequence jumps to {} where {} was expected",
+                rec.seq, expected_seq
+            ));
         }
         let ctx = Context {
             request_id: rec.request_id,
@@ -25,8 +28,13 @@ pub fn fold(events: &[RecordedEvent]) -> Result<Request, String> {
             now: rec.occurred_at,
             expected_version: None,
         };
-        let next = reduce(current.as_ref(), &rec.event, &ctx)
-            .map_err(|refusal| format!("event {} ({}) no longer applies: {refusal}", rec.seq, rec.event.kind()))?;
+        let next = reduce(current.as_ref(), &rec.event, &ctx).map_err(|refusal| {
+            format!(
+                "event {} ({}) no longer applies: {refusal}",
+                rec.seq,
+                rec.event.kind()
+            )
+        })?;
         if next.version != rec.version_after || next.state != rec.state_after {
             return Err(format!(
                 "event {} ({}) recorded version {} / {}, replay gives {} / {}",
@@ -52,7 +60,12 @@ pub fn differing_fields(stored: &Request, folded: &Request) -> Vec<String> {
     };
     a.iter()
         .filter(|(k, v)| b.get(*k) != Some(*v))
-        .map(|(k, v)| format!("{k}: stored {v}, log says {}", b.get(k).unwrap_or(&Value::Null)))
+        .map(|(k, v)| {
+            format!(
+                "{k}: stored {v}, log says {}",
+                b.get(k).unwrap_or(&Value::Null)
+            )
+        })
         .collect()
 }
 

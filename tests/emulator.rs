@@ -547,6 +547,7 @@ async fn slash_modal_submission_and_button_click_run_end_to_end() {
         .await
         .expect("message rewritten");
     assert_eq!(approved.render(), "Approved by @U_BOB");
+    assert_eq!(emu.with_names(&approved.render()), "Approved by @bob");
 
     let gone = emu
         .click("U_BOB", &request.channel, &request.ts, "approve")

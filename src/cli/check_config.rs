@@ -8,7 +8,10 @@ use crate::config::{self, Settings};
 
 pub fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let path = path.ok_or_else(|| {
-        Failure(format!("no config file: pass --config PATH or set {}", config::CONFIG_PATH_VAR))
+        Failure(format!(
+            "no config file: pass --config PATH or set {}",
+            config::CONFIG_PATH_VAR
+        ))
     })?;
     match Settings::load(path, &config::process_env) {
         Ok(settings) => {

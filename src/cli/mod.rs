@@ -16,7 +16,11 @@ use crate::domain::State;
 use crate::store;
 
 #[derive(Debug, Parser)]
-#[command(name = "capacity-bot", version, about = "Large-capacity requests as a durable, owned, timed Slack workflow.")]
+#[command(
+    name = "capacity-bot",
+    version,
+    about = "Large-capacity requests as a durable, owned, timed Slack workflow."
+)]
 pub struct Cli {
     /// The TOML config file (channel, roles, calendar, TTLs, policy).
     #[arg(long, global = true, env = config::CONFIG_PATH_VAR, value_name = "PATH")]
@@ -77,7 +81,8 @@ pub enum RequestsCommand {
 }
 
 fn parse_state(s: &str) -> Result<State, String> {
-    s.parse().map_err(|e: crate::domain::state::UnknownState| e.to_string())
+    s.parse()
+        .map_err(|e: crate::domain::state::UnknownState| e.to_string())
 }
 
 /// A command's failure: one clear line for the operator, then exit 1.
@@ -110,9 +115,11 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Commands that only touch the database need `DATABASE_URL`, not the whole config.
 pub(crate) async fn database() -> Result<PgPool, Failure> {
     let secrets = Secrets::from_process_env().map_err(|e| Failure(e.to_string()))?;
-    let url = secrets
-        .database_url
-        .ok_or_else(|| Failure("DATABASE_URL is not set (or DATABASE_URL_FILE); it names the Postgres database".into()))?;
+    let url = secrets.database_url.ok_or_else(|| {
+        Failure(
+            "DATABASE_URL is not set (or DATABASE_URL_FILE); it names the Postgres database".into(),
+        )
+    })?;
     Ok(store::connect(url.expose_secret()).await?)
 }
 
@@ -148,11 +155,17 @@ async fn replay(fix: bool) -> Result<ExitCode, Failure> {
         "checked {} request(s): {} difference(s){}",
         report.checked,
         report.differences.len(),
-        if fix { format!(", {} rewritten from the log", report.fixed) } else { String::new() }
+        if fix {
+            format!(", {} rewritten from the log", report.fixed)
+        } else {
+            String::new()
+        }
     );
-    Ok(if report.differences.is_empty() || fix && report.fixed == report.differences.len() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if report.differences.is_empty() || fix && report.fixed == report.differences.len() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }

@@ -11,9 +11,19 @@ use crate::store::{self, requests::ListFilter};
 
 pub async fn run(command: RequestsCommand) -> Result<ExitCode, Failure> {
     match command {
-        RequestsCommand::List { state, open, limit, json } => {
+        RequestsCommand::List {
+            state,
+            open,
+            limit,
+            json,
+        } => {
             let pool = migrated_database().await?;
-            let filter = ListFilter { state, open_only: open, involving: None, limit };
+            let filter = ListFilter {
+                state,
+                open_only: open,
+                involving: None,
+                limit,
+            };
             let requests = store::requests::list(&pool, &filter).await?;
             if json {
                 for r in &requests {
@@ -38,7 +48,12 @@ pub async fn run(command: RequestsCommand) -> Result<ExitCode, Failure> {
             let links = store::requests::links(&pool, request.id).await?;
             let now = Utc::now();
             if json {
-                println!("{}", serde_json::to_string_pretty(&audit::audit_record(&request, &events, &links, now))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&audit::audit_record(
+                        &request, &events, &links, now
+                    ))?
+                );
             } else {
                 print!("{}", audit::timeline(&request, &events, &links, now));
             }

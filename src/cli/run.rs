@@ -14,8 +14,19 @@ use crate::config::{self, Settings};
 use crate::{store, telemetry};
 
 pub fn load_settings(path: Option<&Path>) -> Result<Settings, Failure> {
-    let path = path.ok_or_else(|| Failure(format!("no config file: pass --config PATH or set {}", config::CONFIG_PATH_VAR)))?;
-    Settings::load(path, &config::process_env).map_err(|e| Failure(format!("{}: {} problem(s)\n{e}", path.display(), e.problems.len())))
+    let path = path.ok_or_else(|| {
+        Failure(format!(
+            "no config file: pass --config PATH or set {}",
+            config::CONFIG_PATH_VAR
+        ))
+    })?;
+    Settings::load(path, &config::process_env).map_err(|e| {
+        Failure(format!(
+            "{}: {} problem(s)\n{e}",
+            path.display(),
+            e.problems.len()
+        ))
+    })
 }
 
 pub async fn run(path: Option<&Path>, no_migrate: bool) -> Result<ExitCode, Failure> {
@@ -24,7 +35,12 @@ pub async fn run(path: Option<&Path>, no_migrate: bool) -> Result<ExitCode, Fail
         .check_for_daemon()
         .map_err(|e| Failure(format!("not ready to run:\n{e}")))?;
     telemetry::init(settings.log.format);
-    let url = settings.secrets.database_url.as_ref().map(|u| u.expose_secret().to_string()).unwrap_or_default();
+    let url = settings
+        .secrets
+        .database_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_string())
+        .unwrap_or_default();
     let pool = store::connect(&url).await?;
     if no_migrate {
         if !store::migrations_current(&pool).await? {

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -135,17 +137,29 @@ mod tests {
     fn weekends_are_skipped() {
         let cal = ny(&[]);
         // Friday + 1 = Monday.
-        assert_eq!(cal.add_business_days(date("2026-12-04"), 1), date("2026-12-07"));
+        assert_eq!(
+            cal.add_business_days(date("2026-12-04"), 1),
+            date("2026-12-07")
+        );
         // Saturday + 1 = Monday.
-        assert_eq!(cal.add_business_days(date("2026-12-05"), 1), date("2026-12-07"));
-        assert_eq!(cal.previous_business_day(date("2026-12-07")), date("2026-12-04"));
+        assert_eq!(
+            cal.add_business_days(date("2026-12-05"), 1),
+            date("2026-12-07")
+        );
+        assert_eq!(
+            cal.previous_business_day(date("2026-12-07")),
+            date("2026-12-04")
+        );
     }
 
     #[test]
     fn holidays_are_skipped() {
         // Christmas 2026 is a Friday: Thursday 24th + 1 = Monday 28th.
         let cal = ny(&["2026-12-25"]);
-        assert_eq!(cal.add_business_days(date("2026-12-24"), 1), date("2026-12-28"));
+        assert_eq!(
+            cal.add_business_days(date("2026-12-24"), 1),
+            date("2026-12-28")
+        );
         assert!(!cal.is_business_day(date("2026-12-25")));
         // Thursday 2026-12-24 + 5 with the 25th and 2027-01-01 off: 28, 29, 30, 31, 4 Jan.
         let cal = ny(&["2026-12-25", "2027-01-01"]);
@@ -182,7 +196,10 @@ mod tests {
     #[test]
     fn a_time_in_the_spring_gap_moves_forward() {
         let cal = ny(&[]);
-        let t = cal.at(date("2027-03-14"), NaiveTime::from_hms_opt(2, 30, 0).unwrap());
+        let t = cal.at(
+            date("2027-03-14"),
+            NaiveTime::from_hms_opt(2, 30, 0).unwrap(),
+        );
         assert_eq!(t, utc("2027-03-14T07:30:00Z"));
     }
 

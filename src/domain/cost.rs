@@ -30,7 +30,12 @@ pub fn format_usd(cents: i64) -> String {
         }
         grouped.push(c);
     }
-    format!("{}${}.{:02}", if negative { "-" } else { "" }, grouped, cents % 100)
+    format!(
+        "{}${}.{:02}",
+        if negative { "-" } else { "" },
+        grouped,
+        cents % 100
+    )
 }
 
 #[cfg(test)]

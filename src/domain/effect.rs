@@ -19,7 +19,9 @@ pub enum Effect {
     /// One reply per event under the root message: the thread is the audit log.
     PostThreadReply,
     /// A DM with the buttons of a decision (reminder, timeout gate).
-    DirectMessage { to: UserId },
+    DirectMessage {
+        to: UserId,
+    },
     CreateLinearIssue,
     CommentLinearIssue,
 }
@@ -55,13 +57,25 @@ pub fn effects_of(
     let kind = event.kind();
     let mut out = Vec::new();
     match kind {
-        EventKind::Submitted => out.push(Effect::PostRootMessage),
+        EventKind::Submitted => {
+            out.push(Effect::PostRootMessage);
+            out.push(Effect::PostThreadReply);
+        }
         EventKind::ReminderSent => {
-            if let Event::ReminderSent { recipients, escalation, .. } = event {
+            if let Event::ReminderSent {
+                recipients,
+                escalation,
+                ..
+            } = event
+            {
                 if *escalation {
                     out.push(Effect::PostThreadReply);
                 } else {
-                    out.extend(recipients.iter().map(|to| Effect::DirectMessage { to: to.clone() }));
+                    out.extend(
+                        recipients
+                            .iter()
+                            .map(|to| Effect::DirectMessage { to: to.clone() }),
+                    );
                 }
             }
             return out;
@@ -76,7 +90,10 @@ pub fn effects_of(
         }
     }
     // A timeout hands the gate to the commercial owner; the DM is part of the timeout.
-    if matches!(kind, EventKind::CustomerConfirmationTimeout | EventKind::ActivationTimeout) {
+    if matches!(
+        kind,
+        EventKind::CustomerConfirmationTimeout | EventKind::ActivationTimeout
+    ) {
         if let Some(owner) = &after.commercial_owner {
             out.push(Effect::DirectMessage { to: owner.clone() });
         }
@@ -85,7 +102,9 @@ pub fn effects_of(
         let entered = before.map(|b| b.state) != Some(after.state);
         let opens_issue = match trigger {
             LinearTrigger::Submitted => kind == EventKind::Submitted,
-            LinearTrigger::TechnicalReview => entered && after.state == State::TechnicalReviewRequired,
+            LinearTrigger::TechnicalReview => {
+                entered && after.state == State::TechnicalReviewRequired
+            }
         };
         let issue_exists = match trigger {
             LinearTrigger::Submitted => before.is_some(),

@@ -167,12 +167,16 @@ impl EventKind {
             EventKind::TechnicalRejected => "rejected the request technically",
             EventKind::EarlyProcurementStarted => "started procurement before confirmation",
             EventKind::CustomerConfirmed => "recorded the customer's confirmation",
-            EventKind::CustomerConfirmationTimeout => "expired the request: the customer did not confirm in time",
+            EventKind::CustomerConfirmationTimeout => {
+                "expired the request: the customer did not confirm in time"
+            }
             EventKind::TtlExtended => "extended the deadline",
             EventKind::ProvisioningCompleted => "completed provisioning",
             EventKind::ProvisioningFailed => "marked provisioning as failed",
             EventKind::Activated => "recorded activation",
-            EventKind::ActivationTimeout => "expired the request: the customer did not activate in time",
+            EventKind::ActivationTimeout => {
+                "expired the request: the customer did not activate in time"
+            }
             EventKind::CancelRequested => "requested cancellation",
             EventKind::CancelApproved => "approved the cancellation",
             EventKind::CancelDenied => "denied the cancellation",

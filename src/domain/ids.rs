@@ -64,7 +64,8 @@ macro_rules! slack_id {
                 let ok = s.len() >= 2
                     && s.len() <= 32
                     && $prefixes.iter().any(|p: &char| s.starts_with(*p))
-                    && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                    && s.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
                 if ok {
                     Ok(Self(s.to_string()))
                 } else {

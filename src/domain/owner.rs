@@ -26,13 +26,20 @@ pub fn decision_owner(req: &Request) -> Option<DecisionOwner> {
     };
     let due = req.deadline.map(|d| d.at);
     let owner = |parties: Vec<Party>, decision: &'static str| {
-        Some(DecisionOwner { parties, decision, due })
+        Some(DecisionOwner {
+            parties,
+            decision,
+            due,
+        })
     };
     if req.pending_cancellation.is_some() {
         return owner(vec![commercial_owner()], "cancellation");
     }
     match req.state {
-        State::Submitted => owner(vec![Party::Role(Role::CommercialApprover)], "commercial owner assignment"),
+        State::Submitted => owner(
+            vec![Party::Role(Role::CommercialApprover)],
+            "commercial owner assignment",
+        ),
         State::CommercialApprovalRequired => {
             let mut parties = Vec::new();
             if req.approvals.commercial.is_none() {
@@ -44,12 +51,15 @@ pub fn decision_owner(req: &Request) -> Option<DecisionOwner> {
             owner(parties, "commercial approval")
         }
         State::TechnicalReviewRequired => owner(vec![technical_owner()], "technical review"),
-        State::CustomerConfirmationRequired => owner(vec![commercial_owner()], "customer confirmation"),
+        State::CustomerConfirmationRequired => {
+            owner(vec![commercial_owner()], "customer confirmation")
+        }
         State::ProvisioningInProgress => owner(vec![technical_owner()], "provisioning"),
         State::ReadyForCustomer => owner(vec![commercial_owner()], "customer activation"),
-        State::Expired if req.capacity.is_committed() => {
-            owner(vec![commercial_owner()], "cancellation gate (capacity committed)")
-        }
+        State::Expired if req.capacity.is_committed() => owner(
+            vec![commercial_owner()],
+            "cancellation gate (capacity committed)",
+        ),
         State::Expired => owner(vec![commercial_owner()], "cancellation gate"),
         State::Cancelled | State::Failed if req.capacity.is_committed() => {
             owner(vec![Party::Role(Role::Infra)], "capacity release")

@@ -12,9 +12,7 @@ use super::event::{Event, EventKind, OwnerRole};
 use super::ids::{RequestId, UserId};
 use super::policy::Policy;
 use super::refusal::Refusal;
-use super::request::{
-    Approvals, Capacity, Deadline, DeadlineKind, PendingCancellation, Request,
-};
+use super::request::{Approvals, Capacity, Deadline, DeadlineKind, PendingCancellation, Request};
 use super::role::{Actor, Party, Role};
 use super::state::State;
 
@@ -29,7 +27,11 @@ pub struct Context<'a> {
     pub expected_version: Option<i32>,
 }
 
-pub fn reduce(current: Option<&Request>, event: &Event, ctx: &Context<'_>) -> Result<Request, Refusal> {
+pub fn reduce(
+    current: Option<&Request>,
+    event: &Event,
+    ctx: &Context<'_>,
+) -> Result<Request, Refusal> {
     let Some(req) = current else {
         return submit(event, ctx);
     };
@@ -38,7 +40,10 @@ pub fn reduce(current: Option<&Request>, event: &Event, ctx: &Context<'_>) -> Re
     }
     if let Some(seen) = ctx.expected_version {
         if seen != req.version {
-            return Err(Refusal::StaleVersion { seen, current: req.version });
+            return Err(Refusal::StaleVersion {
+                seen,
+                current: req.version,
+            });
         }
     }
     let kind = event.kind();
@@ -63,16 +68,26 @@ fn submit(event: &Event, ctx: &Context<'_>) -> Result<Request, Refusal> {
         return Err(Refusal::NoSuchRequest);
     };
     let Actor::User { id, team, roles } = ctx.actor else {
-        return Err(not_permitted(EventKind::Submitted, vec![Party::Role(Role::Requester)]));
+        return Err(not_permitted(
+            EventKind::Submitted,
+            vec![Party::Role(Role::Requester)],
+        ));
     };
     if !roles.has(Role::Requester) {
-        return Err(not_permitted(EventKind::Submitted, vec![Party::Role(Role::Requester)]));
+        return Err(not_permitted(
+            EventKind::Submitted,
+            vec![Party::Role(Role::Requester)],
+        ));
     }
     if details.est_monthly_cost_cents <= 0 {
-        return Err(Refusal::InvalidSubmission("the estimated monthly cost must be positive".into()));
+        return Err(Refusal::InvalidSubmission(
+            "the estimated monthly cost must be positive".into(),
+        ));
     }
     if details.duration_months == 0 {
-        return Err(Refusal::InvalidSubmission("the duration must be at least one month".into()));
+        return Err(Refusal::InvalidSubmission(
+            "the duration must be at least one month".into(),
+        ));
     }
     if details.customer.trim().is_empty() {
         return Err(Refusal::InvalidSubmission("the customer is missing".into()));
@@ -116,7 +131,9 @@ pub fn allowed_states(kind: EventKind) -> &'static [State] {
     match kind {
         EventKind::Submitted => &[],
         EventKind::CommercialOwnerAssigned => &[Submitted],
-        EventKind::CommercialApproved | EventKind::CommercialRejected => &[CommercialApprovalRequired],
+        EventKind::CommercialApproved | EventKind::CommercialRejected => {
+            &[CommercialApprovalRequired]
+        }
         EventKind::TechnicalOwnerAssigned => &[TechnicalReviewRequired, ProvisioningInProgress],
         EventKind::TechnicalApproved | EventKind::TechnicalRejected => &[TechnicalReviewRequired],
         EventKind::EarlyProcurementStarted | EventKind::CustomerConfirmationTimeout => {
@@ -124,7 +141,9 @@ pub fn allowed_states(kind: EventKind) -> &'static [State] {
         }
         EventKind::CustomerConfirmed => &[CustomerConfirmationRequired, Expired],
         EventKind::TtlExtended => &[CustomerConfirmationRequired, ReadyForCustomer, Expired],
-        EventKind::ProvisioningCompleted | EventKind::ProvisioningFailed => &[ProvisioningInProgress],
+        EventKind::ProvisioningCompleted | EventKind::ProvisioningFailed => {
+            &[ProvisioningInProgress]
+        }
         EventKind::Activated => &[ReadyForCustomer, Expired],
         EventKind::ActivationTimeout => &[ReadyForCustomer],
         EventKind::CancelRequested
@@ -168,7 +187,9 @@ pub fn check_state(req: &Request, kind: EventKind, policy: &Policy) -> Result<()
         return Err(wrong());
     }
     if req.pending_cancellation.is_some() && !allowed_while_cancellation_pending(kind) {
-        return Err(Refusal::CancellationPending { who: cancellation_deciders(req) });
+        return Err(Refusal::CancellationPending {
+            who: cancellation_deciders(req),
+        });
     }
     match kind {
         EventKind::CustomerConfirmed if req.state == State::Expired => {
@@ -235,7 +256,10 @@ pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
     match kind {
         EventKind::Submitted => vec![Party::Role(Role::Requester)],
         EventKind::CommercialOwnerAssigned => {
-            vec![Party::Role(Role::CommercialApprover), Party::Role(Role::Admin)]
+            vec![
+                Party::Role(Role::CommercialApprover),
+                Party::Role(Role::Admin),
+            ]
         }
         EventKind::CommercialApproved | EventKind::CommercialRejected => {
             let mut who = vec![owner(), Party::Role(Role::CommercialApprover)];
@@ -254,7 +278,9 @@ pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
         EventKind::CustomerConfirmed => dedup(vec![owner(), requester]),
         EventKind::TtlExtended => vec![owner()],
         EventKind::Activated => dedup(vec![owner(), requester, Party::Role(Role::Infra)]),
-        EventKind::CustomerConfirmationTimeout | EventKind::ActivationTimeout | EventKind::ReminderSent => {
+        EventKind::CustomerConfirmationTimeout
+        | EventKind::ActivationTimeout
+        | EventKind::ReminderSent => {
             vec![Party::System]
         }
         EventKind::CancelRequested => dedup(vec![requester, owner(), Party::Role(Role::Admin)]),
@@ -336,9 +362,14 @@ fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Result<(), Refu
         EventKind::CustomerConfirmed => is_owner || is_requester,
         EventKind::TtlExtended => is_owner,
         EventKind::Activated => {
-            is_owner || is_requester || actor.has(Role::Infra) || matches!(actor, Actor::ControlPlane)
+            is_owner
+                || is_requester
+                || actor.has(Role::Infra)
+                || matches!(actor, Actor::ControlPlane)
         }
-        EventKind::CustomerConfirmationTimeout | EventKind::ActivationTimeout | EventKind::ReminderSent => {
+        EventKind::CustomerConfirmationTimeout
+        | EventKind::ActivationTimeout
+        | EventKind::ReminderSent => {
             matches!(actor, Actor::Scheduler)
         }
         EventKind::CancelRequested => is_requester || is_owner || actor.has(Role::Admin),
@@ -382,7 +413,13 @@ fn actor_id(actor: &Actor) -> Option<UserId> {
     actor.user().cloned()
 }
 
-fn set_deadline(next: &mut Request, kind: DeadlineKind, from: DateTime<Utc>, days: u32, policy: &Policy) {
+fn set_deadline(
+    next: &mut Request,
+    kind: DeadlineKind,
+    from: DateTime<Utc>,
+    days: u32,
+    policy: &Policy,
+) {
     next.deadline = Some(Deadline {
         kind,
         at: policy.calendar.deadline(from, days),
@@ -406,7 +443,9 @@ fn apply(next: &mut Request, event: &Event, ctx: &Context<'_>) -> Result<(), Ref
         }
         Event::TechnicalOwnerAssigned => {
             if ctx.actor.is(next.technical_owner.as_ref()) {
-                return Err(Refusal::NoChange("you are already the technical owner".into()));
+                return Err(Refusal::NoChange(
+                    "you are already the technical owner".into(),
+                ));
             }
             next.technical_owner = actor_id(ctx.actor);
         }
@@ -443,9 +482,17 @@ fn apply(next: &mut Request, event: &Event, ctx: &Context<'_>) -> Result<(), Ref
             match next.deadline {
                 Some(d) if d.kind == wanted && d.at <= now => {}
                 Some(d) if d.kind == wanted => {
-                    return Err(Refusal::NotDue { what: wanted.label(), due: d.at });
+                    return Err(Refusal::NotDue {
+                        what: wanted.label(),
+                        due: d.at,
+                    });
                 }
-                _ => return Err(Refusal::NoChange(format!("there is no {} deadline", wanted.label()))),
+                _ => {
+                    return Err(Refusal::NoChange(format!(
+                        "there is no {} deadline",
+                        wanted.label()
+                    )))
+                }
             }
             next.state = State::Expired;
             next.expired_from = Some(wanted);
@@ -453,7 +500,10 @@ fn apply(next: &mut Request, event: &Event, ctx: &Context<'_>) -> Result<(), Ref
         }
         Event::TtlExtended { days } => {
             if *days == 0 || *days > Policy::MAX_EXTENSION_DAYS {
-                return Err(Refusal::BadExtension { days: *days, max: Policy::MAX_EXTENSION_DAYS });
+                return Err(Refusal::BadExtension {
+                    days: *days,
+                    max: Policy::MAX_EXTENSION_DAYS,
+                });
             }
             let gate = match (next.state, next.expired_from) {
                 (State::Expired, Some(k)) => k,
@@ -471,7 +521,13 @@ fn apply(next: &mut Request, event: &Event, ctx: &Context<'_>) -> Result<(), Ref
                 next.technical_owner = actor_id(ctx.actor);
             }
             next.state = State::ReadyForCustomer;
-            set_deadline(next, DeadlineKind::Activation, now, policy.activation_ttl_business_days, policy);
+            set_deadline(
+                next,
+                DeadlineKind::Activation,
+                now,
+                policy.activation_ttl_business_days,
+                policy,
+            );
         }
         Event::ProvisioningFailed { reason: r } => {
             next.close_reason = Some(reason(kind, r)?);
@@ -548,7 +604,8 @@ fn close_cancelled(next: &mut Request, reason: String) {
 /// two different people.
 fn give_key(next: &mut Request, actor: &Actor) -> Result<(), Refusal> {
     let me = actor_id(actor);
-    let can_commercial = actor.is(next.commercial_owner.as_ref()) || actor.has(Role::CommercialApprover);
+    let can_commercial =
+        actor.is(next.commercial_owner.as_ref()) || actor.has(Role::CommercialApprover);
     let can_finance = next.finance_required && actor.has(Role::Finance);
     let approvals = &mut next.approvals;
     if approvals.commercial.is_none() && can_commercial {

@@ -25,7 +25,10 @@ fn submission_by_a_requester_opens_a_submitted_request() {
     let mut p = Play::new(Policy::default());
     let r = p.ok(
         REQUESTER,
-        Event::Submitted { number: RequestNumber(7), details: submission(10_000) },
+        Event::Submitted {
+            number: RequestNumber(7),
+            details: submission(10_000),
+        },
     );
     assert_eq!(r.state, State::Submitted);
     assert_eq!((r.version, r.seq), (1, 1));
@@ -44,8 +47,17 @@ fn naming_the_ae_assigns_the_commercial_owner() {
 #[test]
 fn a_commercial_approver_can_assign_the_owner() {
     let mut p = Play::new(Policy::default());
-    p.ok(REQUESTER, Event::Submitted { number: RequestNumber(1), details: submission(1) });
-    p.ok(APPROVER, Event::CommercialOwnerAssigned { owner: uid(INFRA2) });
+    p.ok(
+        REQUESTER,
+        Event::Submitted {
+            number: RequestNumber(1),
+            details: submission(1),
+        },
+    );
+    p.ok(
+        APPROVER,
+        Event::CommercialOwnerAssigned { owner: uid(INFRA2) },
+    );
     assert_eq!(p.req().commercial_owner, Some(uid(INFRA2)));
     let e = p.clone_refusal_of_stranger_assignment();
     assert!(matches!(e, Refusal::WrongState { .. }));
@@ -68,20 +80,35 @@ fn below_the_threshold_one_commercial_key_moves_to_technical_review() {
 #[test]
 fn a_commercial_approver_may_give_the_commercial_key() {
     let mut p = Play::submitted(100);
-    assert_eq!(p.ok(APPROVER, Event::CommercialApproved).state, State::TechnicalReviewRequired);
+    assert_eq!(
+        p.ok(APPROVER, Event::CommercialApproved).state,
+        State::TechnicalReviewRequired
+    );
 }
 
 #[test]
 fn at_the_threshold_both_keys_are_needed_in_either_order() {
     let mut p = Play::submitted(50_000);
     assert!(p.req().finance_required);
-    assert_eq!(p.ok(AE, Event::CommercialApproved).state, State::CommercialApprovalRequired);
-    assert_eq!(p.ok(FINANCE, Event::CommercialApproved).state, State::TechnicalReviewRequired);
+    assert_eq!(
+        p.ok(AE, Event::CommercialApproved).state,
+        State::CommercialApprovalRequired
+    );
+    assert_eq!(
+        p.ok(FINANCE, Event::CommercialApproved).state,
+        State::TechnicalReviewRequired
+    );
 
     let mut p = Play::submitted(50_000);
-    assert_eq!(p.ok(FINANCE, Event::CommercialApproved).state, State::CommercialApprovalRequired);
+    assert_eq!(
+        p.ok(FINANCE, Event::CommercialApproved).state,
+        State::CommercialApprovalRequired
+    );
     assert_eq!(p.req().approvals.finance, Some(uid(FINANCE)));
-    assert_eq!(p.ok(AE, Event::CommercialApproved).state, State::TechnicalReviewRequired);
+    assert_eq!(
+        p.ok(AE, Event::CommercialApproved).state,
+        State::TechnicalReviewRequired
+    );
 }
 
 #[test]
@@ -91,14 +118,25 @@ fn someone_with_both_roles_gives_one_key_per_click() {
     assert_eq!(r.state, State::CommercialApprovalRequired);
     assert_eq!(r.approvals.commercial, Some(uid(BOTH)));
     assert_eq!(r.approvals.finance, None);
-    assert_eq!(p.refused(BOTH, Event::CommercialApproved), Refusal::SameApproverTwice);
-    assert_eq!(p.ok(FINANCE, Event::CommercialApproved).state, State::TechnicalReviewRequired);
+    assert_eq!(
+        p.refused(BOTH, Event::CommercialApproved),
+        Refusal::SameApproverTwice
+    );
+    assert_eq!(
+        p.ok(FINANCE, Event::CommercialApproved).state,
+        State::TechnicalReviewRequired
+    );
 }
 
 #[test]
 fn commercial_rejection_cancels_with_its_reason() {
     let mut p = Play::submitted(100);
-    let r = p.ok(AE, Event::CommercialRejected { reason: reason("  no budget ") });
+    let r = p.ok(
+        AE,
+        Event::CommercialRejected {
+            reason: reason("  no budget "),
+        },
+    );
     assert_eq!(r.state, State::Cancelled);
     assert_eq!(r.close_reason.as_deref(), Some("no budget"));
 }
@@ -107,10 +145,19 @@ fn commercial_rejection_cancels_with_its_reason() {
 fn infra_takes_ownership_in_review_and_in_provisioning() {
     let mut p = Play::submitted(100);
     p.ok(AE, Event::CommercialApproved);
-    assert_eq!(p.ok(INFRA, Event::TechnicalOwnerAssigned).technical_owner, Some(uid(INFRA)));
-    assert_eq!(p.ok(INFRA2, Event::TechnicalOwnerAssigned).technical_owner, Some(uid(INFRA2)));
+    assert_eq!(
+        p.ok(INFRA, Event::TechnicalOwnerAssigned).technical_owner,
+        Some(uid(INFRA))
+    );
+    assert_eq!(
+        p.ok(INFRA2, Event::TechnicalOwnerAssigned).technical_owner,
+        Some(uid(INFRA2))
+    );
     let mut p = Play::to_provisioning();
-    assert_eq!(p.ok(INFRA2, Event::TechnicalOwnerAssigned).state, State::ProvisioningInProgress);
+    assert_eq!(
+        p.ok(INFRA2, Event::TechnicalOwnerAssigned).state,
+        State::ProvisioningInProgress
+    );
     assert_eq!(p.req().technical_owner, Some(uid(INFRA2)));
 }
 
@@ -129,7 +176,12 @@ fn technical_approval_opens_customer_confirmation_with_a_business_day_deadline()
 fn technical_rejection_cancels() {
     let mut p = Play::submitted(100);
     p.ok(AE, Event::CommercialApproved);
-    let r = p.ok(INFRA, Event::TechnicalRejected { reason: reason("no capacity in region") });
+    let r = p.ok(
+        INFRA,
+        Event::TechnicalRejected {
+            reason: reason("no capacity in region"),
+        },
+    );
     assert_eq!(r.state, State::Cancelled);
 }
 
@@ -144,7 +196,10 @@ fn early_procurement_commits_capacity_only_where_policy_allows() {
     let r = p.ok(INFRA, Event::EarlyProcurementStarted);
     assert_eq!(r.state, State::CustomerConfirmationRequired);
     assert!(r.capacity.is_committed());
-    assert_eq!(p.refused(INFRA, Event::EarlyProcurementStarted), Refusal::AlreadyCommitted);
+    assert_eq!(
+        p.refused(INFRA, Event::EarlyProcurementStarted),
+        Refusal::AlreadyCommitted
+    );
 }
 
 #[test]
@@ -162,13 +217,18 @@ fn confirmation_timeout_expires_and_the_owner_can_still_confirm() {
     let r = p.time_out(Event::CustomerConfirmationTimeout);
     assert_eq!(r.state, State::Expired);
     assert_eq!(r.expired_from, Some(DeadlineKind::CustomerConfirmation));
-    assert_eq!(p.ok(AE, Event::CustomerConfirmed).state, State::ProvisioningInProgress);
+    assert_eq!(
+        p.ok(AE, Event::CustomerConfirmed).state,
+        State::ProvisioningInProgress
+    );
 }
 
 #[test]
 fn a_timeout_before_the_deadline_is_refused() {
     let mut p = Play::to_customer_confirmation(100);
-    let e = p.try_as(Actor::Scheduler, Event::CustomerConfirmationTimeout).unwrap_err();
+    let e = p
+        .try_as(Actor::Scheduler, Event::CustomerConfirmationTimeout)
+        .unwrap_err();
     assert!(matches!(e, Refusal::NotDue { .. }), "{e}");
 }
 
@@ -209,7 +269,12 @@ fn provisioning_completion_opens_the_activation_window() {
 #[test]
 fn provisioning_failure_keeps_capacity_committed_until_released() {
     let mut p = Play::to_provisioning();
-    let r = p.ok(INFRA, Event::ProvisioningFailed { reason: reason("AZ out of stock") });
+    let r = p.ok(
+        INFRA,
+        Event::ProvisioningFailed {
+            reason: reason("AZ out of stock"),
+        },
+    );
     assert_eq!(r.state, State::Failed);
     assert!(r.needs_release());
     let owner = decision_owner(p.req()).unwrap();
@@ -229,7 +294,12 @@ fn activation_ends_the_commitment_by_owner_requester_infra_or_control_plane() {
         assert!(!r.capacity.is_committed());
     }
     let mut p = Play::to_ready();
-    let r = p.ok_as(Actor::ControlPlane, Event::Activated { signal_id: Some("sig-1".into()) });
+    let r = p.ok_as(
+        Actor::ControlPlane,
+        Event::Activated {
+            signal_id: Some("sig-1".into()),
+        },
+    );
     assert_eq!(r.state, State::Activated);
 }
 
@@ -239,13 +309,21 @@ fn activation_timeout_expires_with_capacity_committed_then_late_activation_count
     let r = p.time_out(Event::ActivationTimeout);
     assert_eq!(r.state, State::Expired);
     assert!(r.capacity.is_committed());
-    assert_eq!(p.ok(AE, Event::Activated { signal_id: None }).state, State::Activated);
+    assert_eq!(
+        p.ok(AE, Event::Activated { signal_id: None }).state,
+        State::Activated
+    );
 }
 
 #[test]
 fn cancellation_without_committed_capacity_is_immediate() {
     let mut p = Play::submitted(100);
-    let r = p.ok(REQUESTER, Event::CancelRequested { reason: reason("customer churned") });
+    let r = p.ok(
+        REQUESTER,
+        Event::CancelRequested {
+            reason: reason("customer churned"),
+        },
+    );
     assert_eq!(r.state, State::Cancelled);
     assert_eq!(r.close_reason.as_deref(), Some("customer churned"));
 }
@@ -253,7 +331,12 @@ fn cancellation_without_committed_capacity_is_immediate() {
 #[test]
 fn cancellation_with_committed_capacity_waits_for_the_commercial_owner() {
     let mut p = Play::to_provisioning();
-    let r = p.ok(REQUESTER, Event::CancelRequested { reason: reason("AE withdrew") });
+    let r = p.ok(
+        REQUESTER,
+        Event::CancelRequested {
+            reason: reason("AE withdrew"),
+        },
+    );
     assert_eq!(r.state, State::ProvisioningInProgress);
     assert!(r.pending_cancellation.is_some());
     let owner = decision_owner(p.req()).unwrap();
@@ -270,11 +353,19 @@ fn cancellation_with_committed_capacity_waits_for_the_commercial_owner() {
 #[test]
 fn a_denied_cancellation_returns_to_where_it_was() {
     let mut p = Play::to_provisioning();
-    p.ok(REQUESTER, Event::CancelRequested { reason: reason("maybe") });
+    p.ok(
+        REQUESTER,
+        Event::CancelRequested {
+            reason: reason("maybe"),
+        },
+    );
     let r = p.ok(APPROVER, Event::CancelDenied);
     assert_eq!(r.state, State::ProvisioningInProgress);
     assert!(r.pending_cancellation.is_none());
-    assert_eq!(p.ok(INFRA, Event::ProvisioningCompleted).state, State::ReadyForCustomer);
+    assert_eq!(
+        p.ok(INFRA, Event::ProvisioningCompleted).state,
+        State::ReadyForCustomer
+    );
 }
 
 #[test]
@@ -301,9 +392,18 @@ fn reminders_and_comments_do_not_move_the_version() {
     let (v, s) = (p.req().version, p.req().seq);
     p.ok_as(
         Actor::Scheduler,
-        Event::ReminderSent { slot: "2026-12-04".into(), recipients: vec![uid(AE)], escalation: false },
+        Event::ReminderSent {
+            slot: "2026-12-04".into(),
+            recipients: vec![uid(AE)],
+            escalation: false,
+        },
     );
-    p.ok(STRANGER, Event::CommentAdded { text: "any news?".into() });
+    p.ok(
+        STRANGER,
+        Event::CommentAdded {
+            text: "any news?".into(),
+        },
+    );
     assert_eq!(p.req().version, v);
     assert_eq!(p.req().seq, s + 2);
 }
@@ -311,11 +411,29 @@ fn reminders_and_comments_do_not_move_the_version() {
 #[test]
 fn admins_reassign_owners() {
     let mut p = Play::submitted(100);
-    let r = p.ok(ADMIN, Event::OwnerReassigned { role: OwnerRole::Commercial, to: uid(APPROVER) });
+    let r = p.ok(
+        ADMIN,
+        Event::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(APPROVER),
+        },
+    );
     assert_eq!(r.commercial_owner, Some(uid(APPROVER)));
-    let e = p.refused(ADMIN, Event::OwnerReassigned { role: OwnerRole::Commercial, to: uid(APPROVER) });
+    let e = p.refused(
+        ADMIN,
+        Event::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(APPROVER),
+        },
+    );
     assert!(matches!(e, Refusal::NoChange(_)));
-    let e = p.refused(AE, Event::OwnerReassigned { role: OwnerRole::Technical, to: uid(INFRA) });
+    let e = p.refused(
+        AE,
+        Event::OwnerReassigned {
+            role: OwnerRole::Technical,
+            to: uid(INFRA),
+        },
+    );
     assert!(matches!(e, Refusal::NotPermitted { .. }));
 }
 
@@ -323,13 +441,19 @@ fn admins_reassign_owners() {
 fn cost_at_risk_grows_with_committed_time_and_stops_at_activation() {
     let mut p = Play::to_provisioning(); // 10,000 USD/month
     let committed = p.req().capacity.committed_at.unwrap();
-    assert_eq!(cost_at_risk_cents(p.req(), committed + Duration::days(15)), Some(500_000));
+    assert_eq!(
+        cost_at_risk_cents(p.req(), committed + Duration::days(15)),
+        Some(500_000)
+    );
     p.advance(Duration::days(3));
     p.ok(INFRA, Event::ProvisioningCompleted);
     p.advance(Duration::days(3));
     p.ok(AE, Event::Activated { signal_id: None });
     // Six days committed, whenever we ask.
-    assert_eq!(cost_at_risk_cents(p.req(), p.now + Duration::days(100)), Some(200_000));
+    assert_eq!(
+        cost_at_risk_cents(p.req(), p.now + Duration::days(100)),
+        Some(200_000)
+    );
     assert_eq!(cost_at_risk_cents(Play::submitted(5).req(), p.now), None);
 }
 
@@ -347,7 +471,10 @@ fn wrong_role_is_refused_with_who_can_act() {
     assert!(matches!(e, Refusal::WrongState { .. }));
     let mut p = Play::to_customer_confirmation(100);
     let e = p.refused(INFRA, Event::TtlExtended { days: 1 });
-    assert_eq!(e.to_string(), "Only <@UAE> can do `ttl_extended` on this request.");
+    assert_eq!(
+        e.to_string(),
+        "Only <@UAE> can do `ttl_extended` on this request."
+    );
     let e = p.refused(STRANGER, Event::CustomerConfirmed);
     assert!(matches!(e, Refusal::NotPermitted { .. }));
 }
@@ -374,7 +501,13 @@ fn a_stale_version_is_refused_before_anything_else() {
         expected_version: Some(1),
     };
     let e = reduce(p.request.as_ref(), &Event::CommercialApproved, &ctx).unwrap_err();
-    assert_eq!(e, Refusal::StaleVersion { seen: 1, current: 2 });
+    assert_eq!(
+        e,
+        Refusal::StaleVersion {
+            seen: 1,
+            current: 2
+        }
+    );
     assert!(e.to_string().contains("moved on"));
     p.ok(AE, Event::CommercialApproved);
 }
@@ -385,8 +518,19 @@ fn the_requester_never_approves_their_own_request() {
     let mut p = Play::new(Policy::default());
     let mut details = submission(100);
     details.commercial_owner = Some(uid(APPROVER));
-    p.ok(APPROVER, Event::Submitted { number: RequestNumber(1), details });
-    p.ok(APPROVER, Event::CommercialOwnerAssigned { owner: uid(APPROVER) });
+    p.ok(
+        APPROVER,
+        Event::Submitted {
+            number: RequestNumber(1),
+            details,
+        },
+    );
+    p.ok(
+        APPROVER,
+        Event::CommercialOwnerAssigned {
+            owner: uid(APPROVER),
+        },
+    );
     let e = p.refused(APPROVER, Event::CommercialApproved);
     assert!(matches!(e, Refusal::SelfApproval { .. }), "{e}");
     assert_eq!(
@@ -396,10 +540,19 @@ fn the_requester_never_approves_their_own_request() {
     p.ok(BOTH, Event::CommercialApproved);
     // An infra requester cannot pass their own technical review either.
     let mut p = Play::new(Policy::default());
-    p.ok(INFRA, Event::Submitted { number: RequestNumber(2), details: submission(100) });
+    p.ok(
+        INFRA,
+        Event::Submitted {
+            number: RequestNumber(2),
+            details: submission(100),
+        },
+    );
     p.ok(INFRA, Event::CommercialOwnerAssigned { owner: uid(AE) });
     p.ok(AE, Event::CommercialApproved);
-    assert!(matches!(p.refused(INFRA, Event::TechnicalApproved), Refusal::SelfApproval { .. }));
+    assert!(matches!(
+        p.refused(INFRA, Event::TechnicalApproved),
+        Refusal::SelfApproval { .. }
+    ));
     assert!(matches!(
         p.refused(INFRA, Event::TechnicalRejected { reason: "x".into() }),
         Refusal::SelfApproval { .. }
@@ -411,22 +564,38 @@ fn the_requester_never_approves_their_own_request() {
 fn the_finance_key_is_required_at_the_threshold() {
     let mut p = Play::submitted(60_000);
     p.ok(AE, Event::CommercialApproved);
-    assert_eq!(p.refused(APPROVER, Event::CommercialApproved), Refusal::FinanceKeyRequired);
-    assert_eq!(p.refused(AE, Event::CommercialApproved), Refusal::SameApproverTwice);
+    assert_eq!(
+        p.refused(APPROVER, Event::CommercialApproved),
+        Refusal::FinanceKeyRequired
+    );
+    assert_eq!(
+        p.refused(AE, Event::CommercialApproved),
+        Refusal::SameApproverTwice
+    );
 }
 
 #[test]
 fn finance_alone_cannot_approve_below_the_threshold() {
     let mut p = Play::submitted(100);
-    assert!(matches!(p.refused(FINANCE, Event::CommercialApproved), Refusal::NotPermitted { .. }));
+    assert!(matches!(
+        p.refused(FINANCE, Event::CommercialApproved),
+        Refusal::NotPermitted { .. }
+    ));
 }
 
 #[test]
 fn reasons_are_required_where_the_table_says_so() {
     let mut p = Play::submitted(100);
     assert_eq!(
-        p.refused(AE, Event::CommercialRejected { reason: "  ".into() }),
-        Refusal::ReasonRequired { event: EventKind::CommercialRejected }
+        p.refused(
+            AE,
+            Event::CommercialRejected {
+                reason: "  ".into()
+            }
+        ),
+        Refusal::ReasonRequired {
+            event: EventKind::CommercialRejected
+        }
     );
     assert!(matches!(
         p.refused(REQUESTER, Event::CancelRequested { reason: "".into() }),
@@ -437,24 +606,41 @@ fn reasons_are_required_where_the_table_says_so() {
         p.refused(INFRA, Event::ProvisioningFailed { reason: "".into() }),
         Refusal::ReasonRequired { .. }
     ));
-    assert_eq!(p.refused(STRANGER, Event::CommentAdded { text: " ".into() }), Refusal::EmptyComment);
+    assert_eq!(
+        p.refused(STRANGER, Event::CommentAdded { text: " ".into() }),
+        Refusal::EmptyComment
+    );
 }
 
 #[test]
 fn extensions_need_a_sane_number_of_days() {
     let mut p = Play::to_customer_confirmation(100);
-    assert!(matches!(p.refused(AE, Event::TtlExtended { days: 0 }), Refusal::BadExtension { .. }));
-    assert!(matches!(p.refused(AE, Event::TtlExtended { days: 61 }), Refusal::BadExtension { .. }));
+    assert!(matches!(
+        p.refused(AE, Event::TtlExtended { days: 0 }),
+        Refusal::BadExtension { .. }
+    ));
+    assert!(matches!(
+        p.refused(AE, Event::TtlExtended { days: 61 }),
+        Refusal::BadExtension { .. }
+    ));
 }
 
 #[test]
 fn whoever_requested_a_committed_cancellation_does_not_approve_it() {
     let mut p = Play::to_provisioning();
-    p.ok(AE, Event::CancelRequested { reason: "customer went quiet".into() });
+    p.ok(
+        AE,
+        Event::CancelRequested {
+            reason: "customer went quiet".into(),
+        },
+    );
     let e = p.refused(AE, Event::CancelApproved);
     assert!(matches!(e, Refusal::OwnCancellation { .. }), "{e}");
     // ...and the requester of the request never approves a cancellation of it.
-    assert!(matches!(p.refused(REQUESTER, Event::CancelApproved), Refusal::NotPermitted { .. }));
+    assert!(matches!(
+        p.refused(REQUESTER, Event::CancelApproved),
+        Refusal::NotPermitted { .. }
+    ));
     p.ok(APPROVER, Event::CancelApproved);
 }
 
@@ -467,10 +653,19 @@ fn only_the_scheduler_times_out_and_reminds() {
         Refusal::NotPermitted { .. }
     ));
     assert!(matches!(
-        p.refused(ADMIN, Event::ReminderSent { slot: "x".into(), recipients: vec![], escalation: false }),
+        p.refused(
+            ADMIN,
+            Event::ReminderSent {
+                slot: "x".into(),
+                recipients: vec![],
+                escalation: false
+            }
+        ),
         Refusal::NotPermitted { .. }
     ));
-    let e = p.try_as(Actor::ControlPlane, Event::CustomerConfirmed).unwrap_err();
+    let e = p
+        .try_as(Actor::ControlPlane, Event::CustomerConfirmed)
+        .unwrap_err();
     assert!(matches!(e, Refusal::NotPermitted { .. }));
 }
 
@@ -478,9 +673,17 @@ fn only_the_scheduler_times_out_and_reminds() {
 fn closed_requests_accept_only_release_of_committed_capacity() {
     let mut p = Play::to_ready();
     p.ok(AE, Event::Activated { signal_id: None });
-    assert!(matches!(p.refused(INFRA, Event::CapacityReleased), Refusal::WrongState { .. }));
     assert!(matches!(
-        p.refused(AE, Event::CommentAdded { text: "late".into() }),
+        p.refused(INFRA, Event::CapacityReleased),
+        Refusal::WrongState { .. }
+    ));
+    assert!(matches!(
+        p.refused(
+            AE,
+            Event::CommentAdded {
+                text: "late".into()
+            }
+        ),
         Refusal::WrongState { .. }
     ));
     assert!(matches!(
@@ -489,16 +692,28 @@ fn closed_requests_accept_only_release_of_committed_capacity() {
     ));
     let mut p = Play::submitted(10);
     p.ok(REQUESTER, Event::CancelRequested { reason: "x".into() });
-    assert!(matches!(p.refused(INFRA, Event::CapacityReleased), Refusal::NothingToRelease));
+    assert!(matches!(
+        p.refused(INFRA, Event::CapacityReleased),
+        Refusal::NothingToRelease
+    ));
 }
 
 #[test]
 fn a_second_submission_or_an_event_without_a_request_is_refused() {
     let mut p = Play::submitted(10);
-    let e = p.refused(REQUESTER, Event::Submitted { number: RequestNumber(1), details: submission(1) });
+    let e = p.refused(
+        REQUESTER,
+        Event::Submitted {
+            number: RequestNumber(1),
+            details: submission(1),
+        },
+    );
     assert_eq!(e, Refusal::AlreadyExists);
     let mut p = Play::new(Policy::default());
-    assert_eq!(p.refused(AE, Event::CommercialApproved), Refusal::NoSuchRequest);
+    assert_eq!(
+        p.refused(AE, Event::CommercialApproved),
+        Refusal::NoSuchRequest
+    );
 }
 
 #[test]
@@ -506,13 +721,25 @@ fn invalid_submissions_are_refused() {
     let mut p = Play::new(Policy::default());
     let mut d = submission(0);
     assert!(matches!(
-        p.refused(REQUESTER, Event::Submitted { number: RequestNumber(1), details: d.clone() }),
+        p.refused(
+            REQUESTER,
+            Event::Submitted {
+                number: RequestNumber(1),
+                details: d.clone()
+            }
+        ),
         Refusal::InvalidSubmission(_)
     ));
     d.est_monthly_cost_cents = 100;
     d.duration_months = 0;
     assert!(matches!(
-        p.refused(REQUESTER, Event::Submitted { number: RequestNumber(1), details: d }),
+        p.refused(
+            REQUESTER,
+            Event::Submitted {
+                number: RequestNumber(1),
+                details: d
+            }
+        ),
         Refusal::InvalidSubmission(_)
     ));
     let no_role = Actor::User {
@@ -521,7 +748,13 @@ fn invalid_submissions_are_refused() {
         roles: crate::domain::RoleSet::default(),
     };
     let e = p
-        .try_as(no_role, Event::Submitted { number: RequestNumber(1), details: submission(1) })
+        .try_as(
+            no_role,
+            Event::Submitted {
+                number: RequestNumber(1),
+                details: submission(1),
+            },
+        )
         .unwrap_err();
     assert!(matches!(e, Refusal::NotPermitted { .. }));
 }
@@ -561,17 +794,24 @@ fn table_allows(from: State, kind: EventKind, to: State) -> bool {
                 && (to == CommercialApprovalRequired || to == TechnicalReviewRequired)
         }
         K::CommercialRejected => from == CommercialApprovalRequired && to == Cancelled,
-        K::TechnicalOwnerAssigned => same && (from == TechnicalReviewRequired || from == ProvisioningInProgress),
-        K::TechnicalApproved => from == TechnicalReviewRequired && to == CustomerConfirmationRequired,
+        K::TechnicalOwnerAssigned => {
+            same && (from == TechnicalReviewRequired || from == ProvisioningInProgress)
+        }
+        K::TechnicalApproved => {
+            from == TechnicalReviewRequired && to == CustomerConfirmationRequired
+        }
         K::TechnicalRejected => from == TechnicalReviewRequired && to == Cancelled,
         K::EarlyProcurementStarted => same && from == CustomerConfirmationRequired,
         K::CustomerConfirmed => {
-            (from == CustomerConfirmationRequired || from == Expired) && to == ProvisioningInProgress
+            (from == CustomerConfirmationRequired || from == Expired)
+                && to == ProvisioningInProgress
         }
         K::CustomerConfirmationTimeout => from == CustomerConfirmationRequired && to == Expired,
         K::TtlExtended => {
-            matches!(from, CustomerConfirmationRequired | ReadyForCustomer | Expired)
-                && matches!(to, CustomerConfirmationRequired | ReadyForCustomer)
+            matches!(
+                from,
+                CustomerConfirmationRequired | ReadyForCustomer | Expired
+            ) && matches!(to, CustomerConfirmationRequired | ReadyForCustomer)
                 && (from == Expired || same)
         }
         K::ProvisioningCompleted => from == ProvisioningInProgress && to == ReadyForCustomer,
@@ -590,26 +830,40 @@ fn table_allows(from: State, kind: EventKind, to: State) -> bool {
 fn any_event() -> impl Strategy<Value = Event> {
     prop_oneof![
         Just(Event::CommercialApproved),
-        Just(Event::CommercialRejected { reason: "no".into() }),
+        Just(Event::CommercialRejected {
+            reason: "no".into()
+        }),
         Just(Event::TechnicalOwnerAssigned),
         Just(Event::TechnicalApproved),
-        Just(Event::TechnicalRejected { reason: "no".into() }),
+        Just(Event::TechnicalRejected {
+            reason: "no".into()
+        }),
         Just(Event::EarlyProcurementStarted),
         Just(Event::CustomerConfirmed),
         Just(Event::CustomerConfirmationTimeout),
         (0u32..8).prop_map(|days| Event::TtlExtended { days }),
         Just(Event::ProvisioningCompleted),
-        Just(Event::ProvisioningFailed { reason: "broke".into() }),
+        Just(Event::ProvisioningFailed {
+            reason: "broke".into()
+        }),
         Just(Event::Activated { signal_id: None }),
         Just(Event::ActivationTimeout),
-        Just(Event::CancelRequested { reason: "stop".into() }),
+        Just(Event::CancelRequested {
+            reason: "stop".into()
+        }),
         Just(Event::CancelApproved),
         Just(Event::CancelDenied),
         Just(Event::CapacityReleased),
-        Just(Event::ReminderSent { slot: "s".into(), recipients: vec![], escalation: false }),
+        Just(Event::ReminderSent {
+            slot: "s".into(),
+            recipients: vec![],
+            escalation: false
+        }),
         Just(Event::CommentAdded { text: "hi".into() }),
-        prop_oneof![Just(AE), Just(APPROVER), Just(INFRA2)]
-            .prop_map(|u| Event::OwnerReassigned { role: OwnerRole::Commercial, to: uid(u) }),
+        prop_oneof![Just(AE), Just(APPROVER), Just(INFRA2)].prop_map(|u| Event::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(u)
+        }),
     ]
 }
 
@@ -684,8 +938,14 @@ proptest! {
 
 /// Plays a history that mostly picks buttons the current message would show, so random
 /// runs get deep into the lifecycle instead of bouncing off the first gate.
-fn guided_history(choices: &[(usize, usize, i64)], early: bool, cost: i64) -> (Play, Vec<(State, EventKind)>) {
-    let cast = [REQUESTER, AE, APPROVER, FINANCE, BOTH, INFRA, INFRA2, ADMIN, STRANGER];
+fn guided_history(
+    choices: &[(usize, usize, i64)],
+    early: bool,
+    cost: i64,
+) -> (Play, Vec<(State, EventKind)>) {
+    let cast = [
+        REQUESTER, AE, APPROVER, FINANCE, BOTH, INFRA, INFRA2, ADMIN, STRANGER,
+    ];
     let mut p = Play::submitted(cost);
     p.policy.allow_provisioning_before_confirmation = early;
     let mut accepted = Vec::new();
@@ -732,7 +992,10 @@ fn guided_history(choices: &[(usize, usize, i64)], early: bool, cost: i64) -> (P
             (_, true) => continue,
             _ => {
                 // Three times in four, a forward step by someone entitled to take it.
-                let forward: Vec<&Event> = options.iter().filter(|e| !e.kind().is_destructive()).collect();
+                let forward: Vec<&Event> = options
+                    .iter()
+                    .filter(|e| !e.kind().is_destructive())
+                    .collect();
                 let event = match (pick % 4, forward.is_empty()) {
                     (0, _) | (_, true) => options[pick % options.len()].clone(),
                     _ => forward[pick % forward.len()].clone(),
@@ -741,11 +1004,13 @@ fn guided_history(choices: &[(usize, usize, i64)], early: bool, cost: i64) -> (P
                     .iter()
                     .copied()
                     .filter(|u| {
-                        who_may(p.req(), event.kind()).iter().any(|party| match party {
-                            Party::User(id) => id.as_str() == *u,
-                            Party::Role(role) => roles_of(u).has(*role),
-                            Party::System => false,
-                        })
+                        who_may(p.req(), event.kind())
+                            .iter()
+                            .any(|party| match party {
+                                Party::User(id) => id.as_str() == *u,
+                                Party::Role(role) => roles_of(u).has(*role),
+                                Party::System => false,
+                            })
                     })
                     .collect();
                 let user = match (who % 4, entitled.is_empty()) {
@@ -758,7 +1023,10 @@ fn guided_history(choices: &[(usize, usize, i64)], early: bool, cost: i64) -> (P
         if let Ok(r) = result {
             let after = r.state;
             let kind = p.log.last().map(|(e, _, _)| e.kind()).expect("just logged");
-            assert!(table_allows(before, kind, after), "{kind} from {before} led to {after}");
+            assert!(
+                table_allows(before, kind, after),
+                "{kind} from {before} led to {after}"
+            );
             accepted.push((before, kind));
         }
     }

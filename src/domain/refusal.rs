@@ -22,16 +22,24 @@ pub enum Refusal {
     #[error("Only {} can do `{event}` on this request.", join_parties(who))]
     NotPermitted { event: EventKind, who: Vec<Party> },
 
-    #[error("You requested this, so `{event}` must come from someone else: {}.", join_parties(who))]
+    #[error(
+        "You requested this, so `{event}` must come from someone else: {}.",
+        join_parties(who)
+    )]
     SelfApproval { event: EventKind, who: Vec<Party> },
 
-    #[error("The commercial key is in; at this cost the second key must come from a finance approver.")]
+    #[error(
+        "The commercial key is in; at this cost the second key must come from a finance approver."
+    )]
     FinanceKeyRequired,
 
     #[error("You already gave one approval key; the other must come from a different person.")]
     SameApproverTwice,
 
-    #[error("You requested this cancellation and capacity is committed, so {} must approve it.", join_parties(who))]
+    #[error(
+        "You requested this cancellation and capacity is committed, so {} must approve it.",
+        join_parties(who)
+    )]
     OwnCancellation { who: Vec<Party> },
 
     #[error("A reason is required for `{event}`.")]
@@ -52,7 +60,10 @@ pub enum Refusal {
     #[error("There is no committed capacity to release on this request.")]
     NothingToRelease,
 
-    #[error("A cancellation is pending; {} must approve or deny it first.", join_parties(who))]
+    #[error(
+        "A cancellation is pending; {} must approve or deny it first.",
+        join_parties(who)
+    )]
     CancellationPending { who: Vec<Party> },
 
     #[error("A cancellation is already pending on this request.")]
@@ -62,7 +73,10 @@ pub enum Refusal {
     NoPendingCancellation,
 
     #[error("The {what} deadline has not passed yet (due {due}).")]
-    NotDue { what: &'static str, due: DateTime<Utc> },
+    NotDue {
+        what: &'static str,
+        due: DateTime<Utc>,
+    },
 
     #[error("Nothing would change: {0}.")]
     NoChange(String),

@@ -123,12 +123,15 @@ pub struct Request {
 impl Request {
     /// Every key commercial approval needs is in.
     pub fn commercially_approved(&self) -> bool {
-        self.approvals.commercial.is_some() && (!self.finance_required || self.approvals.finance.is_some())
+        self.approvals.commercial.is_some()
+            && (!self.finance_required || self.approvals.finance.is_some())
     }
 
     /// Capacity committed after the request ended still needs infra to release it.
     pub fn needs_release(&self) -> bool {
-        matches!(self.state, State::Cancelled | State::Expired | State::Failed)
-            && self.capacity.is_committed()
+        matches!(
+            self.state,
+            State::Cancelled | State::Expired | State::Failed
+        ) && self.capacity.is_committed()
     }
 }

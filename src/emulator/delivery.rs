@@ -1,5 +1,5 @@
 //! Envelope delivery: one socket per envelope (round-robin), ack matching and timing,
-//! `events_api` redelivery, and what ack payloads do (slash responses, `response_action`s).
+//! `events_api` redelivery. What an ack's payload then does lives in `ack_effects.rs`.
 
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::ack_effects::apply_ack_payload;
 use super::error::EmulatorError;
 use super::ids::{ms, short_json};
 use super::log::LogKind;
@@ -14,8 +15,6 @@ use super::payloads::events_api_envelope;
 use super::records::{Ack, Delivery, DeliveryOutcome};
 use super::shared::Shared;
 use super::state::{AckContext, Outbound, Pending, State};
-
-use super::ack_effects::apply_ack_payload;
 
 impl Shared {
     /// Sends an envelope and waits for its ack within the ack timeout.

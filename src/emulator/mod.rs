@@ -15,7 +15,7 @@
 //! - `socket.rs`: the websocket listener; `delivery.rs`: envelopes, acks, retries;
 //!   `ack_effects.rs`: what ack payloads do.
 //! - `payloads.rs`: wire shapes; `view_state.rs`: submission values.
-//! - `blocks.rs` / `normalize.rs`: Block Kit validation and storage normalization.
+//! - `blocks/` / `normalize.rs`: Block Kit validation and storage normalization.
 //! - `text.rs`: [`render_text`]; `log.rs`: the readable [`LogEntry`] story.
 //!
 //! # Invariants

@@ -134,6 +134,20 @@ impl Emulator {
         self.shared.read(|st| st.log.clone())
     }
 
+    /// `text` with `@U…` mentions of seeded users (and the bot) shown as `@name`, for
+    /// printing log entries and rendered messages to people.
+    pub fn with_names(&self, text: &str) -> String {
+        let cfg = &self.shared.config;
+        let names = cfg
+            .users
+            .iter()
+            .map(|u| (u.id.as_str(), u.name.as_str()))
+            .chain([(cfg.bot_user_id.as_str(), cfg.bot_name.as_str())]);
+        names.fold(text.to_owned(), |out, (id, name)| {
+            out.replace(&format!("@{id}"), &format!("@{name}"))
+        })
+    }
+
     /// Entries from position `seq` on (pass the last seen `seq + 1` to continue).
     pub fn log_since(&self, seq: usize) -> Vec<LogEntry> {
         self.shared.read(|st| {

@@ -11,7 +11,7 @@ use super::buttons::{actions_block, label, shown_actions};
 use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when};
 use super::root::{id, section};
 use crate::config::Roles;
-use crate::domain::{EventKind, Policy, Request};
+use crate::domain::{EventKind, Policy, Request, State};
 
 /// Why the DM is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub fn decision_dm(
         ),
     };
     let mut text = vec![opening];
-    if why == DmReason::TimedOut {
+    if why == DmReason::TimedOut && req.state == State::Expired {
         text.push(gate(req, policy, now));
     }
     if let Some(waiting) = waiting_on(req, roles, policy, now) {

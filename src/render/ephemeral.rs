@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 
 use super::lines::{capacity, clock, pending_cancellation, safe_url, summary, waiting_on, when};
-use super::text::{mentions, truncate};
+use super::text::{clip, mentions, truncate};
 use super::thread::actor_name;
 use crate::config::Roles;
-use crate::domain::{Policy, Refusal, Request};
+use crate::domain::{Party, Policy, Refusal, Request};
 use crate::store::requests::Links;
 use crate::store::RecordedEvent;
 
@@ -17,12 +17,18 @@ pub const TEXT_MAX: usize = 4_000;
 
 /// The refusal's sentence, with every role it names expanded to its configured members.
 pub fn refusal_text(refusal: &Refusal, roles: &Roles) -> String {
-    let who = |parties: &[crate::domain::Party]| mentions(parties, roles, "or");
+    let who = |parties: &[Party]| mentions(parties, roles, "or");
     let text = match refusal {
-        Refusal::NotPermitted { event, who: parties } => {
+        Refusal::NotPermitted {
+            event,
+            who: parties,
+        } => {
             format!("Only {} can do `{event}` on this request.", who(parties))
         }
-        Refusal::SelfApproval { event, who: parties } => format!(
+        Refusal::SelfApproval {
+            event,
+            who: parties,
+        } => format!(
             "You requested this, so `{event}` must come from someone else: {}.",
             who(parties)
         ),
@@ -72,10 +78,7 @@ pub fn status_text(
         ),
     ];
     if let Some(reason) = req.close_reason.as_deref() {
-        lines.push(format!(
-            "Closed because: {}",
-            super::text::clip(reason, 500)
-        ));
+        lines.push(format!("Closed because: {}", clip(reason, 500)));
     }
     lines.extend(waiting_on(req, roles, policy, now));
     lines.extend(capacity(req, roles, policy, now));
@@ -140,8 +143,8 @@ pub fn list_text(
     // Leave room for the "…and N more" line.
     let budget = TEXT_MAX - 40;
     for (i, req) in reqs.iter().enumerate() {
-        let waiting = waiting_on(req, roles, policy, now)
-            .map_or(String::new(), |w| format!(" — {w}"));
+        let waiting =
+            waiting_on(req, roles, policy, now).map_or(String::new(), |w| format!(" — {w}"));
         let line = format!("\n• {} — {}{waiting}", summary(req, 160), req.state.label());
         if out.chars().count() + line.chars().count() > budget {
             out.push_str(&format!("\n…and {} more.", reqs.len() - i));

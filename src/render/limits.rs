@@ -127,7 +127,10 @@ impl Check {
         }
         if self.text_total > CUMULATIVE_TEXT_MAX {
             let total = self.text_total;
-            self.err("/blocks", &format!("{total} chars of text in all, allowed {CUMULATIVE_TEXT_MAX}"));
+            self.err(
+                "/blocks",
+                &format!("{total} chars of text in all, allowed {CUMULATIVE_TEXT_MAX}"),
+            );
         }
     }
 
@@ -141,7 +144,11 @@ impl Check {
                 self.text(&format!("/{key}"), Some(t), MODAL_TEXT_MAX, true);
             }
         }
-        self.opt_len("/private_metadata", view.get("private_metadata"), PRIVATE_METADATA_MAX);
+        self.opt_len(
+            "/private_metadata",
+            view.get("private_metadata"),
+            PRIVATE_METADATA_MAX,
+        );
         self.opt_len("/callback_id", view.get("callback_id"), ID_MAX);
         let blocks = self.count("/blocks", view.get("blocks"), 1, VIEW_BLOCKS_MAX);
         let has_input = blocks.iter().any(|b| b["type"] == "input");
@@ -182,23 +189,46 @@ impl Check {
             Some(id) => {
                 self.len(&format!("{at}/block_id"), id, 1, ID_MAX);
                 if !self.block_ids.insert(id.to_string()) {
-                    self.err(&format!("{at}/block_id"), &format!("duplicate block_id {id:?}"));
+                    self.err(
+                        &format!("{at}/block_id"),
+                        &format!("duplicate block_id {id:?}"),
+                    );
                 }
             }
             None => self.err(at, "every block we render sets a block_id"),
         }
         match map.get("type").and_then(Value::as_str) {
-            Some("header") => self.text(&format!("{at}/text"), map.get("text"), HEADER_TEXT_MAX, true),
+            Some("header") => self.text(
+                &format!("{at}/text"),
+                map.get("text"),
+                HEADER_TEXT_MAX,
+                true,
+            ),
             Some("section") => self.section(at, map),
             Some("divider") => {}
             Some("context") => {
-                let elements = self.count(&format!("{at}/elements"), map.get("elements"), 1, CONTEXT_ELEMENTS_MAX);
+                let elements = self.count(
+                    &format!("{at}/elements"),
+                    map.get("elements"),
+                    1,
+                    CONTEXT_ELEMENTS_MAX,
+                );
                 for (i, e) in elements.iter().enumerate() {
-                    self.text(&format!("{at}/elements/{i}"), Some(e), SECTION_TEXT_MAX, false);
+                    self.text(
+                        &format!("{at}/elements/{i}"),
+                        Some(e),
+                        SECTION_TEXT_MAX,
+                        false,
+                    );
                 }
             }
             Some("actions") => {
-                let elements = self.count(&format!("{at}/elements"), map.get("elements"), 1, ACTIONS_ELEMENTS_MAX);
+                let elements = self.count(
+                    &format!("{at}/elements"),
+                    map.get("elements"),
+                    1,
+                    ACTIONS_ELEMENTS_MAX,
+                );
                 let mut ids = HashSet::new();
                 for (i, e) in elements.iter().enumerate() {
                     let at = format!("{at}/elements/{i}");
@@ -272,7 +302,10 @@ impl Check {
             }
             Some("plain_text_input") => {
                 for key in ["min_length", "max_length"] {
-                    if e.get(key).and_then(Value::as_u64).is_some_and(|n| n > 3_000) {
+                    if e.get(key)
+                        .and_then(Value::as_u64)
+                        .is_some_and(|n| n > 3_000)
+                    {
                         self.err(&format!("{at}/{key}"), "at most 3000");
                     }
                 }
@@ -302,10 +335,30 @@ impl Check {
     }
 
     fn confirm(&mut self, at: &str, c: &Value) {
-        self.text(&format!("{at}/title"), c.get("title"), CONFIRM_TITLE_MAX, true);
-        self.text(&format!("{at}/text"), c.get("text"), CONFIRM_TEXT_MAX, false);
-        self.text(&format!("{at}/confirm"), c.get("confirm"), CONFIRM_BUTTON_MAX, true);
-        self.text(&format!("{at}/deny"), c.get("deny"), CONFIRM_BUTTON_MAX, true);
+        self.text(
+            &format!("{at}/title"),
+            c.get("title"),
+            CONFIRM_TITLE_MAX,
+            true,
+        );
+        self.text(
+            &format!("{at}/text"),
+            c.get("text"),
+            CONFIRM_TEXT_MAX,
+            false,
+        );
+        self.text(
+            &format!("{at}/confirm"),
+            c.get("confirm"),
+            CONFIRM_BUTTON_MAX,
+            true,
+        );
+        self.text(
+            &format!("{at}/deny"),
+            c.get("deny"),
+            CONFIRM_BUTTON_MAX,
+            true,
+        );
         self.style(at, c);
     }
 
@@ -334,7 +387,9 @@ mod tests {
     }
 
     fn message(blocks: Vec<SlackBlock>) -> SlackMessageContent {
-        SlackMessageContent::new().with_text("fallback".into()).with_blocks(blocks)
+        SlackMessageContent::new()
+            .with_text("fallback".into())
+            .with_blocks(blocks)
     }
 
     #[test]
@@ -344,16 +399,26 @@ mod tests {
         assert!(too_long.unwrap_err().contains("/blocks/0/text/text"));
         let empty = check_message(&message(vec![section("a", String::new())]));
         assert!(empty.is_err());
-        let many: Vec<_> = (0..51).map(|i| section(&format!("b{i}"), "x".into())).collect();
+        let many: Vec<_> = (0..51)
+            .map(|i| section(&format!("b{i}"), "x".into()))
+            .collect();
         assert!(check_message(&message(many)).is_err());
-        let dup = check_message(&message(vec![section("a", "x".into()), section("a", "y".into())]));
+        let dup = check_message(&message(vec![
+            section("a", "x".into()),
+            section("a", "y".into()),
+        ]));
         assert!(dup.unwrap_err().contains("duplicate block_id"));
-        let header: SlackBlock = SlackHeaderBlock::new(SlackBlockPlainText::new("h".repeat(151)).into())
-            .with_block_id("h".to_string().into())
-            .into();
+        let header: SlackBlock =
+            SlackHeaderBlock::new(SlackBlockPlainText::new("h".repeat(151)).into())
+                .with_block_id("h".to_string().into())
+                .into();
         assert!(check_message(&message(vec![header])).is_err());
-        let cumulative: Vec<_> = (0..5).map(|i| section(&format!("c{i}"), "x".repeat(2_500))).collect();
-        assert!(check_message(&message(cumulative)).unwrap_err().contains("in all"));
+        let cumulative: Vec<_> = (0..5)
+            .map(|i| section(&format!("c{i}"), "x".repeat(2_500)))
+            .collect();
+        assert!(check_message(&message(cumulative))
+            .unwrap_err()
+            .contains("in all"));
         let no_text = SlackMessageContent::new().with_blocks(vec![section("a", "x".into())]);
         assert!(check_message(&no_text).is_err());
         assert!(check_text(&"x".repeat(4_001)).is_err());

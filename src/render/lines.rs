@@ -7,9 +7,7 @@ use super::text::{clip, mention, mentions, quote};
 use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
 use crate::domain::reducer::who_may;
-use crate::domain::{
-    decision_owner, Calendar, EventKind, Party, Policy, Request, Role, State,
-};
+use crate::domain::{decision_owner, Calendar, EventKind, Party, Policy, Request, Role, State};
 
 /// "Thu 10 Dec 17:00 EST" in the calendar's zone; the year is added when it is not `now`'s.
 pub(crate) fn when(at: DateTime<Utc>, calendar: &Calendar, now: DateTime<Utc>) -> String {
@@ -24,7 +22,9 @@ pub(crate) fn when(at: DateTime<Utc>, calendar: &Calendar, now: DateTime<Utc>) -
 
 /// "14:02" in the calendar's zone.
 pub(crate) fn clock(at: DateTime<Utc>, calendar: &Calendar) -> String {
-    at.with_timezone(&calendar.time_zone).format("%H:%M").to_string()
+    at.with_timezone(&calendar.time_zone)
+        .format("%H:%M")
+        .to_string()
 }
 
 /// "Fri 15 Jan 2027".
@@ -51,7 +51,10 @@ pub(crate) fn summary(req: &Request, max: usize) -> String {
     );
     let head = format!("{} · ", req.number);
     let used = head.chars().count() + tail.chars().count();
-    format!("{head}{}{tail}", clip(&d.customer, max.saturating_sub(used).max(1)))
+    format!(
+        "{head}{}{tail}",
+        clip(&d.customer, max.saturating_sub(used).max(1))
+    )
 }
 
 /// The commercial owner, or the commercial approvers while nobody is named.
@@ -200,7 +203,10 @@ mod tests {
         assert_eq!(when(due, &cal, now), "Thu 10 Dec 17:00 EST");
         let next_year: DateTime<Utc> = "2027-01-04T22:00:00Z".parse().unwrap();
         assert_eq!(when(next_year, &cal, now), "Mon 4 Jan 2027 17:00 EST");
-        assert_eq!(clock("2026-12-03T19:02:00Z".parse().unwrap(), &cal), "14:02");
+        assert_eq!(
+            clock("2026-12-03T19:02:00Z".parse().unwrap(), &cal),
+            "14:02"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::lines::{
 use super::text::{clip, mention, quote};
 use crate::config::Roles;
 use crate::domain::cost::format_usd;
-use crate::domain::{Party, Policy, Request};
+use crate::domain::{Party, Policy, Request, UserId};
 use crate::store::requests::Links;
 
 /// Header text is plain_text of at most 150 chars.
@@ -82,7 +82,10 @@ fn state_text(req: &Request, roles: &Roles, policy: &Policy, now: DateTime<Utc>)
         None => lines.push(format!("*{}*", req.state.label())),
     }
     if let Some(kind) = req.expired_from {
-        lines.push(format!("The {} window closed without an answer.", kind.label()));
+        lines.push(format!(
+            "The {} window closed without an answer.",
+            kind.label()
+        ));
     }
     if let Some(waiting) = waiting_on(req, roles, policy, now) {
         lines.push(waiting);
@@ -112,12 +115,12 @@ fn facts(req: &Request) -> Vec<String> {
 }
 
 fn people(req: &Request, roles: &Roles, policy: &Policy) -> Vec<String> {
-    let named = |u: &Option<crate::domain::UserId>| {
+    let named = |u: &Option<UserId>| {
         u.as_ref()
             .map_or("_not assigned_".to_string(), |u| format!("<@{u}>"))
     };
     let finance = if req.finance_required {
-        let key = |who: &Option<crate::domain::UserId>| {
+        let key = |who: &Option<UserId>| {
             who.as_ref()
                 .map_or("_waiting_".to_string(), |u| format!("<@{u}> ✓"))
         };
@@ -136,7 +139,10 @@ fn people(req: &Request, roles: &Roles, policy: &Policy) -> Vec<String> {
         format!("Not needed{given}")
     };
     vec![
-        field("Requester", &mention(&Party::User(req.requester.clone()), roles)),
+        field(
+            "Requester",
+            &mention(&Party::User(req.requester.clone()), roles),
+        ),
         field("Commercial owner", &named(&req.commercial_owner)),
         field("Technical owner", &named(&req.technical_owner)),
         field("Finance approval", &finance),

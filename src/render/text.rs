@@ -184,7 +184,10 @@ mod tests {
     #[test]
     fn broadcast_words_are_broken_up() {
         assert_eq!(escape("hi @here"), "hi @\u{200D}here");
-        assert_eq!(escape("@Channel and @EVERYONE"), "@\u{200D}Channel and @\u{200D}EVERYONE");
+        assert_eq!(
+            escape("@Channel and @EVERYONE"),
+            "@\u{200D}Channel and @\u{200D}EVERYONE"
+        );
         assert_eq!(escape("mail a@example.com"), "mail a@example.com");
         assert!(!escape("@channel@here").contains("@channel"));
         assert!(!escape("@channel@here").contains("@here"));
@@ -239,7 +242,10 @@ mod tests {
             mention(&Party::Role(Role::CommercialApprover), &roles),
             "a commercial approver (<!subteam^S0SALES>, <@U0LEAD>)"
         );
-        assert_eq!(mention(&Party::Role(Role::Finance), &roles), "a finance approver");
+        assert_eq!(
+            mention(&Party::Role(Role::Finance), &roles),
+            "a finance approver"
+        );
         let ae = Party::User(UserId::parse("UAE").unwrap());
         assert_eq!(mention(&ae, &roles), "<@UAE>");
         assert_eq!(

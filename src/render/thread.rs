@@ -13,7 +13,7 @@ use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
 use crate::domain::reducer::who_may;
 use crate::domain::{
-    decision_owner, Actor, Event, EventKind, OwnerRole, Party, Policy, Request, State,
+    decision_owner, Actor, Event, EventKind, OwnerRole, Party, Policy, Request, Role, State, UserId,
 };
 use crate::store::RecordedEvent;
 
@@ -96,7 +96,11 @@ fn what_happened(
         }
         Event::CommercialApproved => approval(after, actor, &who, roles),
         Event::TtlExtended { days } => {
-            let unit = if *days == 1 { "business day" } else { "business days" };
+            let unit = if *days == 1 {
+                "business day"
+            } else {
+                "business days"
+            };
             let due = after.deadline.map_or(String::new(), |d| {
                 format!(
                     "; {} is now due {}",
@@ -108,10 +112,7 @@ fn what_happened(
         }
         Event::Activated {
             signal_id: Some(signal),
-        } => format!(
-            "{who} recorded activation (signal {}).",
-            clip(signal, 100)
-        ),
+        } => format!("{who} recorded activation (signal {}).", clip(signal, 100)),
         Event::CancelRequested { .. } if after.state == State::Cancelled => {
             format!("{who} cancelled the request. No capacity was committed.")
         }
@@ -124,8 +125,8 @@ fn what_happened(
             format_usd(cost_at_risk_cents(after, now).unwrap_or(0))
         ),
         Event::EarlyProcurementStarted | Event::CustomerConfirmed | Event::ActivationTimeout => {
-            let cost = capacity(after, roles, policy, now)
-                .map_or(String::new(), |c| format!("\n{c}"));
+            let cost =
+                capacity(after, roles, policy, now).map_or(String::new(), |c| format!("\n{c}"));
             format!("{who} {}.{cost}", kind.verb())
         }
         Event::ReminderSent { recipients, .. } => {
@@ -158,7 +159,7 @@ fn approval(after: &Request, actor: &Actor, who: &str, roles: &Roles) -> String 
     let missing = if after.approvals.commercial.is_none() {
         Some(commercial_owner(after))
     } else if after.approvals.finance.is_none() {
-        Some(Party::Role(crate::domain::Role::Finance))
+        Some(Party::Role(Role::Finance))
     } else {
         None
     };
@@ -174,7 +175,7 @@ fn approval(after: &Request, actor: &Actor, who: &str, roles: &Roles) -> String 
 /// The escalation post: the decision is overdue, and its owners are named (roles expanded).
 fn escalation(
     after: &Request,
-    recipients: &[crate::domain::UserId],
+    recipients: &[UserId],
     roles: &Roles,
     policy: &Policy,
     now: DateTime<Utc>,

@@ -8,7 +8,11 @@ use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-pub type Client = SlackClient<SlackClientHyperConnector<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>>;
+pub type Client = SlackClient<
+    SlackClientHyperConnector<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    >,
+>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -16,7 +20,10 @@ pub enum ApiError {
     RateLimited { retry_after: Option<Duration> },
     /// Slack said no in a way retrying will not change (`channel_not_found`, `invalid_blocks`, …).
     #[error("Slack refused the call: {code}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Permanent { code: String, detail: Option<String> },
+    Permanent {
+        code: String,
+        detail: Option<String>,
+    },
     /// Network trouble, a 5xx, or a Slack error code that means "try later".
     #[error("Slack did not answer properly: {0}")]
     Transient(String),
@@ -25,7 +32,9 @@ pub enum ApiError {
 impl ApiError {
     /// What an operator should do about a permanent error.
     pub fn remedy(&self) -> Option<&'static str> {
-        let ApiError::Permanent { code, .. } = self else { return None };
+        let ApiError::Permanent { code, .. } = self else {
+            return None;
+        };
         Some(match code.as_str() {
             "channel_not_found" => "check slack.requests_channel in the config: the channel id does not exist or the bot cannot see it",
             "not_in_channel" => "invite the bot to the requests channel (/invite @capacity-bot)",
@@ -41,11 +50,19 @@ impl ApiError {
     }
 }
 
-const TRANSIENT_CODES: &[&str] = &["internal_error", "fatal_error", "request_timeout", "service_unavailable", "ratelimited"];
+const TRANSIENT_CODES: &[&str] = &[
+    "internal_error",
+    "fatal_error",
+    "request_timeout",
+    "service_unavailable",
+    "ratelimited",
+];
 
 fn classify(e: SlackClientError) -> ApiError {
     match e {
-        SlackClientError::RateLimitError(r) => ApiError::RateLimited { retry_after: r.retry_after },
+        SlackClientError::RateLimitError(r) => ApiError::RateLimited {
+            retry_after: r.retry_after,
+        },
         SlackClientError::ApiError(a) if TRANSIENT_CODES.contains(&a.code.as_str()) => {
             ApiError::Transient(a.code)
         }
@@ -53,8 +70,13 @@ fn classify(e: SlackClientError) -> ApiError {
             code: a.code,
             detail: a.errors.map(|e| e.join("; ")),
         },
-        SlackClientError::HttpError(h) if h.status_code.is_client_error() && h.status_code.as_u16() != 408 => {
-            ApiError::Permanent { code: format!("http_{}", h.status_code.as_u16()), detail: None }
+        SlackClientError::HttpError(h)
+            if h.status_code.is_client_error() && h.status_code.as_u16() != 408 =>
+        {
+            ApiError::Permanent {
+                code: format!("http_{}", h.status_code.as_u16()),
+                detail: None,
+            }
         }
         other => ApiError::Transient(other.to_string()),
     }
@@ -76,14 +98,21 @@ impl std::fmt::Debug for SlackApi {
 
 impl SlackApi {
     /// `api_url` is Slack's (`https://slack.com/api`) or an emulator's (`http://…/api`).
-    pub fn new(api_url: &str, bot_token: &SecretString, app_token: Option<&SecretString>) -> std::io::Result<Self> {
+    pub fn new(
+        api_url: &str,
+        bot_token: &SecretString,
+        app_token: Option<&SecretString>,
+    ) -> std::io::Result<Self> {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()?
             .https_or_http()
             .enable_all_versions()
             .build();
-        let connector = SlackClientHyperConnector::with_connector(connector).with_slack_api_url(api_url.trim_end_matches('/'));
-        let token = |s: &SecretString| SlackApiToken::new(SlackApiTokenValue(s.expose_secret().to_string()));
+        let connector = SlackClientHyperConnector::with_connector(connector)
+            .with_slack_api_url(api_url.trim_end_matches('/'));
+        let token = |s: &SecretString| {
+            SlackApiToken::new(SlackApiTokenValue(s.expose_secret().to_string()))
+        };
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             bot: token(bot_token),
@@ -91,7 +120,14 @@ impl SlackApi {
         })
     }
 
-    fn bot(&self) -> SlackClientSession<'_, SlackClientHyperConnector<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>> {
+    fn bot(
+        &self,
+    ) -> SlackClientSession<
+        '_,
+        SlackClientHyperConnector<
+            hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        >,
+    > {
         self.client.open_session(&self.bot)
     }
 
@@ -114,7 +150,12 @@ impl SlackApi {
         self.bot().auth_test().await.map_err(classify)
     }
 
-    pub async fn post_message(&self, channel: &str, content: SlackMessageContent, thread_ts: Option<&str>) -> Result<String, ApiError> {
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        content: SlackMessageContent,
+        thread_ts: Option<&str>,
+    ) -> Result<String, ApiError> {
         let mut req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.into()), content);
         if let Some(ts) = thread_ts {
             req = req.with_thread_ts(SlackTs(ts.into()));
@@ -123,32 +164,61 @@ impl SlackApi {
         Ok(r.ts.0)
     }
 
-    pub async fn update_message(&self, channel: &str, ts: &str, content: SlackMessageContent) -> Result<(), ApiError> {
-        let req = SlackApiChatUpdateRequest::new(SlackChannelId(channel.into()), content, SlackTs(ts.into()));
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        content: SlackMessageContent,
+    ) -> Result<(), ApiError> {
+        let req = SlackApiChatUpdateRequest::new(
+            SlackChannelId(channel.into()),
+            content,
+            SlackTs(ts.into()),
+        );
         self.bot().chat_update(&req).await.map_err(classify)?;
         Ok(())
     }
 
-    pub async fn post_ephemeral(&self, channel: &str, user: &str, text: &str) -> Result<(), ApiError> {
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+    ) -> Result<(), ApiError> {
         let req = SlackApiChatPostEphemeralRequest::new(
             SlackChannelId(channel.into()),
             SlackUserId(user.into()),
             SlackMessageContent::new().with_text(text.into()),
         );
-        self.bot().chat_post_ephemeral(&req).await.map_err(classify)?;
+        self.bot()
+            .chat_post_ephemeral(&req)
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
     pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, ApiError> {
-        let req = SlackApiChatGetPermalinkRequest::new(SlackChannelId(channel.into()), SlackTs(ts.into()));
-        let r = self.bot().chat_get_permalink(&req).await.map_err(classify)?;
+        let req = SlackApiChatGetPermalinkRequest::new(
+            SlackChannelId(channel.into()),
+            SlackTs(ts.into()),
+        );
+        let r = self
+            .bot()
+            .chat_get_permalink(&req)
+            .await
+            .map_err(classify)?;
         Ok(r.permalink.to_string())
     }
 
     /// The DM channel with `user` (the same one every time).
     pub async fn open_dm(&self, user: &str) -> Result<String, ApiError> {
-        let req = SlackApiConversationsOpenRequest::new().with_users(vec![SlackUserId(user.into())]);
-        let r = self.bot().conversations_open(&req).await.map_err(classify)?;
+        let req =
+            SlackApiConversationsOpenRequest::new().with_users(vec![SlackUserId(user.into())]);
+        let r = self
+            .bot()
+            .conversations_open(&req)
+            .await
+            .map_err(classify)?;
         Ok(r.channel.id.0)
     }
 
@@ -160,7 +230,11 @@ impl SlackApi {
 
     pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ApiError> {
         let req = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.into()));
-        let r = self.bot().usergroups_users_list(&req).await.map_err(classify)?;
+        let r = self
+            .bot()
+            .usergroups_users_list(&req)
+            .await
+            .map_err(classify)?;
         Ok(r.users.into_iter().map(|u| u.0).collect())
     }
 
@@ -172,7 +246,11 @@ impl SlackApi {
 
     pub async fn channel_membership(&self, channel: &str) -> Result<bool, ApiError> {
         let req = SlackApiConversationsInfoRequest::new(SlackChannelId(channel.into()));
-        let r = self.bot().conversations_info(&req).await.map_err(classify)?;
+        let r = self
+            .bot()
+            .conversations_info(&req)
+            .await
+            .map_err(classify)?;
         Ok(r.channel.flags.is_member.unwrap_or(false))
     }
 }

@@ -24,8 +24,13 @@ pub struct Envelope {
 /// Anything that arrives on the socket.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
-    Hello { app_id: Option<String>, num_connections: u64 },
-    Disconnect { reason: String },
+    Hello {
+        app_id: Option<String>,
+        num_connections: u64,
+    },
+    Disconnect {
+        reason: String,
+    },
     Envelope(Envelope),
     /// Not JSON, or JSON of no shape we know; logged and dropped.
     Unreadable(String),
@@ -36,14 +41,20 @@ pub fn parse_frame(text: &str) -> Frame {
         Ok(v) => v,
         Err(e) => return Frame::Unreadable(format!("not JSON: {e}")),
     };
-    let kind = value.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match kind {
         "hello" => Frame::Hello {
             app_id: value
                 .pointer("/connection_info/app_id")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            num_connections: value.get("num_connections").and_then(Value::as_u64).unwrap_or(0),
+            num_connections: value
+                .get("num_connections")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         },
         "disconnect" => Frame::Disconnect {
             reason: value
@@ -95,16 +106,27 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = format!("{}/../shared/slack-fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../shared/slack-fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     #[test]
     fn slacks_own_frames_parse() {
-        assert!(matches!(parse_frame(&fixture("socket_hello.json")), Frame::Hello { app_id: Some(_), .. }));
+        assert!(matches!(
+            parse_frame(&fixture("socket_hello.json")),
+            Frame::Hello {
+                app_id: Some(_),
+                ..
+            }
+        ));
         assert_eq!(
             parse_frame(&fixture("socket_disconnect_refresh_requested.json")),
-            Frame::Disconnect { reason: "refresh_requested".into() }
+            Frame::Disconnect {
+                reason: "refresh_requested".into()
+            }
         );
         let Frame::Envelope(e) = parse_frame(&fixture("envelope_slash_commands.json")) else {
             panic!("an envelope")
@@ -112,7 +134,9 @@ mod tests {
         assert_eq!(e.kind, EnvelopeKind::SlashCommands);
         assert!(e.accepts_response_payload);
         assert_eq!(e.payload["command"], "/capacity");
-        let Frame::Envelope(e) = parse_frame(&fixture("envelope_events_api_app_mention_retry.json")) else {
+        let Frame::Envelope(e) =
+            parse_frame(&fixture("envelope_events_api_app_mention_retry.json"))
+        else {
             panic!("an envelope")
         };
         assert_eq!(e.kind, EnvelopeKind::EventsApi);
@@ -131,14 +155,20 @@ mod tests {
         );
         e.accepts_response_payload = false;
         let ack = ack_frame(&e, Some(json!({"text": "hi"})));
-        assert_eq!(serde_json::from_str::<Value>(&ack).unwrap(), json!({"envelope_id": e.envelope_id}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&ack).unwrap(),
+            json!({"envelope_id": e.envelope_id})
+        );
     }
 
     #[test]
     fn garbage_is_unreadable_not_a_panic() {
         assert!(matches!(parse_frame("{"), Frame::Unreadable(_)));
         assert!(matches!(parse_frame("[]"), Frame::Unreadable(_)));
-        assert!(matches!(parse_frame(r#"{"type":"interactive"}"#), Frame::Unreadable(_)));
+        assert!(matches!(
+            parse_frame(r#"{"type":"interactive"}"#),
+            Frame::Unreadable(_)
+        ));
         let Frame::Envelope(e) = parse_frame(r#"{"type":"brand_new","envelope_id":"x"}"#) else {
             panic!("an envelope")
         };

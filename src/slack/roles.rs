@@ -30,7 +30,12 @@ pub struct RoleResolver {
 
 impl RoleResolver {
     pub fn new(roles: Roles, api: SlackApi, ttl: Duration) -> Self {
-        RoleResolver { roles, api, ttl, cache: Mutex::new(HashMap::new()) }
+        RoleResolver {
+            roles,
+            api,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn roles(&self) -> &Roles {
@@ -49,7 +54,13 @@ impl RoleResolver {
         match self.api.usergroup_members(group.as_str()).await {
             Ok(users) => {
                 let members = Arc::new(users.into_iter().collect::<HashSet<_>>());
-                cache.insert(group.clone(), Cached { members: members.clone(), fetched: Instant::now() });
+                cache.insert(
+                    group.clone(),
+                    Cached {
+                        members: members.clone(),
+                        fetched: Instant::now(),
+                    },
+                );
                 Ok(members)
             }
             Err(e) => match cache.get(group) {
@@ -68,7 +79,9 @@ impl RoleResolver {
             let members = self.group_members(group).await?;
             memberships.insert(group.clone(), members.contains(user.as_str()));
         }
-        Ok(self.roles.roles_of(user, &|g| memberships.get(g).copied().unwrap_or(false)))
+        Ok(self
+            .roles
+            .roles_of(user, &|g| memberships.get(g).copied().unwrap_or(false)))
     }
 
     /// The people behind a party, for DMs: a user, or every member of a role (groups
@@ -82,8 +95,12 @@ impl RoleResolver {
                     match member {
                         Member::User(u) => out.push(u.clone()),
                         Member::Group(g) => match self.group_members(g).await {
-                            Ok(users) => out.extend(users.iter().filter_map(|u| UserId::parse(u).ok())),
-                            Err(e) => warn!(group = %g, error.message = %e, "cannot expand a user group for a reminder"),
+                            Ok(users) => {
+                                out.extend(users.iter().filter_map(|u| UserId::parse(u).ok()))
+                            }
+                            Err(e) => {
+                                warn!(group = %g, error.message = %e, "cannot expand a user group for a reminder")
+                            }
                         },
                     }
                 }

@@ -99,8 +99,13 @@ pub async fn run(
 ) {
     let mut sockets = JoinSet::new();
     for index in 0..config.connections.max(1) {
-        let (config, open, handler, status, shutdown) =
-            (config.clone(), open.clone(), handler.clone(), status.clone(), shutdown.clone());
+        let (config, open, handler, status, shutdown) = (
+            config.clone(),
+            open.clone(),
+            handler.clone(),
+            status.clone(),
+            shutdown.clone(),
+        );
         sockets.spawn(
             connection_loop(config, open, handler, status, shutdown)
                 .instrument(info_span!("socket", connection = index)),
@@ -135,7 +140,9 @@ async fn connection_loop(
             Err(e) => SessionEnd::Failed(format!("apps.connections.open failed: {e}")),
             Ok(url) => match tokio_tungstenite::connect_async(url.as_str()).await {
                 Err(e) => SessionEnd::Failed(format!("websocket connect failed: {e}")),
-                Ok((ws, _)) => session(ws, &config, &handler, &status, &shutdown, &mut backoff).await,
+                Ok((ws, _)) => {
+                    session(ws, &config, &handler, &status, &shutdown, &mut backoff).await
+                }
             },
         };
         let delay = match &end {
@@ -268,7 +275,12 @@ async fn handle(envelope: Envelope, handler: Handler, acks: mpsc::Sender<String>
             None
         }
         Err(_) => {
-            span.in_scope(|| error!(limit_ms = limit.as_millis() as u64, "the envelope handler ran out of time; acking without a payload"));
+            span.in_scope(|| {
+                error!(
+                    limit_ms = limit.as_millis() as u64,
+                    "the envelope handler ran out of time; acking without a payload"
+                )
+            });
             None
         }
     };

@@ -120,7 +120,8 @@ impl EventRow {
             request_id: RequestId(self.request_id),
             seq: self.seq,
             event: serde_json::from_value(self.payload.clone()).map_err(|e| bad("payload", &e))?,
-            actor: serde_json::from_value(self.actor_detail.clone()).map_err(|e| bad("actor", &e))?,
+            actor: serde_json::from_value(self.actor_detail.clone())
+                .map_err(|e| bad("actor", &e))?,
             policy: serde_json::from_value(self.policy.clone()).map_err(|e| bad("policy", &e))?,
             version_after: self.version_after,
             state_after: self.state_after.parse().map_err(|e| bad("state", &e))?,
@@ -153,18 +154,26 @@ pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendEr
         .bind(&append.idempotency_key)
         .execute(&mut *tx)
         .await?;
-    if let Some(first) = recorded_batch(&mut tx, &append.idempotency_key, append.events.len()).await? {
+    if let Some(first) =
+        recorded_batch(&mut tx, &append.idempotency_key, append.events.len()).await?
+    {
         let request = load_for_update(&mut tx, first[0].request_id, false)
             .await?
             .ok_or(AppendError::NotFound)?;
         tx.commit().await?;
-        return Ok(Appended { request, events: first, duplicate: true });
+        return Ok(Appended {
+            request,
+            events: first,
+            duplicate: true,
+        });
     }
 
     let (request_id, mut current) = match append.target {
         Target::New(id) => (id, None),
         Target::Existing(id) => {
-            let r = load_for_update(&mut tx, id, true).await?.ok_or(AppendError::NotFound)?;
+            let r = load_for_update(&mut tx, id, true)
+                .await?
+                .ok_or(AppendError::NotFound)?;
             (id, Some(r))
         }
     };
@@ -175,7 +184,10 @@ pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendEr
                 let n: i64 = sqlx::query_scalar("SELECT nextval('capacity.request_number_seq')")
                     .fetch_one(&mut *tx)
                     .await?;
-                Event::Submitted { number: RequestNumber(n), details: details.clone() }
+                Event::Submitted {
+                    number: RequestNumber(n),
+                    details: details.clone(),
+                }
             }
             _ => event.clone(),
         };
@@ -184,13 +196,23 @@ pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendEr
             actor: &append.actor,
             policy: &append.policy,
             now: append.now,
-            expected_version: if i == 0 { append.expected_version } else { None },
+            expected_version: if i == 0 {
+                append.expected_version
+            } else {
+                None
+            },
         };
         let next = match reduce(current.as_ref(), &event, &ctx) {
             Ok(next) => next,
-            Err(Refusal::StaleVersion { seen, current: now_at }) => {
+            Err(Refusal::StaleVersion {
+                seen,
+                current: now_at,
+            }) => {
                 let winner = first_event_after(&mut tx, request_id, seen).await?;
-                return Err(AppendError::Conflict { current: now_at, winner: winner.map(Box::new) });
+                return Err(AppendError::Conflict {
+                    current: now_at,
+                    winner: winner.map(Box::new),
+                });
             }
             Err(refusal) => return Err(AppendError::Refused(refusal)),
         };
@@ -226,7 +248,11 @@ pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendEr
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Appended { request: last, events: recorded, duplicate: false })
+    Ok(Appended {
+        request: last,
+        events: recorded,
+        duplicate: false,
+    })
 }
 
 async fn insert_event(

@@ -20,7 +20,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database could not be reached ({0}); check DATABASE_URL and that Postgres is running")]
+    #[error(
+        "the database could not be reached ({0}); check DATABASE_URL and that Postgres is running"
+    )]
     Unreachable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
@@ -49,14 +51,13 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 
 /// Whether every migration this binary knows has been applied (for `/readyz` and `doctor`).
 pub async fn migrations_current(pool: &PgPool) -> Result<bool, StoreError> {
-    let applied: Vec<i64> = sqlx::query_scalar(
-        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(pool)
-    .await
-    .or_else(|e| match &e {
-        sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(Vec::new()),
-        _ => Err(e),
-    })?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .or_else(|e| match &e {
+                sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(Vec::new()),
+                _ => Err(e),
+            })?;
     Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
 }

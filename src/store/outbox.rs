@@ -42,7 +42,10 @@ impl From<Raw> for OutboxRow {
 }
 
 /// Every row of one request, in order (tests and `requests show`).
-pub async fn of_request(pool: &PgPool, id: RequestId) -> Result<Vec<(OutboxRow, String)>, StoreError> {
+pub async fn of_request(
+    pool: &PgPool,
+    id: RequestId,
+) -> Result<Vec<(OutboxRow, String)>, StoreError> {
     #[derive(FromRow)]
     struct WithStatus {
         #[sqlx(flatten)]
@@ -66,7 +69,10 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
     )
     .fetch_one(pool)
     .await?;
-    Ok((count, oldest.map(|o| (now - o).num_milliseconds() as f64 / 1000.0)))
+    Ok((
+        count,
+        oldest.map(|o| (now - o).num_milliseconds() as f64 / 1000.0),
+    ))
 }
 
 /// Leases up to `limit` deliverable rows for `worker` until `lease_until`.
@@ -104,7 +110,12 @@ pub async fn claim(
     Ok(rows)
 }
 
-pub async fn mark_delivered(pool: &PgPool, id: i64, worker: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn mark_delivered(
+    pool: &PgPool,
+    id: i64,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE capacity.outbox SET status = 'delivered', delivered_at = $3, claimed_until = NULL, last_error = NULL \
          WHERE id = $1 AND claimed_by = $2",
@@ -118,7 +129,12 @@ pub async fn mark_delivered(pool: &PgPool, id: i64, worker: &str, now: DateTime<
 }
 
 /// Releases the lease and schedules another attempt.
-pub async fn retry_later(pool: &PgPool, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+pub async fn retry_later(
+    pool: &PgPool,
+    id: i64,
+    at: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE capacity.outbox SET next_attempt_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1",
     )
@@ -151,9 +167,14 @@ pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, StoreError
 }
 
 /// Why a row failed, for tests and `doctor`.
-pub async fn last_error(pool: &PgPool, id: i64) -> Result<Option<(String, Option<String>)>, StoreError> {
-    Ok(sqlx::query_as("SELECT status, last_error FROM capacity.outbox WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?)
+pub async fn last_error(
+    pool: &PgPool,
+    id: i64,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT status, last_error FROM capacity.outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
 }

@@ -16,7 +16,10 @@ pub async fn by_id(pool: &PgPool, id: RequestId) -> Result<Option<Request>, Stor
     row.map(RequestRow::into_request).transpose()
 }
 
-pub async fn by_number(pool: &PgPool, number: RequestNumber) -> Result<Option<Request>, StoreError> {
+pub async fn by_number(
+    pool: &PgPool,
+    number: RequestNumber,
+) -> Result<Option<Request>, StoreError> {
     let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE number = $1"
     )))
@@ -115,7 +118,12 @@ pub async fn set_root_message(
 }
 
 /// Records the Linear issue opened for a request.
-pub async fn set_linear_issue(pool: &PgPool, id: RequestId, issue_id: &str, url: &str) -> Result<(), StoreError> {
+pub async fn set_linear_issue(
+    pool: &PgPool,
+    id: RequestId,
+    issue_id: &str,
+    url: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO capacity.request_links (request_id, linear_issue_id, linear_url, updated_at) \
          VALUES ($1, $2, $3, clock_timestamp()) \

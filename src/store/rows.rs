@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::request::Approvals;
 use crate::domain::{
-    Capacity, Deadline, DeadlineKind, PendingCancellation, Request, RequestId, RequestNumber, State,
-    Submission, TeamId, UserId,
+    Capacity, Deadline, DeadlineKind, PendingCancellation, Request, RequestId, RequestNumber,
+    State, Submission, TeamId, UserId,
 };
 
 #[derive(Debug, Clone, FromRow)]
@@ -65,12 +65,14 @@ impl RequestRow {
     pub fn into_request(self) -> Result<Request, StoreError> {
         let id = self.id;
         let state: State = self.state.parse().map_err(|e| corrupt(id, e))?;
-        let details: Submission = serde_json::from_value(self.details).map_err(|e| corrupt(id, e))?;
+        let details: Submission =
+            serde_json::from_value(self.details).map_err(|e| corrupt(id, e))?;
         // The column is a copy for queries; a copy that disagrees means someone edited the row.
         if details.customer != self.customer {
             return Err(corrupt(id, "customer column disagrees with details"));
         }
-        let approvals: Approvals = serde_json::from_value(self.approvals).map_err(|e| corrupt(id, e))?;
+        let approvals: Approvals =
+            serde_json::from_value(self.approvals).map_err(|e| corrupt(id, e))?;
         let deadline = match (self.deadline_kind.as_deref(), self.deadline_at) {
             (Some(k), Some(at)) => Some(Deadline {
                 kind: deadline_kind(k).ok_or_else(|| corrupt(id, "bad deadline_kind"))?,
@@ -95,8 +97,16 @@ impl RequestRow {
             state,
             version: self.version,
             seq: self.seq,
-            commercial_owner: self.commercial_owner.as_deref().map(|u| user(id, u)).transpose()?,
-            technical_owner: self.technical_owner.as_deref().map(|u| user(id, u)).transpose()?,
+            commercial_owner: self
+                .commercial_owner
+                .as_deref()
+                .map(|u| user(id, u))
+                .transpose()?,
+            technical_owner: self
+                .technical_owner
+                .as_deref()
+                .map(|u| user(id, u))
+                .transpose()?,
             finance_required: self.finance_required,
             approvals,
             deadline,
@@ -116,10 +126,7 @@ impl RequestRow {
 }
 
 /// Writes the whole projection row for `r` (insert or overwrite).
-pub async fn upsert_request(
-    conn: &mut sqlx::PgConnection,
-    r: &Request,
-) -> Result<(), sqlx::Error> {
+pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO capacity.capacity_requests (id, number, state, version, seq, requester, \
          requester_team, commercial_owner, technical_owner, customer, details, finance_required, \

@@ -2,5 +2,7 @@
 
 mod support;
 
+mod lifecycle;
+
 mod replay;
 mod store;

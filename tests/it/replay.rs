@@ -21,14 +21,30 @@ fn candidate_events() -> Vec<(&'static str, Event)> {
         (AE, Event::TtlExtended { days: 3 }),
         (REQUESTER, Event::CustomerConfirmed),
         (INFRA2, Event::ProvisioningCompleted),
-        (INFRA, Event::ProvisioningFailed { reason: "stock".into() }),
+        (
+            INFRA,
+            Event::ProvisioningFailed {
+                reason: "stock".into(),
+            },
+        ),
         (AE, Event::Activated { signal_id: None }),
-        (REQUESTER, Event::CancelRequested { reason: "churn".into() }),
+        (
+            REQUESTER,
+            Event::CancelRequested {
+                reason: "churn".into(),
+            },
+        ),
         (APPROVER, Event::CancelApproved),
         (APPROVER, Event::CancelDenied),
         (INFRA, Event::CapacityReleased),
         (STRANGER, Event::CommentAdded { text: "hi".into() }),
-        (ADMIN, Event::OwnerReassigned { role: capacity_bot::domain::OwnerRole::Technical, to: uid(INFRA2) }),
+        (
+            ADMIN,
+            Event::OwnerReassigned {
+                role: capacity_bot::domain::OwnerRole::Technical,
+                to: uid(INFRA2),
+            },
+        ),
     ]
 }
 
@@ -59,7 +75,10 @@ async fn replay_after_hundreds_of_random_histories_finds_no_difference(pool: PgP
     assert_eq!(report.checked, 300);
     assert_eq!(report.differences, vec![]);
     let events: i64 = count_events(&pool).await;
-    assert!(events > 1000, "histories should be long enough to mean something: {events}");
+    assert!(
+        events > 1000,
+        "histories should be long enough to mean something: {events}"
+    );
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -75,10 +94,21 @@ async fn replay_reports_exactly_the_tampered_request(pool: PgPool) {
     assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
     let diff = &report.differences[0];
     assert_eq!(diff.id, victim);
-    assert!(diff.detail.iter().any(|d| d.starts_with("state:")), "{:?}", diff.detail);
-    assert!(diff.detail.iter().any(|d| d.starts_with("version:")), "{:?}", diff.detail);
+    assert!(
+        diff.detail.iter().any(|d| d.starts_with("state:")),
+        "{:?}",
+        diff.detail
+    );
+    assert!(
+        diff.detail.iter().any(|d| d.starts_with("version:")),
+        "{:?}",
+        diff.detail
+    );
 
     let fixed = replay::replay(&pool, true).await.unwrap();
     assert_eq!(fixed.fixed, 1);
-    assert_eq!(replay::replay(&pool, false).await.unwrap().differences, vec![]);
+    assert_eq!(
+        replay::replay(&pool, false).await.unwrap().differences,
+        vec![]
+    );
 }

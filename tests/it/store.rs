@@ -24,7 +24,10 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
         .fetch_all(&pool)
         .await
         .unwrap();
-        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         (objects, applied)
     };
     let first = snapshot().await;
@@ -54,9 +57,18 @@ async fn a_submission_writes_events_projection_and_outbox_in_one_go(pool: PgPool
     assert_eq!(r.state, State::CommercialApprovalRequired);
     assert!(r.number.0 >= 1);
     assert_eq!(appended.events.len(), 2);
-    assert_eq!(appended.events[0].idempotency_key, format!("submit:{}", r.id));
-    assert_eq!(appended.events[1].idempotency_key, format!("submit:{}#1", r.id));
-    let stored = store::requests::by_number(&pool, r.number).await.unwrap().unwrap();
+    assert_eq!(
+        appended.events[0].idempotency_key,
+        format!("submit:{}", r.id)
+    );
+    assert_eq!(
+        appended.events[1].idempotency_key,
+        format!("submit:{}#1", r.id)
+    );
+    let stored = store::requests::by_number(&pool, r.number)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&stored, r);
     let log = store::events::events_of(&pool, r.id).await.unwrap();
     assert_eq!(log, appended.events);
@@ -71,7 +83,12 @@ async fn a_submission_writes_events_projection_and_outbox_in_one_go(pool: PgPool
         .collect();
     assert_eq!(
         effects,
-        vec![Effect::PostRootMessage, Effect::UpdateRootMessage, Effect::PostThreadReply]
+        vec![
+            Effect::PostRootMessage,
+            Effect::PostThreadReply,
+            Effect::UpdateRootMessage,
+            Effect::PostThreadReply
+        ]
     );
 }
 
@@ -91,20 +108,60 @@ async fn the_whole_lifecycle_goes_through_the_store(pool: PgPool) {
         now
     };
     let steps: Vec<(&str, Event, State)> = vec![
-        (AE, Event::CommercialApproved, State::CommercialApprovalRequired),
-        (FINANCE, Event::CommercialApproved, State::TechnicalReviewRequired),
-        (INFRA, Event::TechnicalOwnerAssigned, State::TechnicalReviewRequired),
-        (INFRA, Event::TechnicalApproved, State::CustomerConfirmationRequired),
-        (AE, Event::TtlExtended { days: 2 }, State::CustomerConfirmationRequired),
-        (REQUESTER, Event::CustomerConfirmed, State::ProvisioningInProgress),
-        (INFRA2, Event::TechnicalOwnerAssigned, State::ProvisioningInProgress),
-        (INFRA2, Event::ProvisioningCompleted, State::ReadyForCustomer),
-        (STRANGER, Event::CommentAdded { text: "ETA?".into() }, State::ReadyForCustomer),
+        (
+            AE,
+            Event::CommercialApproved,
+            State::CommercialApprovalRequired,
+        ),
+        (
+            FINANCE,
+            Event::CommercialApproved,
+            State::TechnicalReviewRequired,
+        ),
+        (
+            INFRA,
+            Event::TechnicalOwnerAssigned,
+            State::TechnicalReviewRequired,
+        ),
+        (
+            INFRA,
+            Event::TechnicalApproved,
+            State::CustomerConfirmationRequired,
+        ),
+        (
+            AE,
+            Event::TtlExtended { days: 2 },
+            State::CustomerConfirmationRequired,
+        ),
+        (
+            REQUESTER,
+            Event::CustomerConfirmed,
+            State::ProvisioningInProgress,
+        ),
+        (
+            INFRA2,
+            Event::TechnicalOwnerAssigned,
+            State::ProvisioningInProgress,
+        ),
+        (
+            INFRA2,
+            Event::ProvisioningCompleted,
+            State::ReadyForCustomer,
+        ),
+        (
+            STRANGER,
+            Event::CommentAdded {
+                text: "ETA?".into(),
+            },
+            State::ReadyForCustomer,
+        ),
         (AE, Event::Activated { signal_id: None }, State::Activated),
     ];
     for (who, event, expected) in steps {
         let kind = event.kind();
-        let r = click(&pool, id, who, event, step(2)).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let r = click(&pool, id, who, event, step(2))
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
         assert_eq!(r.request.state, expected, "{kind}");
     }
     let log = store::events::events_of(&pool, id).await.unwrap();
@@ -119,19 +176,39 @@ async fn the_whole_lifecycle_goes_through_the_store(pool: PgPool) {
 async fn a_refused_click_records_nothing(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
     let before = count_events(&pool).await;
-    let err = click(&pool, id, STRANGER, Event::CommercialApproved, t0()).await.unwrap_err();
-    assert!(matches!(err, AppendError::Refused(Refusal::NotPermitted { .. })), "{err}");
-    let err = click(&pool, id, INFRA, Event::ProvisioningCompleted, t0()).await.unwrap_err();
-    assert!(matches!(err, AppendError::Refused(Refusal::WrongState { .. })), "{err}");
+    let err = click(&pool, id, STRANGER, Event::CommercialApproved, t0())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::Refused(Refusal::NotPermitted { .. })),
+        "{err}"
+    );
+    let err = click(&pool, id, INFRA, Event::ProvisioningCompleted, t0())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::Refused(Refusal::WrongState { .. })),
+        "{err}"
+    );
     assert_eq!(count_events(&pool).await, before);
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM capacity.outbox").fetch_one(&pool).await.unwrap();
-    assert_eq!(outbox, 3);
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM capacity.outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(outbox, 4);
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_same_idempotency_key_twice_records_once(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
-    let append = append_for(Target::Existing(id), vec![Event::CommercialApproved], actor(AE), t0(), Some(2), "envelope-1");
+    let append = append_for(
+        Target::Existing(id),
+        vec![Event::CommercialApproved],
+        actor(AE),
+        t0(),
+        Some(2),
+        "envelope-1",
+    );
     let first = store::events::append(&pool, &append).await.unwrap();
     assert!(!first.duplicate);
     let again = store::events::append(&pool, &append).await.unwrap();
@@ -146,7 +223,9 @@ async fn the_same_idempotency_key_from_two_tasks_at_once_records_once(pool: PgPo
     let id = submit(&pool, 100).await.request.id;
     let append = Arc::new(append_for(
         Target::Existing(id),
-        vec![Event::CommentAdded { text: "same envelope".into() }],
+        vec![Event::CommentAdded {
+            text: "same envelope".into(),
+        }],
         actor(AE),
         t0(),
         None,
@@ -232,9 +311,19 @@ async fn an_unknown_request_is_not_found(pool: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn timers_record_with_the_scheduler_as_actor(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
-    click(&pool, id, AE, Event::CommercialApproved, t0()).await.unwrap();
-    click(&pool, id, INFRA, Event::TechnicalApproved, t0()).await.unwrap();
-    let due = store::requests::by_id(&pool, id).await.unwrap().unwrap().deadline.unwrap().at;
+    click(&pool, id, AE, Event::CommercialApproved, t0())
+        .await
+        .unwrap();
+    click(&pool, id, INFRA, Event::TechnicalApproved, t0())
+        .await
+        .unwrap();
+    let due = store::requests::by_id(&pool, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .deadline
+        .unwrap()
+        .at;
     let append = append_for(
         Target::Existing(id),
         vec![Event::CustomerConfirmationTimeout],
@@ -246,6 +335,14 @@ async fn timers_record_with_the_scheduler_as_actor(pool: PgPool) {
     let r = store::events::append(&pool, &append).await.unwrap();
     assert_eq!(r.request.state, State::Expired);
     assert_eq!(r.events[0].actor.label(), "scheduler");
-    let effects: Vec<Effect> = store::outbox::of_request(&pool, id).await.unwrap().into_iter().map(|(r, _)| r.effect).collect();
-    assert!(effects.contains(&Effect::DirectMessage { to: uid(AE) }), "{effects:?}");
+    let effects: Vec<Effect> = store::outbox::of_request(&pool, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| r.effect)
+        .collect();
+    assert!(
+        effects.contains(&Effect::DirectMessage { to: uid(AE) }),
+        "{effects:?}"
+    );
 }

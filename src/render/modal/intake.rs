@@ -77,7 +77,10 @@ pub fn intake_modal(today: NaiveDate) -> SlackView {
     let sizes = LISTED_SIZES
         .iter()
         .map(|s| SlackBlockChoiceItem::new(plain(s), s.to_string()))
-        .chain([SlackBlockChoiceItem::new(plain("Other…"), OTHER.to_string())])
+        .chain([SlackBlockChoiceItem::new(
+            plain("Other…"),
+            OTHER.to_string(),
+        )])
         .collect();
     let blocks: Vec<SlackBlock> = vec![
         text(CUSTOMER, "Customer", CUSTOMER_MAX, "Acme Corp"),

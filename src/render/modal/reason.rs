@@ -12,6 +12,7 @@ use slack_morphism::blocks::{
 };
 
 use super::{plain, typed};
+use crate::domain::event::UnknownAction;
 use crate::domain::{Event, EventKind, Policy, Request};
 use crate::render::action_value::{self, ActionValue, BadActionValue};
 use crate::render::lines::summary;
@@ -103,14 +104,20 @@ pub fn reason_modal(kind: EventKind, req: &Request) -> SlackView {
             .with_max_length(REASON_MAX as u64)
             .into()
     };
-    let block_id = if kind == EventKind::TtlExtended { DAYS } else { REASON };
+    let block_id = if kind == EventKind::TtlExtended {
+        DAYS
+    } else {
+        REASON
+    };
     let blocks: Vec<SlackBlock> = vec![
         SlackSectionBlock::new()
             .with_block_id(SlackBlockId("about".into()))
-            .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(format!(
-                "*{}*\nThis goes into the request's thread and its audit record.",
-                summary(req, 300)
-            ))))
+            .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(
+                format!(
+                    "*{}*\nThis goes into the request's thread and its audit record.",
+                    summary(req, 300)
+                ),
+            )))
             .into(),
         SlackInputBlock::new(plain(label), element)
             .with_block_id(SlackBlockId(block_id.into()))
@@ -139,10 +146,14 @@ pub fn parse_reason_submission(
         .ok_or_else(|| ReasonError::Metadata("it has no action".into()))?;
     let kind: EventKind = kind
         .parse()
-        .map_err(|e: crate::domain::event::UnknownAction| ReasonError::Metadata(e.to_string()))?;
+        .map_err(|e: UnknownAction| ReasonError::Metadata(e.to_string()))?;
     let value = action_value::decode(value)?;
     let field = |message: String| {
-        let id = if kind == EventKind::TtlExtended { DAYS } else { REASON };
+        let id = if kind == EventKind::TtlExtended {
+            DAYS
+        } else {
+            REASON
+        };
         ReasonError::Fields(BTreeMap::from([(id.to_string(), message)]))
     };
     let input = if kind == EventKind::TtlExtended {

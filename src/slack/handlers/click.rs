@@ -63,21 +63,31 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
     let team = str_at(payload, "/team/id")
         .or_else(|| str_at(payload, "/user/team_id"))
         .and_then(|t| TeamId::parse(t).ok())
-        .ok_or_else(|| Reply::Text("That click arrived without a team; nothing was recorded.".into()))?;
-    let action = payload.pointer("/actions/0").ok_or_else(|| Reply::Text("That click carried no action; nothing was recorded.".into()))?;
+        .ok_or_else(|| {
+            Reply::Text("That click arrived without a team; nothing was recorded.".into())
+        })?;
+    let action = payload
+        .pointer("/actions/0")
+        .ok_or_else(|| Reply::Text("That click carried no action; nothing was recorded.".into()))?;
     let action_id = str_at(action, "/action_id").unwrap_or_default();
-    let kind: EventKind = action_id
-        .parse()
-        .map_err(|_| Reply::Text("That button is not one this bot knows; use the buttons on the request message.".into()))?;
-    let value: ActionValue = decode(str_at(action, "/value").unwrap_or_default())
-        .map_err(|e| Reply::Text(format!("That button could not be read ({e}); use the buttons on the request message.")))?;
+    let kind: EventKind = action_id.parse().map_err(|_| {
+        Reply::Text(
+            "That button is not one this bot knows; use the buttons on the request message.".into(),
+        )
+    })?;
+    let value: ActionValue = decode(str_at(action, "/value").unwrap_or_default()).map_err(|e| {
+        Reply::Text(format!(
+            "That button could not be read ({e}); use the buttons on the request message."
+        ))
+    })?;
     let actor = state.actor(user, &team).await.map_err(Reply::Text)?;
     let now = state.clock.now();
 
     if kind.takes_input() {
         return open_reason_modal(state, payload, kind, value, &actor, now).await;
     }
-    let event = event_for(kind).ok_or_else(|| Reply::Text(format!("`{kind}` is not something a button can do.")))?;
+    let event = event_for(kind)
+        .ok_or_else(|| Reply::Text(format!("`{kind}` is not something a button can do.")))?;
     let append = Append {
         target: Target::Existing(value.request),
         events: vec![event],
@@ -87,11 +97,17 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
         expected_version: Some(value.version),
         // A redelivered envelope and a double click carry the same request, version, action
         // and user: recorded once. Another user at the same version conflicts instead.
-        idempotency_key: format!("click:{}:v{}:{}:{}", value.request, value.version, kind, user),
+        idempotency_key: format!(
+            "click:{}:v{}:{}:{}",
+            value.request, value.version, kind, user
+        ),
         envelope_id: None,
         linear: state.linear_trigger(),
     };
-    state.append_within_budget(store::events::append(&state.pool, &append)).await.map(|_| ())
+    state
+        .append_within_budget(store::events::append(&state.pool, &append))
+        .await
+        .map(|_| ())
 }
 
 /// Reason-taking actions open a small modal; the event is recorded when it is submitted.
@@ -104,12 +120,18 @@ async fn open_reason_modal(
     actor: &crate::domain::Actor,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Reply> {
-    let req = match tokio::time::timeout(super::DB_BUDGET, store::requests::by_id(&state.pool, value.request)).await {
+    let req = match tokio::time::timeout(
+        super::DB_BUDGET,
+        store::requests::by_id(&state.pool, value.request),
+    )
+    .await
+    {
         Err(_) | Ok(Err(_)) => return Err(Reply::NotRecorded),
         Ok(Ok(None)) => return Err(Reply::Text("That request does not exist.".into())),
         Ok(Ok(Some(r))) => r,
     };
-    let probe = with_placeholder_input(kind).ok_or_else(|| Reply::Text(format!("`{kind}` takes no input.")))?;
+    let probe = with_placeholder_input(kind)
+        .ok_or_else(|| Reply::Text(format!("`{kind}` takes no input.")))?;
     let ctx = Context {
         request_id: req.id,
         actor,
@@ -129,10 +151,15 @@ async fn open_reason_modal(
         };
         return Err(Reply::Text(text));
     }
-    let trigger = str_at(payload, "/trigger_id").ok_or_else(|| Reply::Text("That click had no trigger id; please click again.".into()))?;
+    let trigger = str_at(payload, "/trigger_id")
+        .ok_or_else(|| Reply::Text("That click had no trigger id; please click again.".into()))?;
     state
         .api
         .open_view(trigger, reason_modal(kind, &req))
         .await
-        .map_err(|e| Reply::Text(format!("The form could not be opened ({e}); please click again.")))
+        .map_err(|e| {
+            Reply::Text(format!(
+                "The form could not be opened ({e}); please click again."
+            ))
+        })
 }

@@ -19,9 +19,15 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
             .or_else(|| str_at(payload, "/user/team_id"))
             .and_then(|t| TeamId::parse(t).ok()),
     ) else {
-        return Some(field_errors([(FIRST_FIELD.to_string(), "This submission has no user or team; please reopen the form.".to_string())]));
+        return Some(field_errors([(
+            FIRST_FIELD.to_string(),
+            "This submission has no user or team; please reopen the form.".to_string(),
+        )]));
     };
-    let values = payload.pointer("/view/state/values").cloned().unwrap_or(Value::Null);
+    let values = payload
+        .pointer("/view/state/values")
+        .cloned()
+        .unwrap_or(Value::Null);
     let now = state.clock.now();
     let today = state.settings.policy.calendar.local_date(now);
     let details = match parse_intake(&values, today) {
@@ -34,8 +40,15 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
     };
     // The view id is unique per opened form, so a redelivered submission is recorded once.
     let view_id = str_at(payload, "/view/id").unwrap_or_default();
-    let key = if view_id.is_empty() { format!("intake:{}", Uuid::new_v4()) } else { format!("intake:{view_id}") };
-    let mut events = vec![Event::Submitted { number: RequestNumber(0), details: details.clone() }];
+    let key = if view_id.is_empty() {
+        format!("intake:{}", Uuid::new_v4())
+    } else {
+        format!("intake:{view_id}")
+    };
+    let mut events = vec![Event::Submitted {
+        number: RequestNumber(0),
+        details: details.clone(),
+    }];
     if let Some(owner) = details.commercial_owner.clone() {
         events.push(Event::CommercialOwnerAssigned { owner });
     }
@@ -50,7 +63,10 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         envelope_id: None,
         linear: state.linear_trigger(),
     };
-    match state.append_within_budget(store::events::append(&state.pool, &append)).await {
+    match state
+        .append_within_budget(store::events::append(&state.pool, &append))
+        .await
+    {
         Ok(_) => None,
         Err(reply) => Some(field_errors([(FIRST_FIELD.to_string(), reply.text())])),
     }

@@ -44,18 +44,27 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
                 None
             }
             Some("view_submission") => {
-                let callback = payload.pointer("/view/callback_id").and_then(Value::as_str).unwrap_or_default();
+                let callback = payload
+                    .pointer("/view/callback_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 match callback {
                     render::modal::INTAKE_CALLBACK_ID => intake::handle(&state, payload).await,
                     render::modal::REASON_CALLBACK_ID => reason::handle(&state, payload).await,
                     other => {
-                        warn!(callback_id = other, "a view submission for a view we did not open");
+                        warn!(
+                            callback_id = other,
+                            "a view submission for a view we did not open"
+                        );
                         None
                     }
                 }
             }
             Some(other) => {
-                info!(interaction = other, "ignored an interaction type we do not use");
+                info!(
+                    interaction = other,
+                    "ignored an interaction type we do not use"
+                );
                 None
             }
             None => {
@@ -101,9 +110,17 @@ impl AppState {
     pub(crate) async fn actor(&self, user: &UserId, team: &TeamId) -> Result<Actor, String> {
         let roles: RoleSet = tokio::time::timeout(DB_BUDGET, self.roles.roles_of(user))
             .await
-            .map_err(|_| "Slack did not tell us your user groups in time; please try again.".to_string())?
-            .map_err(|e| format!("Could not look up your roles in Slack ({e}); please try again."))?;
-        Ok(Actor::User { id: user.clone(), team: team.clone(), roles })
+            .map_err(|_| {
+                "Slack did not tell us your user groups in time; please try again.".to_string()
+            })?
+            .map_err(|e| {
+                format!("Could not look up your roles in Slack ({e}); please try again.")
+            })?;
+        Ok(Actor::User {
+            id: user.clone(),
+            team: team.clone(),
+            roles,
+        })
     }
 
     /// Appends with the click budget; a slow database becomes "not recorded", never a hang.
@@ -118,14 +135,24 @@ impl AppState {
             }
             Ok(Ok(appended)) => {
                 if let Some(last) = appended.events.last() {
-                    Span::current().record("request_id", tracing::field::display(appended.request.number));
+                    Span::current().record(
+                        "request_id",
+                        tracing::field::display(appended.request.number),
+                    );
                     info!(request = %appended.request.number, event = %last.event.kind(), state = %appended.request.state, duplicate = appended.duplicate, "recorded");
                 }
                 Ok(appended)
             }
-            Ok(Err(AppendError::Refused(r))) => Err(Reply::Text(render::ephemeral::refusal_text(&r, self.roles.roles()))),
-            Ok(Err(AppendError::Conflict { winner, .. })) => Err(Reply::Text(render::ephemeral::conflict_text(winner.as_deref()))),
-            Ok(Err(AppendError::NotFound)) => Err(Reply::Text("That request does not exist.".into())),
+            Ok(Err(AppendError::Refused(r))) => Err(Reply::Text(render::ephemeral::refusal_text(
+                &r,
+                self.roles.roles(),
+            ))),
+            Ok(Err(AppendError::Conflict { winner, .. })) => Err(Reply::Text(
+                render::ephemeral::conflict_text(winner.as_deref()),
+            )),
+            Ok(Err(AppendError::NotFound)) => {
+                Err(Reply::Text("That request does not exist.".into()))
+            }
             Ok(Err(AppendError::Store(e))) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string();
                 error!(error.message = %e, reference = &reference[..8], "could not record an event");
@@ -156,7 +183,10 @@ pub(crate) fn ephemeral(text: impl Into<String>) -> Value {
 }
 
 pub(crate) fn field_errors(errors: impl IntoIterator<Item = (String, String)>) -> Value {
-    let map: serde_json::Map<String, Value> = errors.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let map: serde_json::Map<String, Value> = errors
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
     json!({ "response_action": "errors", "errors": map })
 }
 

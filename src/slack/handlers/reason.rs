@@ -14,15 +14,25 @@ use crate::store::{self, Append, Target};
 
 pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
     let metadata = str_at(payload, "/view/private_metadata").unwrap_or_default();
-    let values = payload.pointer("/view/state/values").cloned().unwrap_or(Value::Null);
+    let values = payload
+        .pointer("/view/state/values")
+        .cloned()
+        .unwrap_or(Value::Null);
     let (kind, value, input) = match parse_reason_submission(metadata, &values) {
         Ok(parsed) => parsed,
         Err(ReasonError::Fields(errors)) => return Some(field_errors(errors)),
         Err(e @ ReasonError::Metadata(_)) => {
-            return Some(field_errors([(REASON.to_string(), format!("{e}. Close this form and click the button again."))]))
+            return Some(field_errors([(
+                REASON.to_string(),
+                format!("{e}. Close this form and click the button again."),
+            )]))
         }
     };
-    let field = if kind == EventKind::TtlExtended { DAYS } else { REASON };
+    let field = if kind == EventKind::TtlExtended {
+        DAYS
+    } else {
+        REASON
+    };
     let fail = |text: String| Some(field_errors([(field.to_string(), text)]));
     let (Some(user), Some(team)) = (
         str_at(payload, "/user/id").and_then(|u| UserId::parse(u).ok()),
@@ -47,11 +57,17 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         policy: state.settings.policy.clone(),
         now: state.clock.now(),
         expected_version: Some(value.version),
-        idempotency_key: format!("reason:{view_id}:{}:v{}:{kind}:{user}", value.request, value.version),
+        idempotency_key: format!(
+            "reason:{view_id}:{}:v{}:{kind}:{user}",
+            value.request, value.version
+        ),
         envelope_id: None,
         linear: state.linear_trigger(),
     };
-    match state.append_within_budget(store::events::append(&state.pool, &append)).await {
+    match state
+        .append_within_budget(store::events::append(&state.pool, &append))
+        .await
+    {
         Ok(_) => None,
         Err(reply) => fail(reply.text()),
     }

@@ -13,9 +13,14 @@ use crate::store::{self, requests::ListFilter};
 /// The ack payload: an ephemeral reply, or `None` once the form is open.
 pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
     let Some(user) = str_at(payload, "/user_id").and_then(|u| UserId::parse(u).ok()) else {
-        return Some(ephemeral("That command arrived without a user; nothing was done."));
+        return Some(ephemeral(
+            "That command arrived without a user; nothing was done.",
+        ));
     };
-    let text = str_at(payload, "/text").unwrap_or_default().trim().to_string();
+    let text = str_at(payload, "/text")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let mut words = text.split_whitespace();
     let sub = words.next().map(str::to_ascii_lowercase);
     let arg = words.next();
@@ -24,10 +29,16 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         (None, ..) | (Some("new"), None, None) => return open_intake(state, payload, &user).await,
         (Some("help"), None, None) => ephemeral(render::ephemeral::help_text()),
         (Some("status"), Some(n), None) => status(state, n).await,
-        (Some("status"), None, None) => ephemeral(format!("Which request? Use `/capacity status CR-12`.\n\n{}", render::ephemeral::help_text())),
+        (Some("status"), None, None) => ephemeral(format!(
+            "Which request? Use `/capacity status CR-12`.\n\n{}",
+            render::ephemeral::help_text()
+        )),
         (Some("list"), scope, None) => match ListScope::parse(scope) {
             Some(scope) => list(state, &user, scope).await,
-            None => ephemeral(format!("`/capacity list` takes `mine`, `open` or `waiting`.\n\n{}", render::ephemeral::help_text())),
+            None => ephemeral(format!(
+                "`/capacity list` takes `mine`, `open` or `waiting`.\n\n{}",
+                render::ephemeral::help_text()
+            )),
         },
         _ => ephemeral(format!(
             "I don't know `/capacity {}`.\n\n{}",
@@ -40,7 +51,9 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
 
 async fn open_intake(state: &AppState, payload: &Value, user: &UserId) -> Option<Value> {
     let Some(trigger) = str_at(payload, "/trigger_id") else {
-        return Some(ephemeral("That command arrived without a trigger id, so the form cannot open. Please try again."));
+        return Some(ephemeral(
+            "That command arrived without a trigger id, so the form cannot open. Please try again.",
+        ));
     };
     if !state.roles.roles().anyone_may_request() {
         let team = str_at(payload, "/team_id").and_then(|t| crate::domain::TeamId::parse(t).ok());
@@ -58,11 +71,17 @@ async fn open_intake(state: &AppState, payload: &Value, user: &UserId) -> Option
         }
     }
     let today = state.settings.policy.calendar.local_date(state.clock.now());
-    match state.api.open_view(trigger, render::modal::intake_modal(today)).await {
+    match state
+        .api
+        .open_view(trigger, render::modal::intake_modal(today))
+        .await
+    {
         Ok(()) => None,
         Err(e) => {
             warn!(error.message = %e, "could not open the intake modal");
-            Some(ephemeral(format!("The request form could not be opened ({e}). Please run `/capacity new` again.")))
+            Some(ephemeral(format!(
+                "The request form could not be opened ({e}). Please run `/capacity new` again."
+            )))
         }
     }
 }
@@ -74,11 +93,21 @@ async fn status(state: &AppState, arg: &str) -> Value {
     };
     match store::requests::by_number(&state.pool, number).await {
         Ok(Some(req)) => {
-            let links = store::requests::links(&state.pool, req.id).await.unwrap_or_default();
+            let links = store::requests::links(&state.pool, req.id)
+                .await
+                .unwrap_or_default();
             let s = &state.settings;
-            ephemeral(render::ephemeral::status_text(&req, &links, &s.policy, state.roles.roles(), state.clock.now()))
+            ephemeral(render::ephemeral::status_text(
+                &req,
+                &links,
+                &s.policy,
+                state.roles.roles(),
+                state.clock.now(),
+            ))
         }
-        Ok(None) => ephemeral(format!("{number} does not exist. `/capacity list` shows the open requests.")),
+        Ok(None) => ephemeral(format!(
+            "{number} does not exist. `/capacity list` shows the open requests."
+        )),
         Err(e) => {
             warn!(error.message = %e, "status lookup failed");
             ephemeral("The database did not answer; please try again.")
@@ -119,5 +148,11 @@ async fn list(state: &AppState, user: &UserId, scope: ListScope) -> Value {
         requests = mine;
     }
     let s = &state.settings;
-    ephemeral(render::ephemeral::list_text(&requests, scope, &s.policy, state.roles.roles(), state.clock.now()))
+    ephemeral(render::ephemeral::list_text(
+        &requests,
+        scope,
+        &s.policy,
+        state.roles.roles(),
+        state.clock.now(),
+    ))
 }

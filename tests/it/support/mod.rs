@@ -1,5 +1,7 @@
 //! Builders shared by the integration tests.
 
+pub mod harness;
+
 use capacity_bot::domain::testkit::{actor, submission, t0};
 use capacity_bot::domain::{Actor, Event, Policy, RequestId, RequestNumber, UserId};
 use capacity_bot::store::{self, Append, AppendError, Appended, Target};
@@ -31,14 +33,20 @@ pub fn append_for(
 /// Submits a request from REQUESTER naming AE (submitted + commercial_owner_assigned).
 pub async fn submit(pool: &PgPool, cost_usd: i64) -> Appended {
     let details = submission(cost_usd);
-    let owner: UserId = details.commercial_owner.clone().expect("the builder names an AE");
+    let owner: UserId = details
+        .commercial_owner
+        .clone()
+        .expect("the builder names an AE");
     let id = RequestId(Uuid::now_v7());
     store::events::append(
         pool,
         &append_for(
             Target::New(id),
             vec![
-                Event::Submitted { number: RequestNumber(0), details },
+                Event::Submitted {
+                    number: RequestNumber(0),
+                    details,
+                },
                 Event::CommercialOwnerAssigned { owner },
             ],
             actor(capacity_bot::domain::testkit::REQUESTER),
@@ -52,12 +60,28 @@ pub async fn submit(pool: &PgPool, cost_usd: i64) -> Appended {
 }
 
 /// Records one click by `user` at the request's current version.
-pub async fn click(pool: &PgPool, id: RequestId, user: &str, event: Event, now: DateTime<Utc>) -> Result<Appended, AppendError> {
-    let current = store::requests::by_id(pool, id).await.expect("db").expect("request exists");
+pub async fn click(
+    pool: &PgPool,
+    id: RequestId,
+    user: &str,
+    event: Event,
+    now: DateTime<Utc>,
+) -> Result<Appended, AppendError> {
+    let current = store::requests::by_id(pool, id)
+        .await
+        .expect("db")
+        .expect("request exists");
     let key = format!("click:{id}:{}:{}:{user}", current.version, event.kind());
     store::events::append(
         pool,
-        &append_for(Target::Existing(id), vec![event], actor(user), now, Some(current.version), &key),
+        &append_for(
+            Target::Existing(id),
+            vec![event],
+            actor(user),
+            now,
+            Some(current.version),
+            &key,
+        ),
     )
     .await
 }

@@ -1,0 +1,282 @@
+//! The real daemon against the project's Slack emulator and a fresh Postgres database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use capacity_bot::app::{Daemon, RunOptions};
+use capacity_bot::clock::TestClock;
+use capacity_bot::config::Settings;
+use capacity_bot::domain::testkit::*;
+use capacity_bot::emulator::{Emulator, EmulatorConfig, Message};
+use capacity_bot::slack::socket::SocketConfig;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+pub const CHANNEL: &str = "C0REQUESTS";
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn emulator_config() -> EmulatorConfig {
+    let mut c = EmulatorConfig::default()
+        .with_channel(CHANNEL, "capacity-requests", true)
+        .with_usergroup("S0INFRA", [INFRA, INFRA2])
+        .with_usergroup("S0SALESLEAD", [APPROVER, BOTH]);
+    for (id, name) in [
+        (REQUESTER, "rita"),
+        (AE, "alex"),
+        (APPROVER, "ana"),
+        (FINANCE, "fin"),
+        (BOTH, "bo"),
+        (INFRA, "ivan"),
+        (INFRA2, "ines"),
+        (ADMIN, "adam"),
+        (STRANGER, "sam"),
+    ] {
+        c = c.with_user(id, name, name);
+    }
+    c
+}
+
+pub fn settings_toml(team: &str) -> String {
+    format!(
+        r#"
+[slack]
+requests_channel = "{CHANNEL}"
+team_id = "{team}"
+
+[roles]
+commercial_approvers = ["S0SALESLEAD"]
+finance = ["{FINANCE}", "{BOTH}"]
+infra = ["S0INFRA"]
+admins = ["{ADMIN}"]
+
+[policy]
+finance_threshold_usd_month = 50000
+
+[calendar]
+time_zone = "America/New_York"
+working_hours = "09:00-17:00"
+holidays = ["2026-12-25", "2027-01-01"]
+"#
+    )
+}
+
+pub fn settings_for(emu: &Emulator, toml: &str) -> Settings {
+    let vars = [
+        ("SLACK_BOT_TOKEN", emu.bot_token().to_string()),
+        ("SLACK_APP_TOKEN", emu.app_token().to_string()),
+        ("SLACK_API_URL", emu.api_url()),
+        ("CAPACITY_SIGNAL_SECRET", "test-signal-secret".to_string()),
+        (
+            "DATABASE_URL",
+            "postgres://unused@127.0.0.1/unused".to_string(),
+        ),
+    ];
+    let env = move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    Settings::from_toml_str(toml, &env).expect("the test config is valid")
+}
+
+pub fn fast_options() -> RunOptions {
+    RunOptions {
+        socket: SocketConfig {
+            connections: 2,
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            ..SocketConfig::default()
+        },
+        outbox_poll: Duration::from_millis(50),
+        ..RunOptions::default()
+    }
+}
+
+pub struct Harness {
+    pub emu: Emulator,
+    pub daemon: Option<Daemon>,
+    pub pool: PgPool,
+    pub clock: TestClock,
+}
+
+impl Harness {
+    pub async fn start(pool: PgPool) -> Harness {
+        Self::start_with(pool, emulator_config(), |team| settings_toml(team), t0()).await
+    }
+
+    pub async fn start_with(
+        pool: PgPool,
+        config: EmulatorConfig,
+        toml: impl FnOnce(&str) -> String,
+        now: DateTime<Utc>,
+    ) -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let emu = Emulator::start(config).await.expect("emulator starts");
+        let settings = settings_for(&emu, &toml(emu.team_id()));
+        let clock = TestClock::at(now);
+        let daemon = Daemon::start(
+            settings,
+            pool.clone(),
+            Arc::new(clock.clone()),
+            fast_options(),
+        )
+        .await
+        .expect("daemon starts");
+        emu.wait_connected(2, WAIT)
+            .await
+            .expect("both sockets connect");
+        Harness {
+            emu,
+            daemon: Some(daemon),
+            pool,
+            clock,
+        }
+    }
+
+    pub fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().expect("running")
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.shutdown().await;
+        }
+    }
+
+    /// `/capacity` → the modal → submitted with `answers`; returns the submission's ack payload.
+    pub async fn submit(&self, user: &str, answers: Value) -> Option<Value> {
+        let ack = self
+            .emu
+            .slash_command(user, "/capacity", "", CHANNEL)
+            .await
+            .expect("slash command acked");
+        assert_eq!(
+            ack.payload.as_ref().and_then(|p| p.get("text")),
+            None,
+            "no reply text on `new`: {:?}",
+            ack.payload
+        );
+        let view = self
+            .emu
+            .wait_for_view(user, WAIT)
+            .await
+            .expect("the intake modal opens");
+        assert_eq!(view.callback_id(), "capacity_request_new");
+        let ack = self
+            .emu
+            .submit_view(&view.id, user, answers)
+            .await
+            .expect("submission acked");
+        ack.payload
+    }
+
+    /// The root message whose header names `CR-<n>`, as it is now.
+    pub async fn root(&self, number: i64) -> Message {
+        let tag = format!("CR-{number}");
+        self.emu
+            .wait_for_message(
+                |m| m.channel == CHANNEL && m.thread_ts.is_none() && m.render().contains(&tag),
+                WAIT,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("root message of {tag}: {e}"))
+    }
+
+    /// Waits until the root message of `CR-<n>` shows `text`.
+    pub async fn root_showing(&self, number: i64, text: &str) -> Message {
+        let tag = format!("CR-{number}");
+        self.emu
+            .wait_for_message(
+                |m| {
+                    m.channel == CHANNEL
+                        && m.thread_ts.is_none()
+                        && m.render().contains(&tag)
+                        && m.render().contains(text)
+                },
+                WAIT,
+            )
+            .await
+            .unwrap_or_else(|e| {
+                let now: Vec<String> = self
+                    .emu
+                    .messages(CHANNEL)
+                    .iter()
+                    .map(|m| m.render())
+                    .collect();
+                panic!(
+                    "root of {tag} never showed {text:?}: {e}\n{}",
+                    now.join("\n---\n")
+                )
+            })
+    }
+
+    /// Waits until the thread under `root` has at least `n` replies; returns them.
+    pub async fn thread_len(&self, root: &Message, n: usize) -> Vec<Message> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let thread = self.emu.thread(CHANNEL, &root.ts);
+            if thread.len() >= n {
+                return thread;
+            }
+            let known: Vec<String> = thread.iter().map(|m| m.ts.clone()).collect();
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.emu
+                .wait_for_message(
+                    |m| m.thread_ts.as_deref() == Some(root.ts.as_str()) && !known.contains(&m.ts),
+                    left,
+                )
+                .await
+                .unwrap_or_else(|e| {
+                    let log: Vec<String> = self.emu.log().iter().map(|l| l.to_string()).collect();
+                    panic!(
+                        "thread of {} never reached {n} replies (has {}): {e}\n{}",
+                        root.ts,
+                        thread.len(),
+                        log.join("\n")
+                    )
+                });
+        }
+    }
+
+    pub async fn ephemeral_to(&self, user: &str, containing: &str) -> String {
+        let e = self
+            .emu
+            .wait_for_ephemeral(|e| e.user == user && e.text.contains(containing), WAIT)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no ephemeral to {user} containing {containing:?}: {e}; got {:?}",
+                    self.emu.ephemerals(user)
+                )
+            });
+        e.text
+    }
+}
+
+pub fn action_ids(message: &Message) -> Vec<String> {
+    let mut ids = Vec::new();
+    for block in message.blocks.as_array().into_iter().flatten() {
+        if block["type"] == "actions" {
+            for el in block["elements"].as_array().into_iter().flatten() {
+                if let Some(id) = el["action_id"].as_str() {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Valid answers to the intake modal (block id → answer).
+pub fn answers(cost_usd: &str) -> Value {
+    json!({
+        "customer": "Acme Corp",
+        "org_id": "org-acme",
+        "project_ref": "abcdefghijklmnopqrst",
+        "current_size": "16XL",
+        "requested_size": "48XL",
+        "region": "us-east-1",
+        "needed_by": "2027-01-15",
+        "duration_months": "12",
+        "est_monthly_cost_usd": cost_usd,
+        "commercial_owner": AE,
+        "justification": "Black Friday traffic for <!channel> @here",
+    })
+}
