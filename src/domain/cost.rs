@@ -25,7 +25,7 @@ pub fn format_usd(cents: i64) -> String {
     let dollars = (cents / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in dollars.chars().enumerate() {
-        if i > 0 && (dollars.len() - i) % 3 == 0 {
+        if i > 0 && (dollars.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -46,8 +46,8 @@ mod tests {
     fn dollars_are_grouped() {
         assert_eq!(format_usd(0), "$0.00");
         assert_eq!(format_usd(5), "$0.05");
-        assert_eq!(format_usd(123_456_78), "$123,456.78");
-        assert_eq!(format_usd(100_000_000_00), "$100,000,000.00");
-        assert_eq!(format_usd(-1_000_00), "-$1,000.00");
+        assert_eq!(format_usd(12_345_678), "$123,456.78");
+        assert_eq!(format_usd(10_000_000_000), "$100,000,000.00");
+        assert_eq!(format_usd(-100_000), "-$1,000.00");
     }
 }

@@ -192,15 +192,18 @@ pub fn check_state(req: &Request, kind: EventKind, policy: &Policy) -> Result<()
         });
     }
     match kind {
-        EventKind::CustomerConfirmed if req.state == State::Expired => {
-            if req.expired_from != Some(DeadlineKind::CustomerConfirmation) {
-                return Err(wrong());
-            }
+        // From EXPIRED only after their own gate's timeout.
+        EventKind::CustomerConfirmed
+            if req.state == State::Expired
+                && req.expired_from != Some(DeadlineKind::CustomerConfirmation) =>
+        {
+            return Err(wrong());
         }
-        EventKind::Activated if req.state == State::Expired => {
-            if req.expired_from != Some(DeadlineKind::Activation) {
-                return Err(wrong());
-            }
+        EventKind::Activated
+            if req.state == State::Expired
+                && req.expired_from != Some(DeadlineKind::Activation) =>
+        {
+            return Err(wrong());
         }
         EventKind::EarlyProcurementStarted => {
             if !policy.allow_provisioning_before_confirmation {

@@ -347,7 +347,7 @@ fn cancellation_with_committed_capacity_waits_for_the_commercial_owner() {
     let r = p.ok(AE, Event::CancelApproved);
     assert_eq!(r.state, State::Cancelled);
     assert!(r.needs_release());
-    assert_eq!(p.ok(INFRA, Event::CapacityReleased).capacity.released, true);
+    assert!(p.ok(INFRA, Event::CapacityReleased).capacity.released);
 }
 
 #[test]
@@ -929,8 +929,8 @@ proptest! {
         let mut a = Play::submitted(60_000);
         let mut b = Play::submitted(60_000);
         for (event, who) in steps {
-            let ra = a.try_as(who.clone(), event.clone()).map(|r| r.clone());
-            let rb = b.try_as(who, event).map(|r| r.clone());
+            let ra = a.try_as(who.clone(), event.clone()).cloned();
+            let rb = b.try_as(who, event).cloned();
             prop_assert_eq!(ra, rb);
         }
     }

@@ -34,7 +34,7 @@ impl Backoff {
         floor + span.mul_f64(unit.clamp(0.0, 1.0))
     }
 
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         self.next_with(rand::random::<f64>())
     }
 
@@ -76,7 +76,7 @@ mod tests {
         assert_eq!(b.clone().next_with(0.0), Duration::from_secs(1));
         assert_eq!(b.clone().next_with(1.0), ceiling);
         for _ in 0..100 {
-            let d = b.clone().next();
+            let d = b.clone().next_delay();
             assert!(d >= Duration::from_secs(1) && d <= ceiling);
         }
     }

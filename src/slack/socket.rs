@@ -149,7 +149,7 @@ async fn connection_loop(
             SessionEnd::Shutdown => return,
             SessionEnd::Disconnect(reason) if reason == "link_disabled" => {
                 error!(reason, "Slack disabled Socket Mode for this app; enable it in the app settings. Retrying with backoff");
-                backoff.next()
+                backoff.next_delay()
             }
             SessionEnd::Disconnect(reason) => {
                 info!(reason, "Slack asked us to reconnect");
@@ -157,10 +157,10 @@ async fn connection_loop(
             }
             SessionEnd::Closed => {
                 warn!("socket closed by peer; reconnecting");
-                backoff.next()
+                backoff.next_delay()
             }
             SessionEnd::Failed(e) => {
-                let d = backoff.next();
+                let d = backoff.next_delay();
                 warn!(error.message = %e, retry_in_ms = d.as_millis() as u64, attempt = backoff.attempts(), "socket mode connection failed");
                 d
             }

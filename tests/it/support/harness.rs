@@ -98,7 +98,7 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(pool: PgPool) -> Harness {
-        Self::start_with(pool, emulator_config(), |team| settings_toml(team), t0()).await
+        Self::start_with(pool, emulator_config(), settings_toml, t0()).await
     }
 
     pub async fn start_with(
