@@ -38,6 +38,8 @@ pub enum Command {
         #[arg(long)]
         no_migrate: bool,
     },
+    /// A full request through every gate against a local Slack emulator: no workspace needed.
+    Demo,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Check the config file and environment; print every problem with its field.
@@ -98,6 +100,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run { no_migrate } => run::run(cli.config.as_deref(), no_migrate).await,
+        Command::Demo => crate::demo::run().await.map(|()| ExitCode::SUCCESS).map_err(|e| Failure(format!("{e:#}"))),
         Command::Migrate => migrate().await,
         Command::CheckConfig => check_config::run(cli.config.as_deref()),
         Command::Requests { command } => requests::run(command).await,

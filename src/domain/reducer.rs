@@ -12,6 +12,7 @@ use super::event::{Event, EventKind, OwnerRole};
 use super::ids::{RequestId, UserId};
 use super::policy::Policy;
 use super::refusal::Refusal;
+use super::reminders;
 use super::request::{Approvals, Capacity, Deadline, DeadlineKind, PendingCancellation, Request};
 use super::role::{Actor, Party, Role};
 use super::state::State;
@@ -59,6 +60,7 @@ pub fn reduce(
     if next.state != req.state {
         next.state_entered_at = ctx.now;
     }
+    reminders::track(req, &mut next, event, ctx.policy, ctx.now);
     next.updated_at = ctx.now;
     Ok(next)
 }
@@ -92,7 +94,7 @@ fn submit(event: &Event, ctx: &Context<'_>) -> Result<Request, Refusal> {
     if details.customer.trim().is_empty() {
         return Err(Refusal::InvalidSubmission("the customer is missing".into()));
     }
-    Ok(Request {
+    let mut req = Request {
         id: ctx.request_id,
         number: *number,
         details: details.clone(),
@@ -111,9 +113,13 @@ fn submit(event: &Event, ctx: &Context<'_>) -> Result<Request, Refusal> {
         pending_cancellation: None,
         close_reason: None,
         state_entered_at: ctx.now,
+        reminders_sent: 0,
+        reminder_due_at: None,
         created_at: ctx.now,
         updated_at: ctx.now,
-    })
+    };
+    reminders::open_gate(&mut req, ctx.policy, ctx.now);
+    Ok(req)
 }
 
 /// The states each event is recorded from, as in the lifecycle table.
@@ -575,7 +581,12 @@ fn apply(next: &mut Request, event: &Event, ctx: &Context<'_>) -> Result<(), Ref
             next.capacity.ended_at = Some(now);
             next.capacity.released = true;
         }
-        Event::ReminderSent { .. } => {}
+        // The escalation rides in the same append as its reminder, after the due time moved.
+        Event::ReminderSent { escalation, .. } => {
+            if !escalation {
+                reminders::check_due(next, now)?;
+            }
+        }
         Event::CommentAdded { text } => {
             if text.trim().is_empty() {
                 return Err(Refusal::EmptyComment);

@@ -390,6 +390,7 @@ fn release_is_possible_from_an_expired_request_with_committed_capacity() {
 fn reminders_and_comments_do_not_move_the_version() {
     let mut p = Play::to_customer_confirmation(100);
     let (v, s) = (p.req().version, p.req().seq);
+    p.now = p.req().reminder_due_at.unwrap();
     p.ok_as(
         Actor::Scheduler,
         Event::ReminderSent {

@@ -280,3 +280,132 @@ pub fn answers(cost_usd: &str) -> Value {
         "justification": "Black Friday traffic for <!channel> @here",
     })
 }
+
+/// Envelopes a test builds itself: a click on an out-of-date rendering, a forged or foreign
+/// payload, a submission the Slack client would have stopped. They go through the same
+/// socket as every other envelope.
+impl Harness {
+    /// Sends `envelope` as it is and returns its ack.
+    pub async fn send_envelope(&self, envelope: &Value) -> Ack {
+        self.emu
+            .send_raw_envelope(&envelope.to_string(), WAIT)
+            .await
+            .expect("the envelope is sent")
+            .unwrap_or_else(|| panic!("no ack for {envelope}"))
+    }
+
+    /// The `block_actions` envelope Slack sends when `user` clicks `action_id` on `message`
+    /// exactly as it was captured (an older rendering stays old). Tests may edit it first.
+    pub fn click_envelope(&self, user: &str, message: &Message, action_id: &str) -> Value {
+        let (block_id, button) = message
+            .element(action_id)
+            .unwrap_or_else(|| panic!("no {action_id} button on {}", message.render()));
+        let team = self.emu.team_id();
+        json!({
+            "envelope_id": uuid::Uuid::new_v4().to_string(),
+            "type": "interactive",
+            "accepts_response_payload": false,
+            "payload": {
+                "type": "block_actions",
+                "user": {"id": user, "username": user, "name": user, "team_id": team},
+                "api_app_id": self.emu.app_id(),
+                "trigger_id": self.emu.mint_trigger_id(user),
+                "team": {"id": team, "domain": "acme-infra"},
+                "actions": [{
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "type": "button",
+                    "value": button["value"],
+                    "text": button["text"],
+                    "action_ts": "1764777600.000100",
+                }],
+                "container": {
+                    "type": "message",
+                    "message_ts": message.ts,
+                    "channel_id": message.channel,
+                    "is_ephemeral": false,
+                },
+                "channel": {"id": message.channel, "name": "capacity-requests"},
+                "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
+                "state": {"values": {}},
+            },
+        })
+    }
+
+    /// Opens the intake modal for `user` and submits `values` (`state.values` as Slack sends
+    /// them) straight over the socket, past the client-side checks of `submit_view`.
+    pub async fn submit_forged(&self, user: &str, values: Value) -> Ack {
+        self.emu
+            .slash_command(user, "/capacity", "", CHANNEL)
+            .await
+            .expect("slash command acked");
+        let view = self
+            .emu
+            .wait_for_view(user, WAIT)
+            .await
+            .expect("the intake modal opens");
+        let mut json = view.json.clone();
+        json["state"] = json!({ "values": values });
+        let team = self.emu.team_id();
+        let envelope = json!({
+            "envelope_id": uuid::Uuid::new_v4().to_string(),
+            "type": "interactive",
+            "accepts_response_payload": true,
+            "payload": {
+                "type": "view_submission",
+                "team": {"id": team, "domain": "acme-infra"},
+                "user": {"id": user, "username": user, "name": user, "team_id": team},
+                "api_app_id": self.emu.app_id(),
+                "trigger_id": self.emu.mint_trigger_id(user),
+                "view": json,
+                "response_urls": [],
+                "is_enterprise_install": false,
+            },
+        });
+        self.send_envelope(&envelope).await
+    }
+
+    /// Events recorded so far, over every request.
+    pub async fn events(&self) -> i64 {
+        crate::support::count_events(&self.pool).await
+    }
+
+    /// Every outbox row with its status and last error, oldest first.
+    pub async fn outbox(&self) -> Vec<(String, String, Option<String>)> {
+        sqlx::query_as(
+            "SELECT effect->>'type', status, last_error FROM capacity.outbox ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("outbox rows")
+    }
+
+    /// True once no refusal reply is on its way and none was sent: a reply is spawned before
+    /// the ack, and its `chat.postEphemeral` is recorded before the task ends.
+    pub fn no_reply_sent(&self) -> bool {
+        self.daemon().state.tasks.is_empty() && self.emu.calls("chat.postEphemeral").is_empty()
+    }
+}
+
+/// `state.values` for the intake modal as Slack sends them; `answers` maps block id to the
+/// raw answer, and a null answer is an input left empty.
+pub fn intake_values(answers: &Value) -> Value {
+    let mut values = serde_json::Map::new();
+    for (block, answer) in answers.as_object().expect("answers are an object") {
+        let typed = match block.as_str() {
+            "requested_size" if answer.is_null() => {
+                json!({"type": "static_select", "selected_option": null})
+            }
+            "requested_size" => json!({"type": "static_select", "selected_option": {
+                "text": {"type": "plain_text", "text": answer, "emoji": true}, "value": answer}}),
+            "needed_by" => json!({"type": "datepicker", "selected_date": answer}),
+            "duration_months" | "est_monthly_cost_usd" => {
+                json!({"type": "number_input", "value": answer})
+            }
+            "commercial_owner" => json!({"type": "users_select", "selected_user": answer}),
+            _ => json!({"type": "plain_text_input", "value": answer}),
+        };
+        values.insert(block.clone(), json!({ block.clone(): typed }));
+    }
+    Value::Object(values)
+}

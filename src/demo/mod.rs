@@ -1,0 +1,219 @@
+//! `capacity-bot demo`: the product working end to end with no Slack workspace — the local
+//! Slack emulator, the real daemon, a real Postgres, and one request played through every
+//! gate by different people, each Slack message printed as text.
+
+mod postgres;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::app::{Daemon, RunOptions};
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::emulator::{Emulator, EmulatorConfig, Message};
+use crate::store;
+
+const CHANNEL: &str = "C0DEMOREQS";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The demo's cast: (user id, handle, what they do).
+const PEOPLE: [(&str, &str, &str); 7] = [
+    ("U0DANA", "dana", "solutions architect, files the request"),
+    ("U0ALEX", "alex", "account executive, the commercial owner"),
+    ("U0FIONA", "fiona", "finance approver"),
+    ("U0IVAN", "ivan", "infra engineer"),
+    ("U0INES", "ines", "infra engineer"),
+    ("U0SAM", "sam", "someone else in the workspace"),
+    ("U0LEAD", "lea", "sales lead (commercial approver)"),
+];
+
+fn demo_config(team: &str) -> String {
+    format!(
+        r#"
+[slack]
+requests_channel = "{CHANNEL}"
+team_id = "{team}"
+
+[roles]
+commercial_approvers = ["S0SALESLEAD"]
+finance = ["U0FIONA"]
+infra = ["S0INFRA"]
+admins = []
+
+[policy]
+finance_threshold_usd_month = 50000
+"#
+    )
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (pool, db) = database().await?;
+    let result = play(pool.clone()).await;
+    db.remove(pool).await;
+    result
+}
+
+async fn play(pool: PgPool) -> anyhow::Result<()> {
+    store::migrate(&pool).await.context("migrating the demo database")?;
+
+    let mut config = EmulatorConfig::default()
+        .with_channel(CHANNEL, "capacity-requests", true)
+        .with_usergroup("S0INFRA", ["U0IVAN", "U0INES"])
+        .with_usergroup("S0SALESLEAD", ["U0LEAD"]);
+    for (id, handle, _) in PEOPLE {
+        config = config.with_user(id, handle, handle);
+    }
+    let emu = Emulator::start(config).await.context("starting the Slack emulator")?;
+    let vars = [
+        ("SLACK_BOT_TOKEN", emu.bot_token().to_string()),
+        ("SLACK_APP_TOKEN", emu.app_token().to_string()),
+        ("SLACK_API_URL", emu.api_url()),
+    ];
+    let env = move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let settings = Settings::from_toml_str(&demo_config(emu.team_id()), &env).map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
+    let daemon = Daemon::start(settings, pool.clone(), Arc::new(SystemClock), RunOptions::default()).await?;
+    emu.wait_connected(1, WAIT).await?;
+
+    println!("capacity-bot demo: a local Slack emulator, the real daemon and Postgres.\n");
+    println!("The people:");
+    for (_, handle, role) in PEOPLE {
+        println!("  @{handle:<6} {role}");
+    }
+    let mut shown = 0;
+    let mut show = |emu: &Emulator, title: &str| {
+        println!("\n=== {title}");
+        for entry in emu.log_since(shown) {
+            println!("{}", emu.with_names(&entry.to_string()));
+            shown = entry.seq + 1;
+        }
+    };
+
+    emu.slash_command("U0DANA", "/capacity", "new", CHANNEL).await?;
+    let view = emu.wait_for_view("U0DANA", WAIT).await?;
+    emu.submit_view(
+        &view.id,
+        "U0DANA",
+        json!({
+            "customer": "Acme Robotics",
+            "org_id": "org-acme-robotics",
+            "project_ref": "acmeroboticsprod01",
+            "current_size": "16XL",
+            "requested_size": "48XL",
+            "region": "us-east-1",
+            "needed_by": (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d").to_string(),
+            "duration_months": "12",
+            "est_monthly_cost_usd": "68000",
+            "commercial_owner": "U0ALEX",
+            "justification": "Launch traffic for their new fleet-telemetry product.",
+        }),
+    )
+    .await?;
+    let root = wait_root(&emu, "Commercial approval").await?;
+    settle(&emu, &root, 2).await?;
+    show(&emu, "@dana runs /capacity and submits the form: CR-1 is posted with its owner");
+
+    emu.click("U0SAM", CHANNEL, &root.ts, "commercial_approved").await?;
+    emu.wait_for_ephemeral(|e| e.user == "U0SAM", WAIT).await?;
+    show(&emu, "@sam tries to approve: refused, told who can act");
+
+    let steps: [(&str, &str, &str, usize); 7] = [
+        ("U0ALEX", "commercial_approved", "@alex gives the commercial key", 3),
+        ("U0FIONA", "commercial_approved", "@fiona gives the finance key (cost is over $50,000/month)", 4),
+        ("U0IVAN", "technical_owner_assigned", "@ivan takes the technical review", 5),
+        ("U0IVAN", "technical_approved", "@ivan approves: the customer has 5 business days to confirm", 6),
+        ("U0ALEX", "customer_confirmed", "@alex records the customer's confirmation: capacity is committed", 7),
+        ("U0INES", "provisioning_completed", "@ines finishes provisioning: the activation window opens", 8),
+        ("U0DANA", "activated", "@dana records activation: the customer now pays, nothing is at risk", 9),
+    ];
+    for (user, action, title, replies) in steps {
+        emu.click(user, CHANNEL, &root.ts, action).await.with_context(|| format!("{user} clicking {action}"))?;
+        settle(&emu, &root, replies).await?;
+        show(&emu, title);
+    }
+    let requests = store::requests::list(&pool, &Default::default()).await?;
+    println!("\nThe database now holds {} request(s); `capacity-bot requests show CR-1` prints the audit trail:\n", requests.len());
+    if let Some(r) = requests.first() {
+        let events = store::events::events_of(&pool, r.id).await?;
+        let links = store::requests::links(&pool, r.id).await?;
+        print!("{}", crate::audit::timeline(r, &events, &links, chrono::Utc::now()));
+    }
+    daemon.shutdown().await;
+    emu.shutdown().await;
+    println!("\nDone. Run `capacity-bot run` with a real workspace: see README.md.");
+    Ok(())
+}
+
+async fn wait_root(emu: &Emulator, showing: &str) -> anyhow::Result<Message> {
+    Ok(emu
+        .wait_for_message(|m| m.channel == CHANNEL && m.thread_ts.is_none() && m.render().contains(showing), WAIT)
+        .await?)
+}
+
+/// Waits until the thread has `replies` replies and the outbox has gone quiet.
+async fn settle(emu: &Emulator, root: &Message, replies: usize) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let thread = emu.thread(CHANNEL, &root.ts);
+        if thread.len() >= replies {
+            return Ok(());
+        }
+        let known: Vec<String> = thread.iter().map(|m| m.ts.clone()).collect();
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            bail!("the thread did not reach {replies} replies");
+        }
+        emu.wait_for_message(|m| m.thread_ts.as_deref() == Some(root.ts.as_str()) && !known.contains(&m.ts), left)
+            .await?;
+    }
+}
+
+/// Where the demo's data lives; removed afterwards either way.
+enum DemoDb {
+    /// A fresh database on DATABASE_URL's server.
+    Fresh { admin: PgPool, name: String },
+    /// A throwaway server (stopped and deleted on drop).
+    Temp(postgres::TempPostgres),
+}
+
+impl DemoDb {
+    async fn remove(self, pool: PgPool) {
+        pool.close().await;
+        match self {
+            DemoDb::Fresh { admin, name } => {
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await {
+                    eprintln!("could not drop the demo database {name}: {e}");
+                }
+            }
+            DemoDb::Temp(pg) => drop(pg),
+        }
+    }
+}
+
+/// DATABASE_URL's server with a fresh database when set; else a throwaway local Postgres.
+async fn database() -> anyhow::Result<(PgPool, DemoDb)> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        let admin = store::connect(&url).await?;
+        let name = format!("capacity_bot_demo_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .context("creating a demo database on DATABASE_URL's server (the demo never writes to your own database)")?;
+        let url = match url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => bail!("DATABASE_URL has no database name"),
+        };
+        println!("Using a fresh database {name} on DATABASE_URL's server; it is dropped at the end.");
+        let pool = store::connect(&url).await?;
+        return Ok((pool, DemoDb::Fresh { admin, name }));
+    }
+    let pg = tokio::task::spawn_blocking(postgres::TempPostgres::start).await??;
+    println!("No DATABASE_URL: started a throwaway Postgres in {}.", pg.path().display());
+    let pool = store::connect(&pg.url).await?;
+    Ok((pool, DemoDb::Temp(pg)))
+}

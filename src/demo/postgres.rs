@@ -1,0 +1,113 @@
+//! A throwaway Postgres for `demo`, from the installed server binaries, in a temporary
+//! directory that is removed afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+
+/// Where `initdb` and `pg_ctl` live: on PATH, or Debian's versioned directories.
+fn server_bin_dir() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
+                return Some(dir);
+            }
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").is_file())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+pub struct TempPostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    as_postgres: bool,
+    pub url: String,
+}
+
+impl TempPostgres {
+    pub fn start() -> anyhow::Result<TempPostgres> {
+        let Some(bin) = server_bin_dir() else {
+            bail!(
+                "no DATABASE_URL and no Postgres server binaries (initdb, pg_ctl) found.\n\
+                 Either point DATABASE_URL at a Postgres you can create databases on, or install the server:\n\
+                 \x20 Debian/Ubuntu: sudo apt-get install postgresql\n\
+                 \x20 macOS:         brew install postgresql"
+            );
+        };
+        let dir = tempfile::Builder::new().prefix("capacity-bot-demo-pg").tempdir().context("creating a temporary directory")?;
+        // initdb refuses to run as root; the postgres user owns the data directory instead.
+        let as_postgres = is_root();
+        if as_postgres {
+            run(Command::new("chown").args(["-R", "postgres"]).arg(dir.path()), "chown")?;
+        }
+        let port = free_port()?;
+        let data = dir.path().join("data");
+        let pg = TempPostgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            bin,
+            as_postgres,
+        };
+        pg.command("initdb", |c| {
+            c.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "--no-sync"]);
+        })?;
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off",
+            pg.dir.path().display()
+        );
+        pg.command("pg_ctl", |c| {
+            c.arg("-D").arg(&data).arg("-l").arg(pg.dir.path().join("log")).args(["-w", "-o", &options, "start"]);
+        })?;
+        Ok(pg)
+    }
+
+    fn command(&self, tool: &str, args: impl FnOnce(&mut Command)) -> anyhow::Result<()> {
+        let exe = self.bin.join(tool);
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        args(&mut c);
+        run(&mut c, tool)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TempPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self.command("pg_ctl", |c| {
+            c.arg("-D").arg(&data).args(["-m", "immediate", "-w", "stop"]);
+        });
+    }
+}
+
+fn run(c: &mut Command, what: &str) -> anyhow::Result<()> {
+    let out = c.output().with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
