@@ -16,11 +16,14 @@ use tracing::{info, warn};
 use crate::clock::SharedClock;
 use crate::config::{LinearCreateOn, Settings};
 use crate::domain::{LinearTrigger, TeamId, UserId};
+use crate::metrics::Metrics;
 use crate::outbox::Deliverer;
+use crate::scheduler::{Scheduler, Sweeper};
 use crate::slack::api::SlackApi;
 use crate::slack::handlers::handle_envelope;
 use crate::slack::roles::RoleResolver;
 use crate::slack::socket::{self, SocketConfig, SocketStatus};
+use crate::store::{self, Append, AppendError, Appended};
 
 /// What every handler and worker shares. Passed down explicitly; nothing is global.
 #[derive(Debug)]
@@ -35,6 +38,7 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// The workspace we serve: from config, else from `auth.test`.
     pub team: Option<TeamId>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -47,6 +51,18 @@ impl AppState {
             LinearCreateOn::Submitted => LinearTrigger::Submitted,
             LinearCreateOn::TechnicalReview => LinearTrigger::TechnicalReview,
         })
+    }
+
+    /// Appends through the store and counts what was recorded: the one way the daemon
+    /// records an event, whoever asks (a click, a timer, a signal).
+    pub async fn record(&self, append: &Append) -> Result<Appended, AppendError> {
+        let done = store::events::append(&self.pool, append).await?;
+        if !done.duplicate {
+            for e in &done.events {
+                self.metrics.event(e.event.kind().as_str());
+            }
+        }
+        Ok(done)
     }
 
     /// Sends an ephemeral reply after the ack has gone out, so the ack never waits on Slack.
@@ -69,6 +85,8 @@ pub struct RunOptions {
     /// How long shutdown may spend flushing the outbox.
     pub flush_timeout: Duration,
     pub group_cache_ttl: Duration,
+    /// Overrides `http.listen` (tests bind port 0).
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for RunOptions {
@@ -78,6 +96,7 @@ impl Default for RunOptions {
             outbox_poll: Duration::from_millis(250),
             flush_timeout: Duration::from_secs(5),
             group_cache_ttl: Duration::from_secs(300),
+            http_listen: None,
         }
     }
 }
@@ -86,10 +105,17 @@ impl Default for RunOptions {
 pub struct Daemon {
     pub state: Arc<AppState>,
     pub deliverer: Deliverer,
+    /// What the scheduler's sweeps run with; tests call the sweep steps with it.
+    pub sweeper: Sweeper,
+    scheduler: Scheduler,
     stop_intake: CancellationToken,
     stop_workers: CancellationToken,
     socket_task: JoinHandle<()>,
     outbox_task: JoinHandle<()>,
+    http_task: JoinHandle<()>,
+    stop_http: CancellationToken,
+    /// Where the HTTP server listens (health, readiness, metrics, signals).
+    pub http_addr: std::net::SocketAddr,
     flush_timeout: Duration,
 }
 
@@ -124,6 +150,7 @@ impl Daemon {
         info!(team = ?team, bot_user = %auth.user_id.0, "authenticated with Slack");
 
         let settings = Arc::new(settings);
+        let metrics = Arc::new(Metrics::new());
         let roles = Arc::new(RoleResolver::new(
             settings.roles.clone(),
             api.clone(),
@@ -135,10 +162,15 @@ impl Daemon {
             settings: settings.clone(),
             roles: roles.clone(),
             clock: clock.clone(),
-            socket: Arc::new(SocketStatus::default()),
+            socket: Arc::new(SocketStatus::new(metrics.ack_latency.clone())),
             tasks: TaskTracker::new(),
             team,
+            metrics,
         });
+        let stop_http = CancellationToken::new();
+        let listen = options.http_listen.unwrap_or(state.settings.http.listen);
+        let (http_addr, http_task) =
+            crate::http::serve(state.clone(), listen, stop_http.clone()).await?;
 
         let stop_intake = CancellationToken::new();
         let stop_workers = CancellationToken::new();
@@ -166,6 +198,7 @@ impl Daemon {
             settings,
             roles,
             clock,
+            metrics: state.metrics.clone(),
             worker: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
         };
         let outbox_task = tokio::spawn(
@@ -173,23 +206,39 @@ impl Daemon {
                 .clone()
                 .run(stop_workers.clone(), options.outbox_poll),
         );
+        let sweeper = Sweeper::new(&state);
+        let scheduler = Scheduler::start(
+            sweeper.clone(),
+            deliverer.clone(),
+            state.clock.clone(),
+            &state.settings.scheduler,
+        )
+        .await
+        .context("starting the scheduler")?;
         Ok(Daemon {
             state,
             deliverer,
+            sweeper,
+            scheduler,
             stop_intake,
             stop_workers,
             socket_task,
             outbox_task,
+            http_task,
+            stop_http,
+            http_addr,
             flush_timeout: options.flush_timeout,
         })
     }
 
-    /// Ordered stop: take no new envelopes and ack the ones in flight, then flush what the
-    /// outbox can within the bound, then stop the workers.
+    /// Ordered stop: take no new envelopes and ack the ones in flight, stop the timers (a
+    /// sweep in flight finishes its append), then flush what the outbox can within the
+    /// bound, then stop the workers.
     pub async fn shutdown(self) {
         info!("shutting down: no new envelopes");
         self.stop_intake.cancel();
         let _ = self.socket_task.await;
+        self.scheduler.shutdown().await;
         self.state.tasks.close();
         let _ = tokio::time::timeout(self.flush_timeout, self.state.tasks.wait()).await;
         match tokio::time::timeout(self.flush_timeout, self.deliverer.drain()).await {
@@ -201,6 +250,8 @@ impl Daemon {
         }
         self.stop_workers.cancel();
         let _ = self.outbox_task.await;
+        self.stop_http.cancel();
+        let _ = self.http_task.await;
         info!("stopped");
     }
 }

@@ -34,6 +34,11 @@ impl TestClock {
         }
     }
 
+    /// Unix seconds now, for signing requests in tests.
+    pub fn now_unix(&self) -> i64 {
+        self.now().timestamp()
+    }
+
     pub fn advance(&self, by: Duration) {
         if let Ok(mut now) = self.0.lock() {
             *now += by;

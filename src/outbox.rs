@@ -46,6 +46,7 @@ pub struct Deliverer {
     pub settings: Arc<Settings>,
     pub roles: Arc<RoleResolver>,
     pub clock: SharedClock,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Names this worker's leases, so a late mark from an expired lease is ignored.
     pub worker: String,
 }
@@ -106,6 +107,12 @@ impl Deliverer {
             Ok(Err(e)) => self.judge(row, e),
         };
         let now = self.clock.now();
+        let label = match &outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::RetryAt(..) => "retry",
+            Outcome::Failed(_) => "failed",
+        };
+        self.metrics.delivery(row.effect.name(), label);
         match outcome {
             Outcome::Delivered => {
                 store::outbox::mark_delivered(&self.pool, row.id, &self.worker, now).await?
@@ -208,31 +215,18 @@ impl Deliverer {
             }
             Effect::DirectMessage { to } => {
                 let req = self.request(row).await?;
-                let (_, event) = self.request_at_event(row).await?;
+                let (after, event) = self.request_at_event(row).await?;
                 let why = match &event.event {
-                    Event::ReminderSent { slot, .. } if slot.ends_with(":due") => {
+                    Event::ReminderSent { slot, .. }
+                        if slot.ends_with(crate::domain::reminders::DUE_SUFFIX) =>
+                    {
                         render::dm::DmReason::DueTomorrow
                     }
-                    Event::ReminderSent { .. } => {
-                        let nth = store::events::events_of(&self.pool, row.request_id)
-                            .await?
-                            .iter()
-                            .filter(|e| {
-                                e.seq <= event.seq
-                                    && matches!(
-                                        e.event,
-                                        Event::ReminderSent {
-                                            escalation: false,
-                                            ..
-                                        }
-                                    )
-                                    && e.occurred_at >= req.state_entered_at
-                            })
-                            .count();
-                        render::dm::DmReason::Reminder {
-                            nth: u32::try_from(nth).unwrap_or(u32::MAX),
-                        }
-                    }
+                    // The fold counts reminders per gate, so the number is the one this
+                    // reminder had when it was recorded.
+                    Event::ReminderSent { .. } => render::dm::DmReason::Reminder {
+                        nth: after.reminders_sent,
+                    },
                     _ => render::dm::DmReason::TimedOut,
                 };
                 let links = store::requests::links(&self.pool, row.request_id).await?;

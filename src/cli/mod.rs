@@ -100,7 +100,10 @@ impl<E: std::fmt::Display> From<E> for Failure {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run { no_migrate } => run::run(cli.config.as_deref(), no_migrate).await,
-        Command::Demo => crate::demo::run().await.map(|()| ExitCode::SUCCESS).map_err(|e| Failure(format!("{e:#}"))),
+        Command::Demo => crate::demo::run()
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| Failure(format!("{e:#}"))),
         Command::Migrate => migrate().await,
         Command::CheckConfig => check_config::run(cli.config.as_deref()),
         Command::Requests { command } => requests::run(command).await,

@@ -2,7 +2,7 @@
 //! Slack emulator, the real daemon, a real Postgres, and one request played through every
 //! gate by different people, each Slack message printed as text.
 
-mod postgres;
+pub mod postgres;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +59,9 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 async fn play(pool: PgPool) -> anyhow::Result<()> {
-    store::migrate(&pool).await.context("migrating the demo database")?;
+    store::migrate(&pool)
+        .await
+        .context("migrating the demo database")?;
 
     let mut config = EmulatorConfig::default()
         .with_channel(CHANNEL, "capacity-requests", true)
@@ -68,15 +70,23 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
     for (id, handle, _) in PEOPLE {
         config = config.with_user(id, handle, handle);
     }
-    let emu = Emulator::start(config).await.context("starting the Slack emulator")?;
+    let emu = Emulator::start(config)
+        .await
+        .context("starting the Slack emulator")?;
     let vars = [
         ("SLACK_BOT_TOKEN", emu.bot_token().to_string()),
         ("SLACK_APP_TOKEN", emu.app_token().to_string()),
         ("SLACK_API_URL", emu.api_url()),
     ];
     let env = move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-    let settings = Settings::from_toml_str(&demo_config(emu.team_id()), &env).map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
-    let daemon = Daemon::start(settings, pool.clone(), Arc::new(SystemClock), RunOptions::default()).await?;
+    let settings = Settings::from_toml_str(&demo_config(emu.team_id()), &env)
+        .map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
+    let options = RunOptions {
+        // The demo must not collide with anything already on 8080.
+        http_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..RunOptions::default()
+    };
+    let daemon = Daemon::start(settings, pool.clone(), Arc::new(SystemClock), options).await?;
     emu.wait_connected(1, WAIT).await?;
 
     println!("capacity-bot demo: a local Slack emulator, the real daemon and Postgres.\n");
@@ -93,7 +103,8 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
         }
     };
 
-    emu.slash_command("U0DANA", "/capacity", "new", CHANNEL).await?;
+    emu.slash_command("U0DANA", "/capacity", "new", CHANNEL)
+        .await?;
     let view = emu.wait_for_view("U0DANA", WAIT).await?;
     emu.submit_view(
         &view.id,
@@ -115,23 +126,64 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
     .await?;
     let root = wait_root(&emu, "Commercial approval").await?;
     settle(&emu, &root, 2).await?;
-    show(&emu, "@dana runs /capacity and submits the form: CR-1 is posted with its owner");
+    show(
+        &emu,
+        "@dana runs /capacity and submits the form: CR-1 is posted with its owner",
+    );
 
-    emu.click("U0SAM", CHANNEL, &root.ts, "commercial_approved").await?;
+    emu.click("U0SAM", CHANNEL, &root.ts, "commercial_approved")
+        .await?;
     emu.wait_for_ephemeral(|e| e.user == "U0SAM", WAIT).await?;
     show(&emu, "@sam tries to approve: refused, told who can act");
 
     let steps: [(&str, &str, &str, usize); 7] = [
-        ("U0ALEX", "commercial_approved", "@alex gives the commercial key", 3),
-        ("U0FIONA", "commercial_approved", "@fiona gives the finance key (cost is over $50,000/month)", 4),
-        ("U0IVAN", "technical_owner_assigned", "@ivan takes the technical review", 5),
-        ("U0IVAN", "technical_approved", "@ivan approves: the customer has 5 business days to confirm", 6),
-        ("U0ALEX", "customer_confirmed", "@alex records the customer's confirmation: capacity is committed", 7),
-        ("U0INES", "provisioning_completed", "@ines finishes provisioning: the activation window opens", 8),
-        ("U0DANA", "activated", "@dana records activation: the customer now pays, nothing is at risk", 9),
+        (
+            "U0ALEX",
+            "commercial_approved",
+            "@alex gives the commercial key",
+            3,
+        ),
+        (
+            "U0FIONA",
+            "commercial_approved",
+            "@fiona gives the finance key (cost is over $50,000/month)",
+            4,
+        ),
+        (
+            "U0IVAN",
+            "technical_owner_assigned",
+            "@ivan takes the technical review",
+            5,
+        ),
+        (
+            "U0IVAN",
+            "technical_approved",
+            "@ivan approves: the customer has 5 business days to confirm",
+            6,
+        ),
+        (
+            "U0ALEX",
+            "customer_confirmed",
+            "@alex records the customer's confirmation: capacity is committed",
+            7,
+        ),
+        (
+            "U0INES",
+            "provisioning_completed",
+            "@ines finishes provisioning: the activation window opens",
+            8,
+        ),
+        (
+            "U0DANA",
+            "activated",
+            "@dana records activation: the customer now pays, nothing is at risk",
+            9,
+        ),
     ];
     for (user, action, title, replies) in steps {
-        emu.click(user, CHANNEL, &root.ts, action).await.with_context(|| format!("{user} clicking {action}"))?;
+        emu.click(user, CHANNEL, &root.ts, action)
+            .await
+            .with_context(|| format!("{user} clicking {action}"))?;
         settle(&emu, &root, replies).await?;
         show(&emu, title);
     }
@@ -140,7 +192,10 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
     if let Some(r) = requests.first() {
         let events = store::events::events_of(&pool, r.id).await?;
         let links = store::requests::links(&pool, r.id).await?;
-        print!("{}", crate::audit::timeline(r, &events, &links, chrono::Utc::now()));
+        print!(
+            "{}",
+            crate::audit::timeline(r, &events, &links, chrono::Utc::now())
+        );
     }
     daemon.shutdown().await;
     emu.shutdown().await;
@@ -150,7 +205,10 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
 
 async fn wait_root(emu: &Emulator, showing: &str) -> anyhow::Result<Message> {
     Ok(emu
-        .wait_for_message(|m| m.channel == CHANNEL && m.thread_ts.is_none() && m.render().contains(showing), WAIT)
+        .wait_for_message(
+            |m| m.channel == CHANNEL && m.thread_ts.is_none() && m.render().contains(showing),
+            WAIT,
+        )
         .await?)
 }
 
@@ -167,8 +225,11 @@ async fn settle(emu: &Emulator, root: &Message, replies: usize) -> anyhow::Resul
         if left.is_zero() {
             bail!("the thread did not reach {replies} replies");
         }
-        emu.wait_for_message(|m| m.thread_ts.as_deref() == Some(root.ts.as_str()) && !known.contains(&m.ts), left)
-            .await?;
+        emu.wait_for_message(
+            |m| m.thread_ts.as_deref() == Some(root.ts.as_str()) && !known.contains(&m.ts),
+            left,
+        )
+        .await?;
     }
 }
 
@@ -208,12 +269,17 @@ async fn database() -> anyhow::Result<(PgPool, DemoDb)> {
             Some((server, _)) => format!("{server}/{name}"),
             None => bail!("DATABASE_URL has no database name"),
         };
-        println!("Using a fresh database {name} on DATABASE_URL's server; it is dropped at the end.");
+        println!(
+            "Using a fresh database {name} on DATABASE_URL's server; it is dropped at the end."
+        );
         let pool = store::connect(&url).await?;
         return Ok((pool, DemoDb::Fresh { admin, name }));
     }
     let pg = tokio::task::spawn_blocking(postgres::TempPostgres::start).await??;
-    println!("No DATABASE_URL: started a throwaway Postgres in {}.", pg.path().display());
+    println!(
+        "No DATABASE_URL: started a throwaway Postgres in {}.",
+        pg.path().display()
+    );
     let pool = store::connect(&pg.url).await?;
     Ok((pool, DemoDb::Temp(pg)))
 }

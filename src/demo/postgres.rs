@@ -1,4 +1,4 @@
-//! A throwaway Postgres for `demo`, from the installed server binaries, in a temporary
+//! A throwaway Postgres for `demo` (and for tests that stop and restart the server), from the installed server binaries, in a temporary
 //! directory that is removed afterwards.
 
 use std::path::{Path, PathBuf};
@@ -25,13 +25,18 @@ fn server_bin_dir() -> Option<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 pub struct TempPostgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     as_postgres: bool,
+    options: String,
     pub url: String,
 }
 
@@ -45,31 +50,62 @@ impl TempPostgres {
                  \x20 macOS:         brew install postgresql"
             );
         };
-        let dir = tempfile::Builder::new().prefix("capacity-bot-demo-pg").tempdir().context("creating a temporary directory")?;
+        let dir = tempfile::Builder::new()
+            .prefix("capacity-bot-demo-pg")
+            .tempdir()
+            .context("creating a temporary directory")?;
         // initdb refuses to run as root; the postgres user owns the data directory instead.
         let as_postgres = is_root();
         if as_postgres {
-            run(Command::new("chown").args(["-R", "postgres"]).arg(dir.path()), "chown")?;
+            run(
+                Command::new("chown")
+                    .args(["-R", "postgres"])
+                    .arg(dir.path()),
+                "chown",
+            )?;
         }
         let port = free_port()?;
         let data = dir.path().join("data");
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off",
+            dir.path().display()
+        );
         let pg = TempPostgres {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             dir,
             bin,
             as_postgres,
+            options,
         };
         pg.command("initdb", |c| {
-            c.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "--no-sync"]);
+            c.arg("-D")
+                .arg(&data)
+                .args(["-U", "postgres", "--auth=trust", "--no-sync"]);
         })?;
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off",
-            pg.dir.path().display()
-        );
-        pg.command("pg_ctl", |c| {
-            c.arg("-D").arg(&data).arg("-l").arg(pg.dir.path().join("log")).args(["-w", "-o", &options, "start"]);
-        })?;
+        pg.start_server()?;
         Ok(pg)
+    }
+
+    /// Starts the server (again, after [`TempPostgres::stop_server`]).
+    pub fn start_server(&self) -> anyhow::Result<()> {
+        let data = self.dir.path().join("data");
+        self.command("pg_ctl", |c| {
+            c.arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(self.dir.path().join("log"))
+                .args(["-w", "-o", &self.options, "start"]);
+        })
+    }
+
+    /// Stops the server at once, as a crash or failover would; the data stays.
+    pub fn stop_server(&self) -> anyhow::Result<()> {
+        let data = self.dir.path().join("data");
+        self.command("pg_ctl", |c| {
+            c.arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "-w", "stop"]);
+        })
     }
 
     fn command(&self, tool: &str, args: impl FnOnce(&mut Command)) -> anyhow::Result<()> {
@@ -92,17 +128,17 @@ impl TempPostgres {
 
 impl Drop for TempPostgres {
     fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let _ = self.command("pg_ctl", |c| {
-            c.arg("-D").arg(&data).args(["-m", "immediate", "-w", "stop"]);
-        });
+        let _ = self.stop_server();
     }
 }
 
 fn run(c: &mut Command, what: &str) -> anyhow::Result<()> {
     let out = c.output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
-        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }

@@ -48,6 +48,11 @@ pub fn plan(req: &Request, policy: &Policy, now: DateTime<Utc>) -> Option<Remind
         return None;
     }
     decision_owner(req)?;
+    // A passed deadline is the timeout's to handle: the gate is about to change, and its
+    // owner gets the timeout DM instead of one more reminder.
+    if req.deadline.is_some_and(|d| d.at <= now) {
+        return None;
+    }
     let today = cal.local_date(now);
     let due_tomorrow = req
         .deadline
@@ -78,8 +83,7 @@ fn next_work_start(cal: &Calendar, day: NaiveDate) -> DateTime<Utc> {
 pub(crate) fn open_gate(req: &mut Request, policy: &Policy, now: DateTime<Utc>) {
     req.reminders_sent = 0;
     let opened = policy.calendar.local_date(now);
-    req.reminder_due_at =
-        decision_owner(req).map(|_| next_work_start(&policy.calendar, opened));
+    req.reminder_due_at = decision_owner(req).map(|_| next_work_start(&policy.calendar, opened));
 }
 
 /// Keeps the derived reminder fields after `event` took `before` to `next`.

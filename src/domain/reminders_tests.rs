@@ -232,9 +232,11 @@ fn due_tomorrow_is_the_business_day_before_the_deadline() {
     let plan_ = plan(p.req(), &p.policy, p.now).unwrap();
     assert!(plan_.due_tomorrow);
     assert_eq!(plan_.slot, "2026-12-16:due");
-    assert!(!plan(p.req(), &p.policy, utc("2026-12-15T15:00:00Z"))
-        .unwrap()
-        .due_tomorrow);
+    assert!(
+        !plan(p.req(), &p.policy, utc("2026-12-15T15:00:00Z"))
+            .unwrap()
+            .due_tomorrow
+    );
     // A deadline on Monday makes the Friday before it the day before.
     let mut p = Play::submitted(100);
     p.ok(AE, Event::CommercialApproved);
@@ -276,7 +278,7 @@ fn a_new_gate_starts_over_and_the_old_one_gets_nothing_more() {
 fn a_pending_cancellation_is_its_own_gate() {
     let mut p = Play::to_provisioning();
     p.now = utc("2026-12-07T15:00:00Z");
-    assert_eq!(sweep(&mut p, p.now), ["2026-12-07"]);
+    assert_eq!(sweep(&mut p, utc("2026-12-07T15:00:00Z")), ["2026-12-07"]);
     p.ok(
         REQUESTER,
         Event::CancelRequested {
@@ -324,7 +326,21 @@ fn comments_and_owner_changes_keep_the_count() {
             to: uid(APPROVER),
         },
     );
-    assert_eq!((p.req().reminders_sent, p.req().reminder_due_at), (sent, due));
+    assert_eq!(
+        (p.req().reminders_sent, p.req().reminder_due_at),
+        (sent, due)
+    );
+}
+
+#[test]
+fn a_passed_deadline_gets_its_timeout_not_a_reminder() {
+    let p = Play::to_customer_confirmation(100);
+    let deadline = p.req().deadline.unwrap().at;
+    // Friday after the deadline, inside working hours, with every reminder missed.
+    let friday = utc("2026-12-11T15:00:00Z");
+    assert!(deadline < friday);
+    assert_eq!(plan(p.req(), &p.policy, friday), None);
+    assert!(plan(p.req(), &p.policy, utc("2026-12-10T21:59:00Z")).is_some());
 }
 
 #[test]

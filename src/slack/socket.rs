@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use prometheus_client::metrics::histogram::Histogram;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -61,15 +62,27 @@ impl Default for SocketConfig {
 }
 
 /// What readiness and metrics read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SocketStatus {
     connected: AtomicUsize,
     reconnects: AtomicU64,
     envelopes: AtomicU64,
     app_id: Mutex<Option<String>>,
+    ack_latency: Histogram,
 }
 
 impl SocketStatus {
+    /// `ack_latency` observes envelope-received → ack-queued, in seconds.
+    pub fn new(ack_latency: Histogram) -> Self {
+        SocketStatus {
+            connected: AtomicUsize::new(0),
+            reconnects: AtomicU64::new(0),
+            envelopes: AtomicU64::new(0),
+            app_id: Mutex::new(None),
+            ack_latency,
+        }
+    }
+
     pub fn connected(&self) -> usize {
         self.connected.load(Ordering::Relaxed)
     }
@@ -216,7 +229,7 @@ where
                     Frame::Disconnect { reason } => break SessionEnd::Disconnect(reason),
                     Frame::Envelope(envelope) => {
                         status.envelopes.fetch_add(1, Ordering::Relaxed);
-                        inflight.spawn(handle(envelope, handler.clone(), ack_tx.clone(), config.handler_timeout));
+                        inflight.spawn(handle(envelope, handler.clone(), ack_tx.clone(), config.handler_timeout, status.clone()));
                     }
                     Frame::Unreadable(why) => warn!(why, "dropped an unreadable socket frame"),
                 },
@@ -265,7 +278,14 @@ where
 }
 
 /// Runs one handler with a deadline and a panic guard, then queues its ack.
-async fn handle(envelope: Envelope, handler: Handler, acks: mpsc::Sender<String>, limit: Duration) {
+async fn handle(
+    envelope: Envelope,
+    handler: Handler,
+    acks: mpsc::Sender<String>,
+    limit: Duration,
+    status: Arc<SocketStatus>,
+) {
+    let received = Instant::now();
     let span = info_span!("envelope", envelope_id = %envelope.envelope_id, kind = ?envelope.kind);
     let work = std::panic::AssertUnwindSafe(handler(envelope.clone())).catch_unwind();
     let payload = match timeout(limit, work).instrument(span.clone()).await {
@@ -284,5 +304,6 @@ async fn handle(envelope: Envelope, handler: Handler, acks: mpsc::Sender<String>
             None
         }
     };
+    status.ack_latency.observe(received.elapsed().as_secs_f64());
     let _ = acks.send(ack_frame(&envelope, payload)).await;
 }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod outbox;
 pub mod requests;
 mod rows;
+pub mod timers;
 
 use std::time::Duration;
 

@@ -36,6 +36,8 @@ pub struct RequestRow {
     pub pending_cancellation: Option<Value>,
     pub close_reason: Option<String>,
     pub state_entered_at: DateTime<Utc>,
+    pub reminders_sent: i32,
+    pub reminder_due_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -43,13 +45,14 @@ pub struct RequestRow {
 pub const REQUEST_COLUMNS: &str = "id, number, state, version, seq, requester, requester_team, \
      commercial_owner, technical_owner, customer, details, finance_required, approvals, \
      deadline_kind, deadline_at, expired_from, capacity_committed_at, capacity_ended_at, \
-     capacity_released, pending_cancellation, close_reason, state_entered_at, created_at, updated_at";
+     capacity_released, pending_cancellation, close_reason, state_entered_at, reminders_sent, \
+     reminder_due_at, created_at, updated_at";
 
 fn corrupt(id: Uuid, what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("request {id}: {what}"))
 }
 
-fn deadline_kind(s: &str) -> Option<DeadlineKind> {
+pub(super) fn deadline_kind(s: &str) -> Option<DeadlineKind> {
     match s {
         "customer_confirmation" => Some(DeadlineKind::CustomerConfirmation),
         "activation" => Some(DeadlineKind::Activation),
@@ -119,6 +122,9 @@ impl RequestRow {
             pending_cancellation,
             close_reason: self.close_reason,
             state_entered_at: self.state_entered_at,
+            reminders_sent: u32::try_from(self.reminders_sent)
+                .map_err(|_| corrupt(id, "negative reminders_sent"))?,
+            reminder_due_at: self.reminder_due_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -132,8 +138,8 @@ pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Resul
          requester_team, commercial_owner, technical_owner, customer, details, finance_required, \
          approvals, deadline_kind, deadline_at, expired_from, capacity_committed_at, \
          capacity_ended_at, capacity_released, pending_cancellation, close_reason, \
-         state_entered_at, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24) \
+         state_entered_at, reminders_sent, reminder_due_at, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26) \
          ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, state = EXCLUDED.state, \
          version = EXCLUDED.version, seq = EXCLUDED.seq, requester = EXCLUDED.requester, \
          requester_team = EXCLUDED.requester_team, commercial_owner = EXCLUDED.commercial_owner, \
@@ -146,6 +152,7 @@ pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Resul
          capacity_released = EXCLUDED.capacity_released, \
          pending_cancellation = EXCLUDED.pending_cancellation, \
          close_reason = EXCLUDED.close_reason, state_entered_at = EXCLUDED.state_entered_at, \
+         reminders_sent = EXCLUDED.reminders_sent, reminder_due_at = EXCLUDED.reminder_due_at, \
          created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
     )
     .bind(r.id.0)
@@ -170,6 +177,8 @@ pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Resul
     .bind(r.pending_cancellation.as_ref().map(sqlx::types::Json))
     .bind(r.close_reason.as_deref())
     .bind(r.state_entered_at)
+    .bind(i32::try_from(r.reminders_sent).unwrap_or(i32::MAX))
+    .bind(r.reminder_due_at)
     .bind(r.created_at)
     .bind(r.updated_at)
     .execute(conn)

@@ -10,8 +10,13 @@ use crate::support::submit;
 
 /// The URL of the test's own database (same server as DATABASE_URL, another name).
 fn url_of(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let db = pool.connect_options().get_database().expect("test database has a name").to_string();
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db = pool
+        .connect_options()
+        .get_database()
+        .expect("test database has a name")
+        .to_string();
     match base.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{db}"),
         None => base,
@@ -40,11 +45,19 @@ async fn migrate_then_list_works_on_a_fresh_database(pool: PgPool) {
     let url = url_of(&pool);
     let o = bot(&url, &["requests", "list"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("run `capacity-bot migrate` first"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("run `capacity-bot migrate` first"),
+        "{}",
+        stderr(&o)
+    );
     let o = bot(&url, &["migrate"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = bot(&url, &["migrate"]);
-    assert!(o.status.success(), "a second migrate is a no-op: {}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "a second migrate is a no-op: {}",
+        stderr(&o)
+    );
     let o = bot(&url, &["requests", "list"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "no requests match");
@@ -66,7 +79,8 @@ async fn list_and_show_read_the_log(pool: PgPool) {
     assert!(stderr(&o).contains("not a state"), "{}", stderr(&o));
 
     let o = bot(&url, &["requests", "list", "--json"]);
-    let first: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
     assert_eq!(first["state"], "COMMERCIAL_APPROVAL_REQUIRED");
 
     let o = bot(&url, &["requests", "show", &n.to_string()]);
@@ -75,7 +89,10 @@ async fn list_and_show_read_the_log(pool: PgPool) {
     assert!(text.contains("submitted the request"), "{text}");
     assert!(text.contains("assigned the commercial owner"), "{text}");
     assert!(text.contains("time in each state"), "{text}");
-    assert!(text.contains("waiting on: UAE or a finance approver"), "{text}");
+    assert!(
+        text.contains("waiting on: UAE or a finance approver"),
+        "{text}"
+    );
 
     let o = bot(&url, &["requests", "show", &n.to_string(), "--json"]);
     let audit: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -94,12 +111,19 @@ async fn a_missing_request_is_one_clear_line(pool: PgPool) {
     assert_eq!(stderr(&o).trim(), "error: CR-999 does not exist");
     let o = bot(&url_of(&pool), &["requests", "show", "banana"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not a request number"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a request number"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn an_unreachable_database_is_one_clear_line() {
-    let o = bot("postgres://postgres@127.0.0.1:1/nothing", &["requests", "list"]);
+    let o = bot(
+        "postgres://postgres@127.0.0.1:1/nothing",
+        &["requests", "list"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -110,7 +134,11 @@ fn an_unreachable_database_is_one_clear_line() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("DATABASE_URL is not set"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("DATABASE_URL is not set"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -129,8 +157,14 @@ async fn replay_exits_non_zero_on_a_difference_and_names_the_request(pool: PgPoo
     let o = bot(&url, &["replay"]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains(&format!("{}: projection differs", b.number)), "{out}");
-    assert!(!out.contains(&format!("{}: projection differs", a.number)), "{out}");
+    assert!(
+        out.contains(&format!("{}: projection differs", b.number)),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&format!("{}: projection differs", a.number)),
+        "{out}"
+    );
     assert!(out.contains("commercial_owner"), "{out}");
     let o = bot(&url, &["replay", "--fix"]);
     assert!(o.status.success());
@@ -153,7 +187,12 @@ fn check_config_reports_every_problem_and_accepts_the_example() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    for field in ["slack.requests_channel", "roles.infra[0]", "policy.finance_treshold_usd_month", "roles.finance"] {
+    for field in [
+        "slack.requests_channel",
+        "roles.infra[0]",
+        "policy.finance_treshold_usd_month",
+        "roles.finance",
+    ] {
         assert!(err.contains(field), "{field} missing from:\n{err}");
     }
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/config.example.toml");
@@ -162,13 +201,19 @@ fn check_config_reports_every_problem_and_accepts_the_example() {
         .env("SLACK_BOT_TOKEN", "xoxb-1-secret-bot-token")
         .env("SLACK_APP_TOKEN", "xapp-1-secret-app-token")
         .env("CAPACITY_SIGNAL_SECRET", "s3cret-signal")
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
         .output()
         .unwrap();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(out.contains(": ok"), "{out}");
-    assert!(!out.contains("secret-bot-token") && !out.contains("s3cret"), "secrets never printed: {out}");
+    assert!(
+        !out.contains("secret-bot-token") && !out.contains("s3cret"),
+        "secrets never printed: {out}"
+    );
 }
 
 fn demo(env_url: Option<&str>) -> Output {
@@ -183,7 +228,8 @@ fn demo(env_url: Option<&str>) -> Output {
 
 #[test]
 fn the_demo_plays_a_request_through_every_gate_on_a_fresh_database() {
-    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let o = demo(Some(&base));
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));

@@ -3,7 +3,12 @@
 mod support;
 
 mod cli;
+mod delivery;
+mod http;
+mod intake;
 mod lifecycle;
+mod refusals;
+mod socket;
 
 mod replay;
 mod store;

@@ -104,10 +104,7 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
         envelope_id: None,
         linear: state.linear_trigger(),
     };
-    state
-        .append_within_budget(store::events::append(&state.pool, &append))
-        .await
-        .map(|_| ())
+    state.append_within_budget(&append).await.map(|_| ())
 }
 
 /// Reason-taking actions open a small modal; the event is recorded when it is submitted.

@@ -7,7 +7,7 @@ use super::{field_errors, str_at, Reply};
 use crate::app::AppState;
 use crate::domain::{Event, RequestId, RequestNumber, TeamId, UserId};
 use crate::render::modal::parse_intake;
-use crate::store::{self, Append, Target};
+use crate::store::{Append, Target};
 
 /// Errors that are not about one field are shown on the first one.
 const FIRST_FIELD: &str = "customer";
@@ -63,10 +63,7 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         envelope_id: None,
         linear: state.linear_trigger(),
     };
-    match state
-        .append_within_budget(store::events::append(&state.pool, &append))
-        .await
-    {
+    match state.append_within_budget(&append).await {
         Ok(_) => None,
         Err(reply) => Some(field_errors([(FIRST_FIELD.to_string(), reply.text())])),
     }

@@ -10,7 +10,6 @@ mod intake;
 mod reason;
 mod slash;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use super::envelope::{Envelope, EnvelopeKind};
 use crate::app::AppState;
 use crate::domain::{Actor, RoleSet, TeamId, UserId};
 use crate::render;
-use crate::store::{AppendError, Appended};
+use crate::store::{Append, AppendError, Appended};
 
 /// How long the database may take for one click before the user is told to try again;
 /// Slack's own limit for the ack is 3 s.
@@ -124,11 +123,8 @@ impl AppState {
     }
 
     /// Appends with the click budget; a slow database becomes "not recorded", never a hang.
-    pub(crate) async fn append_within_budget(
-        &self,
-        append: impl Future<Output = Result<Appended, AppendError>>,
-    ) -> Result<Appended, Reply> {
-        match tokio::time::timeout(DB_BUDGET, append).await {
+    pub(crate) async fn append_within_budget(&self, append: &Append) -> Result<Appended, Reply> {
+        match tokio::time::timeout(DB_BUDGET, self.record(append)).await {
             Err(_) => {
                 warn!("the database did not answer within the click budget");
                 Err(Reply::NotRecorded)

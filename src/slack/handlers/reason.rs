@@ -10,7 +10,7 @@ use crate::render::modal::{parse_reason_submission, ReasonError};
 /// The reason modal's input block ids.
 const REASON: &str = "reason";
 const DAYS: &str = "days";
-use crate::store::{self, Append, Target};
+use crate::store::{Append, Target};
 
 pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
     let metadata = str_at(payload, "/view/private_metadata").unwrap_or_default();
@@ -64,10 +64,7 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         envelope_id: None,
         linear: state.linear_trigger(),
     };
-    match state
-        .append_within_budget(store::events::append(&state.pool, &append))
-        .await
-    {
+    match state.append_within_budget(&append).await {
         Ok(_) => None,
         Err(reply) => fail(reply.text()),
     }

@@ -7,7 +7,7 @@ use capacity_bot::app::{Daemon, RunOptions};
 use capacity_bot::clock::TestClock;
 use capacity_bot::config::Settings;
 use capacity_bot::domain::testkit::*;
-use capacity_bot::emulator::{Emulator, EmulatorConfig, Message};
+use capacity_bot::emulator::{Ack, Emulator, EmulatorConfig, Message};
 use capacity_bot::slack::socket::SocketConfig;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -85,6 +85,7 @@ pub fn fast_options() -> RunOptions {
             ..SocketConfig::default()
         },
         outbox_poll: Duration::from_millis(50),
+        http_listen: Some("127.0.0.1:0".parse().expect("an address")),
         ..RunOptions::default()
     }
 }
@@ -370,14 +371,39 @@ impl Harness {
         crate::support::count_events(&self.pool).await
     }
 
-    /// Every outbox row with its status and last error, oldest first.
-    pub async fn outbox(&self) -> Vec<(String, String, Option<String>)> {
+    /// Every outbox row, oldest first.
+    pub async fn outbox(&self) -> Vec<OutboxState> {
         sqlx::query_as(
-            "SELECT effect->>'type', status, last_error FROM capacity.outbox ORDER BY id",
+            "SELECT o.id, r.number, o.effect->>'type' AS effect, o.status, o.attempts, \
+             o.next_attempt_at, o.last_error, o.claimed_by \
+             FROM capacity.outbox o JOIN capacity.capacity_requests r ON r.id = o.request_id \
+             ORDER BY o.id",
         )
         .fetch_all(&self.pool)
         .await
         .expect("outbox rows")
+    }
+
+    /// Waits until the outbox rows satisfy `done`. Outbox marks happen after the Slack call
+    /// the emulator records, with nothing else to wait on, so this re-reads the table (a
+    /// bounded loop of queries, no sleeping) until `WAIT` runs out.
+    pub async fn wait_for_outbox(
+        &self,
+        what: &str,
+        mut done: impl FnMut(&[OutboxState]) -> bool,
+    ) -> Vec<OutboxState> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let rows = self.outbox().await;
+            if done(&rows) {
+                return rows;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the outbox never reached: {what}\n{rows:#?}"
+            );
+            tokio::task::yield_now().await;
+        }
     }
 
     /// True once no refusal reply is on its way and none was sent: a reply is spawned before
@@ -385,6 +411,20 @@ impl Harness {
     pub fn no_reply_sent(&self) -> bool {
         self.daemon().state.tasks.is_empty() && self.emu.calls("chat.postEphemeral").is_empty()
     }
+}
+
+/// One outbox row as an operator reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxState {
+    pub id: i64,
+    /// The request's `CR-<n>` number.
+    pub number: i64,
+    pub effect: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub claimed_by: Option<String>,
 }
 
 /// `state.values` for the intake modal as Slack sends them; `answers` maps block id to the

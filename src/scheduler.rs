@@ -1,0 +1,221 @@
+//! Lifecycle timers and reminders: step functions the tests call with a test clock, and the
+//! tokio-cron-scheduler jobs that call them in the daemon.
+//!
+//! Each sweep reads what is due at the time it is given and records it through
+//! `store::events::append`, with actor `scheduler` and an idempotency key built from the
+//! request, the state entry and the deadline or reminder slot. That key (and the append's
+//! advisory lock) is what makes every timeout and reminder happen once, however many
+//! replicas sweep and however often: a sweep that finds it already recorded, or that the
+//! reducer refuses because a click moved the request on, simply moves on.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::app::AppState;
+use crate::config::Settings;
+use crate::domain::{
+    decision_owner, plan_reminder, Actor, Deadline, DeadlineKind, Event, LinearTrigger, Request,
+    RequestId,
+};
+use crate::slack::roles::RoleResolver;
+use crate::store::{self, Append, AppendError, StoreError, Target};
+
+mod jobs;
+
+pub use jobs::Scheduler;
+
+/// Due rows read per query; a sweep repeats the query while whole batches make progress.
+const BATCH: i64 = 200;
+/// Appends in flight at once: enough to overlap commit latency, few enough to leave pool
+/// connections for clicks, which must be answered within Slack's 3 s.
+const PARALLEL: usize = 4;
+
+/// What a sweep needs: the store, the policy in force, and who holds which role.
+#[derive(Debug, Clone)]
+pub struct Sweeper {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub roles: Arc<RoleResolver>,
+    pub linear: Option<LinearTrigger>,
+    /// Cancelled when the daemon stops: a sweep finishes the appends in hand and starts none.
+    pub stop: CancellationToken,
+}
+
+impl Sweeper {
+    pub fn new(state: &AppState) -> Self {
+        Sweeper {
+            pool: state.pool.clone(),
+            settings: state.settings.clone(),
+            roles: state.roles.clone(),
+            linear: state.linear_trigger(),
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+/// Times out every request whose deadline is at or before `now`. Returns how many timeout
+/// events this call recorded (not those another replica recorded first).
+pub async fn sweep_deadlines(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut recorded = 0;
+    loop {
+        let due = store::timers::due_deadlines(&s.pool, now, BATCH).await?;
+        let read = due.len();
+        let fired = stream::iter(due)
+            .map(|(id, deadline, entered)| {
+                let span =
+                    info_span!("timer_fire", request_id = %id, deadline = deadline.kind.as_str());
+                fire_timeout(s, id, deadline, entered, now).instrument(span)
+            })
+            .buffer_unordered(PARALLEL)
+            .filter(|fired| std::future::ready(*fired))
+            .count()
+            .await;
+        recorded += fired;
+        if !more_to_do(s, read, fired) {
+            return Ok(recorded);
+        }
+    }
+}
+
+/// Sends every reminder due at `now`. Outside working hours nothing is due, so the query is
+/// not even run. Returns how many reminders this call recorded.
+pub async fn sweep_reminders(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    if !s.settings.policy.calendar.is_working_time(now) {
+        return Ok(0);
+    }
+    let mut recorded = 0;
+    loop {
+        let due = store::timers::due_reminders(&s.pool, now, BATCH).await?;
+        let read = due.len();
+        let fired = stream::iter(due)
+            .map(|req| {
+                let span = info_span!("reminder_fire", request_id = %req.id);
+                fire_reminder(s, req, now).instrument(span)
+            })
+            .buffer_unordered(PARALLEL)
+            .filter(|fired| std::future::ready(*fired))
+            .count()
+            .await;
+        recorded += fired;
+        if !more_to_do(s, read, fired) {
+            return Ok(recorded);
+        }
+    }
+}
+
+/// Another batch only after a full one that moved something: rows that are refused stay
+/// due, and must not keep one sweep spinning on them.
+fn more_to_do(s: &Sweeper, read: usize, fired: usize) -> bool {
+    read == usize::try_from(BATCH).unwrap_or(usize::MAX) && fired > 0 && !s.stop.is_cancelled()
+}
+
+/// Microsecond timestamps, as Postgres stores them, so every replica builds the same key.
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn append_for(
+    s: &Sweeper,
+    id: RequestId,
+    events: Vec<Event>,
+    now: DateTime<Utc>,
+    key: String,
+) -> Append {
+    Append {
+        target: Target::Existing(id),
+        events,
+        actor: Actor::Scheduler,
+        policy: s.settings.policy.clone(),
+        now,
+        expected_version: None,
+        idempotency_key: key,
+        envelope_id: None,
+        linear: s.linear,
+    }
+}
+
+/// Records one append; true when this call recorded it. A duplicate key, a refusal (not due,
+/// wrong state: a click got there first) or a request that vanished is not an error.
+async fn record(s: &Sweeper, append: Append) -> bool {
+    if s.stop.is_cancelled() {
+        return false;
+    }
+    match store::events::append(&s.pool, &append).await {
+        Ok(done) if done.duplicate => false,
+        Ok(done) => {
+            info!(state = %done.request.state, key = %append.idempotency_key, "scheduler recorded an event");
+            true
+        }
+        Err(AppendError::Refused(refusal)) => {
+            debug!(%refusal, "scheduler event not recorded: the request moved on");
+            false
+        }
+        Err(AppendError::Conflict { .. } | AppendError::NotFound) => false,
+        Err(AppendError::Store(e)) => {
+            warn!(error.message = %e, error.cause_chain = ?e, "scheduler event not recorded; the next sweep retries");
+            false
+        }
+    }
+}
+
+async fn fire_timeout(
+    s: &Sweeper,
+    id: RequestId,
+    deadline: Deadline,
+    entered: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    let event = match deadline.kind {
+        DeadlineKind::CustomerConfirmation => Event::CustomerConfirmationTimeout,
+        DeadlineKind::Activation => Event::ActivationTimeout,
+    };
+    let key = format!("timeout:{id}:{}:{}", stamp(entered), stamp(deadline.at));
+    record(s, append_for(s, id, vec![event], now, key)).await
+}
+
+async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
+    let Some(plan) = plan_reminder(&req, &s.settings.policy, now) else {
+        return false;
+    };
+    let Some(owner) = decision_owner(&req) else {
+        return false;
+    };
+    let mut recipients = Vec::new();
+    for party in &owner.parties {
+        recipients.extend(s.roles.people(party).await);
+    }
+    recipients.sort();
+    recipients.dedup();
+    if recipients.is_empty() {
+        // Not recorded, so the next sweep tries again once the role resolves to someone.
+        warn!(
+            decision = owner.decision,
+            "a reminder is due but nobody could be resolved to receive it"
+        );
+        return false;
+    }
+    let mut events = vec![Event::ReminderSent {
+        slot: plan.slot.clone(),
+        recipients: recipients.clone(),
+        escalation: false,
+    }];
+    if plan.escalate {
+        events.push(Event::ReminderSent {
+            slot: plan.escalation_slot(),
+            recipients,
+            escalation: true,
+        });
+    }
+    let key = format!(
+        "reminder:{}:{}:{}",
+        req.id,
+        stamp(req.state_entered_at),
+        plan.slot
+    );
+    record(s, append_for(s, req.id, events, now, key)).await
+}

@@ -1,0 +1,76 @@
+//! What the scheduler's sweeps read: due deadlines and due reminders.
+//!
+//! Both queries compare with the `now` they are given (the daemon's clock), never the
+//! database's `now()`, so a test clock moves every timer and two replicas with the same
+//! clock agree on what is due. Both read through a partial index on the due column, so a
+//! sweep costs what is due, not what exists. Nothing is locked here: the append that
+//! follows takes the request's row lock and an advisory lock on its idempotency key, which
+//! is what makes a timeout or a reminder fire once however many replicas sweep.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use super::rows::{deadline_kind, RequestRow, REQUEST_COLUMNS};
+use super::StoreError;
+use crate::domain::{Deadline, Request, RequestId};
+
+#[derive(FromRow)]
+struct DueRow {
+    id: Uuid,
+    deadline_kind: String,
+    deadline_at: DateTime<Utc>,
+    state_entered_at: DateTime<Utc>,
+}
+
+/// Requests whose deadline is at or before `now`, earliest first, at most `limit`: each
+/// with its deadline and when it entered its state (both go into the timeout's key).
+pub async fn due_deadlines(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(RequestId, Deadline, DateTime<Utc>)>, StoreError> {
+    let rows: Vec<DueRow> = sqlx::query_as(
+        "SELECT id, deadline_kind, deadline_at, state_entered_at \
+         FROM capacity.capacity_requests \
+         WHERE deadline_at IS NOT NULL AND deadline_at <= $1 \
+         ORDER BY deadline_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let kind = deadline_kind(&r.deadline_kind).ok_or_else(|| {
+                StoreError::Corrupt(format!("request {}: bad deadline_kind", r.id))
+            })?;
+            Ok((
+                RequestId(r.id),
+                Deadline {
+                    kind,
+                    at: r.deadline_at,
+                },
+                r.state_entered_at,
+            ))
+        })
+        .collect()
+}
+
+/// Requests whose next reminder is due at or before `now`, earliest first, at most `limit`.
+pub async fn due_reminders(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Request>, StoreError> {
+    let rows: Vec<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests \
+         WHERE reminder_due_at IS NOT NULL AND reminder_due_at <= $1 \
+         ORDER BY reminder_due_at LIMIT $2"
+    )))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(RequestRow::into_request).collect()
+}

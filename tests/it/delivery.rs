@@ -1,0 +1,311 @@
+//! The outbox against a misbehaving Slack: rate limits and server errors are retried when
+//! due and delivered once, a permanent error fails its row for a human without holding up
+//! other requests, and two workers keep each request's thread in order.
+
+use std::sync::Arc;
+
+use capacity_bot::clock::{Clock, TestClock};
+use capacity_bot::domain::testkit::*;
+use capacity_bot::domain::{Event, RequestId, RequestNumber};
+use capacity_bot::emulator::{Fault, Message};
+use capacity_bot::outbox::{retry_delay, Deliverer};
+use capacity_bot::store::{self, MIGRATOR};
+use chrono::Duration;
+use sqlx::PgPool;
+
+use crate::support::harness::*;
+
+async fn submitted(h: &Harness, n: i64, requester: &str) -> Message {
+    assert_eq!(h.submit(requester, answers("10000")).await, None);
+    let root = h.root_showing(n, "Commercial approval").await;
+    h.thread_len(&root, 2).await;
+    root
+}
+
+/// The row of CR-`number`'s `effect` that is the latest of its kind.
+fn last_row<'a>(rows: &'a [OutboxState], number: i64, effect: &str) -> &'a OutboxState {
+    rows.iter()
+        .rev()
+        .find(|r| r.number == number && r.effect == effect)
+        .unwrap_or_else(|| panic!("no {effect} row for CR-{number}: {rows:#?}"))
+}
+
+fn statuses(h: &Harness, method: &str) -> Vec<u16> {
+    h.emu.calls(method).iter().map(|c| c.http_status).collect()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_rate_limited_root_update_waits_for_retry_after_and_is_delivered_once(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let root = submitted(&h, 1, REQUESTER).await;
+    let updates = h.emu.calls("chat.update").len();
+    h.emu.fail_next("chat.update", 2, Fault::rate_limited(30));
+
+    let clicked = h.clock.now();
+    h.emu
+        .click(AE, CHANNEL, &root.ts, "commercial_approved")
+        .await
+        .expect("acked");
+
+    // First attempt: 429, retried exactly Retry-After later; the thread reply waits behind it.
+    let rows = h
+        .wait_for_outbox("the update rate limited once", |rows| {
+            let r = last_row(rows, 1, "update_root_message");
+            r.attempts == 1 && r.last_error.is_some()
+        })
+        .await;
+    let update = last_row(&rows, 1, "update_root_message");
+    assert_eq!(update.status, "pending");
+    assert_eq!(update.next_attempt_at, clicked + Duration::seconds(30));
+    assert!(update
+        .last_error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("rate limited"));
+
+    // Not due before Retry-After has passed.
+    h.clock.advance(Duration::seconds(29));
+    assert_eq!(h.daemon().deliverer.drain().await.expect("drain"), 0);
+    assert_eq!(
+        h.emu.thread(CHANNEL, &root.ts).len(),
+        2,
+        "the reply waits its turn"
+    );
+
+    // Second attempt: 429 again, another 30 s.
+    h.clock.advance(Duration::seconds(2));
+    let second = h.clock.now();
+    let rows = h
+        .wait_for_outbox("the update rate limited twice", |rows| {
+            last_row(rows, 1, "update_root_message").attempts == 2
+                && last_row(rows, 1, "update_root_message").next_attempt_at > second
+        })
+        .await;
+    assert_eq!(
+        last_row(&rows, 1, "update_root_message").next_attempt_at,
+        second + Duration::seconds(30)
+    );
+
+    // Third attempt goes through; then the reply.
+    h.clock.advance(Duration::seconds(31));
+    h.root_showing(1, "Technical review").await;
+    let thread = h.thread_len(&root, 3).await;
+    assert!(thread[2].render().contains(&format!("<@{AE}>")));
+    h.daemon().deliverer.drain().await.expect("drain");
+
+    let calls = &statuses(&h, "chat.update")[updates..];
+    assert_eq!(calls, [429, 429, 200], "two refusals, then one update");
+    assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
+    let root = h.emu.message(CHANNEL, &root.ts).expect("root");
+    assert_eq!(root.edits as usize, updates + 1, "updated once more");
+    assert!(h.outbox().await.iter().all(|r| r.status == "delivered"));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_root_update_failing_with_http_500_is_retried_with_backoff_and_delivered_once(
+    pool: PgPool,
+) {
+    let h = Harness::start(pool).await;
+    let root = submitted(&h, 1, REQUESTER).await;
+    let updates = h.emu.calls("chat.update").len();
+    h.emu.fail_next("chat.update", 3, Fault::HttpStatus(500));
+
+    h.emu
+        .click(AE, CHANNEL, &root.ts, "commercial_approved")
+        .await
+        .expect("acked");
+
+    for attempt in 1..=3 {
+        let at = h.clock.now();
+        let rows = h
+            .wait_for_outbox(&format!("attempt {attempt} failed"), |rows| {
+                last_row(rows, 1, "update_root_message").attempts == attempt
+                    && last_row(rows, 1, "update_root_message").next_attempt_at > at
+            })
+            .await;
+        let row = last_row(&rows, 1, "update_root_message");
+        assert_eq!(row.status, "pending");
+        assert_eq!(row.next_attempt_at, at + retry_delay(attempt));
+        assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 2, "the reply waits");
+        h.clock.advance(retry_delay(attempt));
+    }
+
+    h.root_showing(1, "Technical review").await;
+    h.thread_len(&root, 3).await;
+    h.daemon().deliverer.drain().await.expect("drain");
+    let calls = &statuses(&h, "chat.update")[updates..];
+    assert_eq!(calls, [500, 500, 500, 200]);
+    assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
+    assert!(h.outbox().await.iter().all(|r| r.status == "delivered"));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_channel_not_found_fails_the_row_with_a_remedy_and_other_requests_still_go_out(
+    pool: PgPool,
+) {
+    let h = Harness::start(pool).await;
+    h.emu
+        .fail_next("chat.postMessage", 1, Fault::error("channel_not_found"));
+
+    assert_eq!(h.submit(REQUESTER, answers("10000")).await, None);
+    let rows = h
+        .wait_for_outbox("CR-1 settled", |rows| {
+            rows.len() == 4 && rows.iter().all(|r| r.status != "pending")
+        })
+        .await;
+    let post = last_row(&rows, 1, "post_root_message");
+    assert_eq!(post.status, "failed");
+    let error = post.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("channel_not_found"), "{error}");
+    assert!(
+        error.contains("slack.requests_channel"),
+        "says what to fix: {error}"
+    );
+    for row in &rows {
+        assert_eq!(row.status, "failed", "nothing of CR-1 can go out: {row:?}");
+        assert_eq!(row.attempts, 1, "and none of it is retried: {row:?}");
+        assert!(row.last_error.is_some(), "each says why: {row:?}");
+    }
+
+    // Another request is delivered as usual.
+    submitted(&h, 2, STRANGER).await;
+
+    // Time passing does not bring CR-1's rows back.
+    h.clock.advance(Duration::days(2));
+    assert_eq!(h.daemon().deliverer.drain().await.expect("drain"), 0);
+    let posts = statuses(&h, "chat.postMessage");
+    assert_eq!(
+        posts.len(),
+        4,
+        "CR-1's root once, CR-2's root and two replies: {posts:?}"
+    );
+    assert!(h.emu.calls("chat.postMessage")[0].error() == Some("channel_not_found"));
+    assert_eq!(h.emu.messages(CHANNEL).len(), 1, "only CR-2's root");
+    let cr1 = h.outbox().await;
+    assert!(cr1
+        .iter()
+        .filter(|r| r.number == 1)
+        .all(|r| r.status == "failed" && r.attempts == 1));
+}
+
+async fn id_of(pool: &PgPool, n: i64) -> RequestId {
+    store::requests::by_number(pool, RequestNumber(n))
+        .await
+        .expect("db")
+        .expect("request exists")
+        .id
+}
+
+/// "CR-2 · version 5 · …" in a thread reply's footer → 5.
+fn version_of(reply: &Message) -> i32 {
+    let text = reply.render();
+    let after = text
+        .split("· version ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no version in {text}"));
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a version number")
+}
+
+/// Delivers until no row is pending, however often the other worker holds the next one.
+async fn work(d: &Deliverer, h: &Harness) -> usize {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut delivered = 0;
+    loop {
+        let n = d.drain_once().await.expect("claim");
+        delivered += n;
+        if n == 0 {
+            if h.outbox().await.iter().all(|r| r.status != "pending") {
+                return delivered;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "workers stalled");
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn two_workers_keep_each_requests_thread_in_event_order_without_duplicates(pool: PgPool) {
+    let h = Harness::start(pool.clone()).await;
+    let mut roots = Vec::new();
+    for n in 1..=3 {
+        roots.push(submitted(&h, n, REQUESTER).await);
+    }
+    let ids = [
+        id_of(&pool, 1).await,
+        id_of(&pool, 2).await,
+        id_of(&pool, 3).await,
+    ];
+
+    // A burst recorded an hour ahead of the daemon's clock: its own worker never sees these
+    // rows as due, so only the two workers below deliver them.
+    let later = h.clock.now() + Duration::hours(1);
+    let steps = [
+        (AE, Event::CommercialApproved),
+        (INFRA, Event::TechnicalOwnerAssigned),
+        (INFRA, Event::TechnicalApproved),
+        (REQUESTER, Event::CustomerConfirmed),
+        (INFRA2, Event::ProvisioningCompleted),
+        (AE, Event::Activated { signal_id: None }),
+    ];
+    for (user, event) in &steps {
+        for id in ids {
+            crate::support::click(&pool, id, user, event.clone(), later)
+                .await
+                .unwrap_or_else(|e| panic!("{user} {}: {e}", event.kind()));
+        }
+    }
+    let pending = h
+        .outbox()
+        .await
+        .iter()
+        .filter(|r| r.status == "pending")
+        .count();
+    assert_eq!(
+        pending,
+        3 * steps.len() * 2,
+        "an update and a reply per event"
+    );
+
+    let worker = |name: &str| Deliverer {
+        worker: name.to_string(),
+        clock: Arc::new(TestClock::at(later)),
+        ..h.daemon().deliverer.clone()
+    };
+    let (one, two) = (worker("worker-one"), worker("worker-two"));
+    let (a, b) = tokio::join!(work(&one, &h), work(&two, &h));
+    assert_eq!(a + b, pending, "every row delivered once");
+    let rows = h.outbox().await;
+    for name in ["worker-one", "worker-two"] {
+        assert!(
+            rows.iter().any(|r| r.claimed_by.as_deref() == Some(name)),
+            "{name} delivered some of the burst ({a} + {b})"
+        );
+    }
+
+    for (i, root) in roots.iter().enumerate() {
+        let thread = h.emu.thread(CHANNEL, &root.ts);
+        let versions: Vec<i32> = thread.iter().map(version_of).collect();
+        assert_eq!(
+            versions,
+            (1..=8).collect::<Vec<_>>(),
+            "CR-{}'s replies in event order, each once",
+            i + 1
+        );
+        assert!(
+            thread[7].render().contains("activated"),
+            "{}",
+            thread[7].render()
+        );
+        let root = h.emu.message(CHANNEL, &root.ts).expect("root");
+        assert_eq!(root.edits, 7, "one update per event after the post");
+        assert!(root.render().contains("Activated"), "{}", root.render());
+    }
+    let ok_posts = h
+        .emu
+        .calls("chat.postMessage")
+        .iter()
+        .filter(|c| c.ok())
+        .count();
+    assert_eq!(ok_posts, 3 * 9, "3 roots and 3 × 8 replies, nothing twice");
+}
