@@ -92,6 +92,9 @@ CREATE TABLE capacity.outbox (
     request_id      uuid NOT NULL REFERENCES capacity.capacity_requests (id),
     event_id        uuid NOT NULL REFERENCES capacity.capacity_request_events (id),
     effect          jsonb NOT NULL,
+    -- Slack and Linear are delivered in order within their own lane, so a Linear outage
+    -- never holds up a request's Slack messages.
+    lane            text NOT NULL DEFAULT 'slack' CHECK (lane IN ('slack', 'linear')),
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL,
@@ -105,7 +108,7 @@ CREATE TABLE capacity.outbox (
 );
 
 CREATE INDEX outbox_pending ON capacity.outbox (next_attempt_at, id) WHERE status = 'pending';
-CREATE INDEX outbox_pending_by_request ON capacity.outbox (request_id, id) WHERE status = 'pending';
+CREATE INDEX outbox_pending_by_request ON capacity.outbox (request_id, lane, id) WHERE status = 'pending';
 
 -- Where each request lives in Slack and Linear. Not part of the fold: these come from
 -- delivering the outbox, not from decisions.

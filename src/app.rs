@@ -119,6 +119,17 @@ pub struct Daemon {
     flush_timeout: Duration,
 }
 
+fn linear_client(settings: &Settings) -> anyhow::Result<Option<crate::linear::LinearClient>> {
+    match (&settings.linear, &settings.secrets.linear_api_key) {
+        (Some(l), Some(key)) => Ok(Some(crate::linear::LinearClient::new(
+            &l.api_url,
+            key.clone(),
+            &l.team_id,
+        )?)),
+        _ => Ok(None),
+    }
+}
+
 fn require<'a>(secret: &'a Option<SecretString>, name: &str) -> anyhow::Result<&'a SecretString> {
     secret
         .as_ref()
@@ -199,6 +210,7 @@ impl Daemon {
             roles,
             clock,
             metrics: state.metrics.clone(),
+            linear: linear_client(&state.settings)?,
             worker: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
         };
         let outbox_task = tokio::spawn(

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod domain;
 pub mod emulator;
 pub mod http;
+pub mod linear;
 pub mod metrics;
 pub mod outbox;
 pub mod render;

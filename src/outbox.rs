@@ -17,7 +17,9 @@ use tracing::{error, info_span, warn, Instrument};
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::cost::format_usd;
 use crate::domain::{Effect, Event, Request};
+use crate::linear::{LinearClient, LinearError};
 use crate::render;
 use crate::replay::fold;
 use crate::slack::api::{ApiError, SlackApi};
@@ -47,6 +49,8 @@ pub struct Deliverer {
     pub roles: Arc<RoleResolver>,
     pub clock: SharedClock,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// `None` when Linear is not configured; then no Linear effects are ever enqueued.
+    pub linear: Option<LinearClient>,
     /// Names this worker's leases, so a late mark from an expired lease is ignored.
     pub worker: String,
 }
@@ -57,6 +61,8 @@ enum DeliveryError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Linear(#[from] LinearError),
     #[error("{0}")]
     Missing(String),
 }
@@ -142,6 +148,9 @@ impl Deliverer {
                 "{e}; to fix: {}",
                 e.remedy().unwrap_or("see the error")
             )),
+            // A bad key is retried like an outage: once someone fixes LINEAR_API_KEY, the
+            // issue and its comments still arrive.
+            DeliveryError::Linear(e @ LinearError::Rejected(_)) => Outcome::Failed(e.to_string()),
             e if row.attempts >= MAX_ATTEMPTS => {
                 Outcome::Failed(format!("gave up after {} attempts: {e}", row.attempts))
             }
@@ -241,13 +250,61 @@ impl Deliverer {
                 let dm = self.api.open_dm(to.as_str()).await?;
                 self.api.post_message(&dm, content, None).await?;
             }
-            Effect::CreateLinearIssue | Effect::CommentLinearIssue => {
-                return Err(DeliveryError::Missing(
-                    "Linear is not configured in this daemon".into(),
-                ));
+            Effect::CreateLinearIssue => {
+                let linear = self.linear()?;
+                let links = store::requests::links(&self.pool, row.request_id).await?;
+                if links.linear_issue_id.is_some() {
+                    return Ok(());
+                }
+                let req = self.request(row).await?;
+                let description = issue_description(&req, links.permalink.as_deref());
+                let issue = linear
+                    .create_issue(req.id, &issue_title(&req), &description)
+                    .await?;
+                store::requests::set_linear_issue(&self.pool, req.id, &issue.id, &issue.url)
+                    .await?;
+                // The root message links the issue from now on.
+                store::outbox::enqueue(
+                    &self.pool,
+                    req.id,
+                    row.event_id,
+                    &Effect::UpdateRootMessage,
+                    now,
+                )
+                .await?;
+            }
+            Effect::CommentLinearIssue => {
+                let linear = self.linear()?;
+                let links = store::requests::links(&self.pool, row.request_id).await?;
+                let Some(issue) = links.linear_issue_id else {
+                    return Err(DeliveryError::Missing(
+                        "the request has no Linear issue to comment on".into(),
+                    ));
+                };
+                let (after, event) = self.request_at_event(row).await?;
+                let reason = event
+                    .event
+                    .reason()
+                    .map(|r| format!(" (\"{r}\")"))
+                    .unwrap_or_default();
+                let body = format!(
+                    "{} is now {} ({}): {} {}{reason}",
+                    after.number,
+                    after.state.label(),
+                    after.state,
+                    event.actor.label(),
+                    event.event.kind().verb()
+                );
+                linear.comment(&issue, &body).await?;
             }
         }
         Ok(())
+    }
+
+    fn linear(&self) -> Result<&LinearClient, DeliveryError> {
+        self.linear.as_ref().ok_or_else(|| {
+            DeliveryError::Missing("Linear is not configured ([linear] and LINEAR_API_KEY)".into())
+        })
     }
 
     /// The request exactly as it was right after the row's event, rebuilt from the log, so a
@@ -306,4 +363,50 @@ impl Deliverer {
             }
         }
     }
+}
+
+fn issue_title(req: &Request) -> String {
+    let d = &req.details;
+    format!(
+        "{} · {} · {} in {}",
+        req.number, d.customer, d.requested_size, d.region
+    )
+}
+
+fn issue_description(req: &Request, permalink: Option<&str>) -> String {
+    let d = &req.details;
+    let mut lines = vec![
+        format!(
+            "Large-capacity request {} (informational: decisions happen in Slack).",
+            req.number
+        ),
+        String::new(),
+        format!(
+            "- Customer: {} (org `{}`, project `{}`)",
+            d.customer, d.org_id, d.project_ref
+        ),
+        format!(
+            "- Size: {} → {} in {}",
+            d.current_size, d.requested_size, d.region
+        ),
+        format!(
+            "- Needed by {}, for {} month(s)",
+            d.needed_by, d.duration_months
+        ),
+        format!(
+            "- Estimated monthly cost: {}",
+            format_usd(d.est_monthly_cost_cents)
+        ),
+        format!("- Requester: {}", req.requester),
+    ];
+    if let Some(owner) = &req.commercial_owner {
+        lines.push(format!("- Commercial owner: {owner}"));
+    }
+    lines.push(String::new());
+    lines.push(d.justification.clone());
+    if let Some(link) = permalink {
+        lines.push(String::new());
+        lines.push(format!("Slack thread: {link}"));
+    }
+    lines.join("\n")
 }

@@ -1,6 +1,7 @@
 //! The command line: parse with clap, dispatch to one function per command.
 
 mod check_config;
+pub mod doctor;
 mod requests;
 mod run;
 
@@ -38,6 +39,8 @@ pub enum Command {
         #[arg(long)]
         no_migrate: bool,
     },
+    /// Check the tokens, scopes, channel membership, users, groups and database; say what to fix.
+    Doctor,
     /// A full request through every gate against a local Slack emulator: no workspace needed.
     Demo,
     /// Apply pending database migrations and exit.
@@ -100,6 +103,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run { no_migrate } => run::run(cli.config.as_deref(), no_migrate).await,
+        Command::Doctor => doctor::run(cli.config.as_deref()).await,
         Command::Demo => crate::demo::run()
             .await
             .map(|()| ExitCode::SUCCESS)

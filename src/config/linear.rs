@@ -9,7 +9,12 @@ pub struct LinearSettings {
     /// The Linear team the issue is filed in. The API key comes from `LINEAR_API_KEY`.
     pub team_id: String,
     pub create_on: LinearCreateOn,
+    /// Linear's GraphQL endpoint; another only for a local fake in tests (an addition to
+    /// DESIGN.md's keys).
+    pub api_url: String,
 }
+
+pub const DEFAULT_LINEAR_API_URL: &str = "https://api.linear.app/graphql";
 
 /// When the issue is opened. Infra only needs it once a request reaches them, so the
 /// default waits for technical review rather than filing issues that are then rejected.
@@ -59,8 +64,20 @@ pub(crate) fn parse(section: &Section<'_>, problems: &mut Problems) -> Option<Li
         .map_err(|message| problems.push(section.field("create_on"), message))
         .ok()
     });
+    let api_url = match section.string("api_url", problems).map(str::trim) {
+        None => DEFAULT_LINEAR_API_URL.to_string(),
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => url.to_string(),
+        Some(_) => {
+            problems.push(
+                section.field("api_url"),
+                "must be an http(s) URL such as https://api.linear.app/graphql",
+            );
+            DEFAULT_LINEAR_API_URL.to_string()
+        }
+    };
     Some(LinearSettings {
         team_id: team_id?,
         create_on: create_on.unwrap_or_default(),
+        api_url,
     })
 }

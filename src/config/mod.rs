@@ -22,7 +22,7 @@ use std::path::Path;
 
 use toml::Table;
 
-pub use linear::{LinearCreateOn, LinearSettings};
+pub use linear::{LinearCreateOn, LinearSettings, DEFAULT_LINEAR_API_URL};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use process::{HttpSettings, LogFormat, LogSettings};
 pub use roles::{Member, Roles};

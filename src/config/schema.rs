@@ -35,7 +35,7 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
     ("calendar", &["time_zone", "working_hours", "holidays"]),
     ("scheduler", &["sweep", "reminder_sweep", "outbox_sweep"]),
     ("http", &["listen"]),
-    ("linear", &["team_id", "create_on"]),
+    ("linear", &["team_id", "create_on", "api_url"]),
     ("log", &["format"]),
 ];
 

@@ -27,6 +27,14 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// Effects are delivered in order within a lane; lanes do not wait for each other.
+    pub fn lane(&self) -> &'static str {
+        match self {
+            Effect::CreateLinearIssue | Effect::CommentLinearIssue => "linear",
+            _ => "slack",
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Effect::PostRootMessage => "post_root_message",

@@ -8,7 +8,7 @@ use super::lines::{capacity, clock, pending_cancellation, safe_url, summary, wai
 use super::text::{clip, mentions, truncate};
 use super::thread::actor_name;
 use crate::config::Roles;
-use crate::domain::{Party, Policy, Refusal, Request};
+use crate::domain::{Party, Policy, Refusal, Request, State};
 use crate::store::requests::Links;
 use crate::store::RecordedEvent;
 
@@ -40,9 +40,84 @@ pub fn refusal_text(refusal: &Refusal, roles: &Roles) -> String {
             "A cancellation is pending; {} must approve or deny it first.",
             who(parties)
         ),
+        Refusal::WrongState {
+            event,
+            state,
+            allowed,
+        } => format!(
+            "`{event}` is not possible while the request is in *{}*; it is possible only in {}.",
+            state.label(),
+            state_labels(allowed)
+        ),
         other => other.to_string(),
     };
     truncate(&text, TEXT_MAX)
+}
+
+/// The refusal's states (`TECHNICAL_REVIEW_REQUIRED or EXPIRED …`) in the words messages use.
+fn state_labels(allowed: &str) -> String {
+    State::ALL.iter().fold(allowed.to_string(), |text, s| {
+        text.replace(s.as_str(), &format!("*{}*", s.label()))
+    })
+}
+
+/// Whether the refusal's own sentence already says who can act.
+fn names_who(refusal: &Refusal) -> bool {
+    matches!(
+        refusal,
+        Refusal::NotPermitted { .. }
+            | Refusal::SelfApproval { .. }
+            | Refusal::OwnCancellation { .. }
+            | Refusal::CancellationPending { .. }
+    )
+}
+
+/// What the clicker of a refused button is told: the refusal and, when that sentence names
+/// nobody, who the request waits on now (`req` as it is now, when it could be read).
+pub fn refusal_reply(
+    refusal: &Refusal,
+    req: Option<&Request>,
+    roles: &Roles,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> String {
+    let text = refusal_text(refusal, roles);
+    match req {
+        Some(req) if !names_who(refusal) => with_who_acts(text, req, roles, policy, now),
+        _ => text,
+    }
+}
+
+/// What the loser of a conflicting click is told: who won, and who the request waits on now.
+pub fn conflict_reply(
+    winner: Option<&RecordedEvent>,
+    req: Option<&Request>,
+    roles: &Roles,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> String {
+    let text = conflict_text(winner);
+    match req {
+        Some(req) => with_who_acts(text, req, roles, policy, now),
+        None => text,
+    }
+}
+
+fn with_who_acts(
+    text: String,
+    req: &Request,
+    roles: &Roles,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> String {
+    let line = waiting_on(req, roles, policy, now).unwrap_or_else(|| {
+        format!(
+            "{} is {}; nobody needs to act on it",
+            req.number,
+            req.state.label()
+        )
+    });
+    truncate(&format!("{text}\n{line}."), TEXT_MAX)
 }
 
 /// The answer to a click that lost to another: who recorded what, and when.
@@ -122,7 +197,7 @@ impl ListScope {
     fn describe(self) -> &'static str {
         match self {
             ListScope::Open => "open requests",
-            ListScope::Mine => "your requests",
+            ListScope::Mine => "open requests of yours",
             ListScope::Waiting => "requests waiting on you",
         }
     }

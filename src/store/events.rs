@@ -230,13 +230,14 @@ pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendEr
         let rec = insert_event(&mut tx, append, i, event, &after).await?;
         for effect in effects {
             sqlx::query(
-                "INSERT INTO capacity.outbox (request_id, event_id, effect, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $4)",
+                "INSERT INTO capacity.outbox (request_id, event_id, effect, lane, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $5, $4, $4)",
             )
             .bind(request_id.0)
             .bind(rec.id)
             .bind(sqlx::types::Json(&effect))
             .bind(append.now)
+            .bind(effect.lane())
             .execute(&mut *tx)
             .await?;
         }

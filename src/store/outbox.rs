@@ -62,6 +62,33 @@ pub async fn of_request(
     Ok(rows.into_iter().map(|r| (r.raw.into(), r.status)).collect())
 }
 
+/// Adds a row outside an event's transaction: follow-up work a delivery itself creates
+/// (re-rendering the root message once its Linear link exists).
+pub async fn enqueue(
+    pool: &PgPool,
+    request: RequestId,
+    event_id: Uuid,
+    effect: &Effect,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO capacity.outbox (request_id, event_id, effect, lane, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(request.0)
+    .bind(event_id)
+    .bind(Json(effect))
+    .bind(effect.lane())
+    .bind(now)
+    .execute(pool)
+    .await?;
+    sqlx::query("SELECT pg_notify('capacity_outbox', $1)")
+        .bind(request.0.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Pending rows and the age of the oldest, for metrics and `/readyz`.
 pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64>), StoreError> {
     let (count, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
@@ -78,7 +105,7 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
 /// Leases up to `limit` deliverable rows for `worker` until `lease_until`.
 ///
 /// A row is deliverable when it is pending, due, not leased by a live worker, and no earlier
-/// row of the same request is still pending: that keeps each request's messages in order
+/// row of the same request and lane is still pending: that keeps each request's messages in order
 /// across any number of workers and replicas. SKIP LOCKED lets two workers claim at once
 /// without waiting on each other, and never the same row.
 pub async fn claim(
@@ -94,7 +121,8 @@ pub async fn claim(
                WHERE c.status = 'pending' AND c.next_attempt_at <= $2 \
                  AND (c.claimed_until IS NULL OR c.claimed_until < $2) \
                  AND NOT EXISTS (SELECT 1 FROM capacity.outbox e \
-                                 WHERE e.request_id = c.request_id AND e.status = 'pending' AND e.id < c.id) \
+                                 WHERE e.request_id = c.request_id AND e.lane = c.lane \
+                                   AND e.status = 'pending' AND e.id < c.id) \
                ORDER BY c.id LIMIT $4 FOR UPDATE SKIP LOCKED) picked \
          WHERE o.id = picked.id \
          RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at",

@@ -358,8 +358,7 @@ async fn slash(h: &Harness, user: &str, text: &str) -> String {
         .unwrap_or_else(|| panic!("/capacity {text}: no reply"));
     assert_eq!(payload["response_type"], "ephemeral", "{payload}");
     let reply = ack.text().expect("a text reply").to_string();
-    let shown = h.ephemeral_to(user, "").await;
-    assert!(!shown.is_empty());
+    h.ephemeral_to(user, &reply).await;
     assert!(
         h.emu.open_view(user).is_none(),
         "no modal for /capacity {text}"

@@ -4,11 +4,14 @@ mod support;
 
 mod cli;
 mod delivery;
+mod doctor;
 mod http;
 mod intake;
 mod lifecycle;
+mod linear;
 mod refusals;
 mod socket;
 
 mod replay;
 mod store;
+mod timers;

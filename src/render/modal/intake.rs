@@ -141,7 +141,7 @@ pub fn intake_modal(today: NaiveDate) -> SlackView {
             ),
             "Dollars and cents, e.g. 42000 or 42000.50.",
         ),
-        optional(
+        hinted(
             input(
                 COMMERCIAL_OWNER,
                 "Commercial owner (AE)",
@@ -150,8 +150,7 @@ pub fn intake_modal(today: NaiveDate) -> SlackView {
                     .with_placeholder(plain("Pick the account executive"))
                     .into(),
             ),
-            "Named here, the AE owns commercial approval at once; otherwise a commercial \
-             approver assigns one.",
+            "The AE named here owns the commercial approval of this request.",
         ),
         input(
             JUSTIFICATION,
@@ -246,8 +245,16 @@ pub fn parse_intake(values: &Value, today: NaiveDate) -> Result<Submission, Inta
             ),
         },
     };
+    // Required: nothing assigns an owner to a request submitted without one, so it would
+    // wait in SUBMITTED with no button to move it on.
     let commercial_owner = match selected(values, COMMERCIAL_OWNER, "selected_user") {
-        None => Ok(None),
+        None => {
+            errors.insert(
+                COMMERCIAL_OWNER.into(),
+                "Required: pick the account executive who owns this request.".into(),
+            );
+            Err(())
+        }
         Some(u) => UserId::parse(u).map(Some).map_err(|_| {
             errors.insert(COMMERCIAL_OWNER.into(), "Pick a person.".into());
         }),

@@ -139,9 +139,11 @@ fn other_sizes_are_read_from_the_other_field() {
 }
 
 #[test]
-fn the_commercial_owner_is_optional() {
+fn the_commercial_owner_is_required() {
     let v = with("commercial_owner", "selected_user", Value::Null);
-    assert_eq!(parse_intake(&v, today()).unwrap().commercial_owner, None);
+    only_error(v, "commercial_owner");
+    let view = serde_json::to_value(intake_modal(today())).unwrap();
+    assert_ne!(view["blocks"][10]["optional"], true);
 }
 
 #[test]

@@ -137,14 +137,21 @@ async fn open_reason_modal(
         expected_version: Some(value.version),
     };
     if let Err(refusal) = reduce(Some(&req), &probe, &ctx) {
+        let (roles, policy) = (state.roles.roles(), &state.settings.policy);
         let text = if refusal.is_stale() {
             let winner = store::events::events_of(&state.pool, req.id)
                 .await
                 .ok()
                 .and_then(|log| log.into_iter().find(|e| e.version_after > value.version));
-            crate::render::ephemeral::conflict_text(winner.as_ref())
+            crate::render::ephemeral::conflict_reply(
+                winner.as_ref(),
+                Some(&req),
+                roles,
+                policy,
+                now,
+            )
         } else {
-            crate::render::ephemeral::refusal_text(&refusal, state.roles.roles())
+            crate::render::ephemeral::refusal_reply(&refusal, Some(&req), roles, policy, now)
         };
         return Err(Reply::Text(text));
     }

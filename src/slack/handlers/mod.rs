@@ -18,13 +18,16 @@ use tracing::{error, info, warn, Span};
 
 use super::envelope::{Envelope, EnvelopeKind};
 use crate::app::AppState;
-use crate::domain::{Actor, RoleSet, TeamId, UserId};
+use crate::domain::{Actor, Request, RoleSet, TeamId, UserId};
 use crate::render;
-use crate::store::{Append, AppendError, Appended};
+use crate::store::{self, Append, AppendError, Appended, Target};
 
 /// How long the database may take for one click before the user is told to try again;
 /// Slack's own limit for the ack is 3 s.
 pub const DB_BUDGET: Duration = Duration::from_millis(2000);
+
+/// How long a refusal may wait to read who acts next; the ack is due within 3 s.
+const LOOKUP_BUDGET: Duration = Duration::from_millis(500);
 
 /// The text users see when a write could not be confirmed.
 pub const NOT_RECORDED: &str =
@@ -122,6 +125,16 @@ impl AppState {
         })
     }
 
+    /// The request as it is now, so a refused clicker can be told who acts next. `None` when
+    /// it cannot be read within `LOOKUP_BUDGET`: the refusal then goes out without that line.
+    async fn request_now(&self, target: Target) -> Option<Request> {
+        let Target::Existing(id) = target else {
+            return None;
+        };
+        let read = store::requests::by_id(&self.pool, id);
+        tokio::time::timeout(LOOKUP_BUDGET, read).await.ok()?.ok()?
+    }
+
     /// Appends with the click budget; a slow database becomes "not recorded", never a hang.
     pub(crate) async fn append_within_budget(&self, append: &Append) -> Result<Appended, Reply> {
         match tokio::time::timeout(DB_BUDGET, self.record(append)).await {
@@ -139,13 +152,26 @@ impl AppState {
                 }
                 Ok(appended)
             }
-            Ok(Err(AppendError::Refused(r))) => Err(Reply::Text(render::ephemeral::refusal_text(
-                &r,
-                self.roles.roles(),
-            ))),
-            Ok(Err(AppendError::Conflict { winner, .. })) => Err(Reply::Text(
-                render::ephemeral::conflict_text(winner.as_deref()),
-            )),
+            Ok(Err(AppendError::Refused(r))) => {
+                let req = self.request_now(append.target).await;
+                Err(Reply::Text(render::ephemeral::refusal_reply(
+                    &r,
+                    req.as_ref(),
+                    self.roles.roles(),
+                    &self.settings.policy,
+                    self.clock.now(),
+                )))
+            }
+            Ok(Err(AppendError::Conflict { winner, .. })) => {
+                let req = self.request_now(append.target).await;
+                Err(Reply::Text(render::ephemeral::conflict_reply(
+                    winner.as_deref(),
+                    req.as_ref(),
+                    self.roles.roles(),
+                    &self.settings.policy,
+                    self.clock.now(),
+                )))
+            }
             Ok(Err(AppendError::NotFound)) => {
                 Err(Reply::Text("That request does not exist.".into()))
             }

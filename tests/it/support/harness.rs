@@ -15,6 +15,8 @@ use sqlx::PgPool;
 
 pub const CHANNEL: &str = "C0REQUESTS";
 pub const WAIT: Duration = Duration::from_secs(10);
+/// The Linear API key every harness daemon has (used only where [linear] is configured).
+pub const LINEAR_KEY: &str = "lin_api_testkey";
 
 pub fn emulator_config() -> EmulatorConfig {
     let mut c = EmulatorConfig::default()
@@ -71,6 +73,7 @@ pub fn settings_for(emu: &Emulator, toml: &str) -> Settings {
             "DATABASE_URL",
             "postgres://unused@127.0.0.1/unused".to_string(),
         ),
+        ("LINEAR_API_KEY", LINEAR_KEY.to_string()),
     ];
     let env = move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
     Settings::from_toml_str(toml, &env).expect("the test config is valid")
@@ -374,7 +377,7 @@ impl Harness {
     /// Every outbox row, oldest first.
     pub async fn outbox(&self) -> Vec<OutboxState> {
         sqlx::query_as(
-            "SELECT o.id, r.number, o.effect->>'type' AS effect, o.status, o.attempts, \
+            "SELECT r.number, o.effect->>'type' AS effect, o.status, o.attempts, \
              o.next_attempt_at, o.last_error, o.claimed_by \
              FROM capacity.outbox o JOIN capacity.capacity_requests r ON r.id = o.request_id \
              ORDER BY o.id",
@@ -416,7 +419,6 @@ impl Harness {
 /// One outbox row as an operator reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxState {
-    pub id: i64,
     /// The request's `CR-<n>` number.
     pub number: i64,
     pub effect: String,

@@ -1,5 +1,6 @@
 //! Builders shared by the integration tests.
 
+pub mod fake_linear;
 pub mod harness;
 
 use capacity_bot::domain::testkit::{actor, submission, t0};

@@ -1,0 +1,134 @@
+//! `doctor` against the emulator: every check passes on a good set-up, and each fault is
+//! named with what to fix.
+
+use capacity_bot::cli::doctor::{checks, Check};
+use capacity_bot::emulator::{Emulator, EmulatorConfig};
+use capacity_bot::store::MIGRATOR;
+use sqlx::PgPool;
+
+use crate::support::harness::*;
+
+fn failures(checks: &[Check]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|c| c.result.is_err())
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn url_of(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db = pool.connect_options().get_database().unwrap().to_string();
+    format!("{}/{db}", base.rsplit_once('/').unwrap().0)
+}
+
+async fn run_doctor(
+    emu: &Emulator,
+    pool: &PgPool,
+    toml: &str,
+    overrides: &[(&str, &str)],
+) -> Vec<Check> {
+    let mut vars = vec![
+        ("SLACK_BOT_TOKEN".to_string(), emu.bot_token().to_string()),
+        ("SLACK_APP_TOKEN".to_string(), emu.app_token().to_string()),
+        ("SLACK_API_URL".to_string(), emu.api_url()),
+        ("DATABASE_URL".to_string(), url_of(pool)),
+    ];
+    for (k, v) in overrides {
+        vars.retain(|(n, _)| n != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let settings = capacity_bot::config::Settings::from_toml_str(toml, &env).expect("valid config");
+    checks(&settings).await
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_good_setup_passes_every_check(pool: PgPool) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = Emulator::start(emulator_config()).await.unwrap();
+    let checks = run_doctor(&emu, &pool, &settings_toml(emu.team_id()), &[]).await;
+    assert_eq!(failures(&checks), Vec::<String>::new());
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    assert!(names.contains(&"bot token (auth.test)"));
+    assert!(names.contains(&"app token (apps.connections.open)"));
+    assert!(names.contains(&"requests channel"));
+    assert!(names.contains(&"roles.infra S0INFRA"));
+    assert!(names.contains(&"database"));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn each_fault_is_named_with_its_fix(pool: PgPool) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The bot is not in the channel, a configured user and a group do not exist.
+    let config = EmulatorConfig::default()
+        .with_channel(CHANNEL, "capacity-requests", false)
+        .with_usergroup("S0SALESLEAD", ["UAPPROVER"]);
+    let emu = Emulator::start(config).await.unwrap();
+    let toml = settings_toml(emu.team_id());
+    let checks = run_doctor(&emu, &pool, &toml, &[]).await;
+    let failed = failures(&checks).join("\n");
+    assert!(
+        failed.contains("FAIL  requests channel: the bot is not in C0REQUESTS: invite it"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("FAIL  roles.infra S0INFRA:") && failed.contains("no_such_subteam"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("FAIL  roles.finance UFINANCE:") && failed.contains("user_not_found"),
+        "{failed}"
+    );
+
+    let emu = Emulator::start(emulator_config()).await.unwrap();
+    let toml = settings_toml(emu.team_id());
+    let checks = run_doctor(
+        &emu,
+        &pool,
+        &toml,
+        &[("SLACK_BOT_TOKEN", "xoxb-wrong-token")],
+    )
+    .await;
+    let failed = failures(&checks).join("\n");
+    assert!(
+        failed.contains("FAIL  bot token (auth.test)")
+            && failed.contains("SLACK_BOT_TOKEN is wrong or revoked"),
+        "{failed}"
+    );
+
+    let checks = run_doctor(
+        &emu,
+        &pool,
+        &toml,
+        &[("SLACK_APP_TOKEN", "xapp-wrong-token")],
+    )
+    .await;
+    let failed = failures(&checks).join("\n");
+    assert!(
+        failed.contains("FAIL  app token (apps.connections.open)"),
+        "{failed}"
+    );
+
+    let checks = run_doctor(
+        &emu,
+        &pool,
+        &toml,
+        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")],
+    )
+    .await;
+    let failed = failures(&checks).join("\n");
+    assert!(
+        failed.contains("FAIL  database: the database could not be reached"),
+        "{failed}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_unmigrated_database_is_named(pool: PgPool) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = Emulator::start(emulator_config()).await.unwrap();
+    let checks = run_doctor(&emu, &pool, &settings_toml(emu.team_id()), &[]).await;
+    assert_eq!(failures(&checks), vec!["FAIL  database: reachable but not migrated to this version: run `capacity-bot migrate`".to_string()]);
+}
