@@ -286,7 +286,20 @@ async fn handle(
     status: Arc<SocketStatus>,
 ) {
     let received = Instant::now();
-    let span = info_span!("envelope", envelope_id = %envelope.envelope_id, kind = ?envelope.kind);
+    let user = envelope
+        .payload
+        .pointer("/user/id")
+        .or_else(|| envelope.payload.get("user_id"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("-")
+        .to_string();
+    let span = info_span!(
+        "envelope",
+        envelope_id = %envelope.envelope_id,
+        kind = ?envelope.kind,
+        user = %user,
+        request = tracing::field::Empty
+    );
     let work = std::panic::AssertUnwindSafe(handler(envelope.clone())).catch_unwind();
     let payload = match timeout(limit, work).instrument(span.clone()).await {
         Ok(Ok(payload)) => payload,

@@ -36,7 +36,7 @@ fn statuses(h: &Harness, method: &str) -> Vec<u16> {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_rate_limited_root_update_waits_for_retry_after_and_is_delivered_once(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, 1, REQUESTER).await;
     let updates = h.emu.calls("chat.update").len();
     h.emu.fail_next("chat.update", 2, Fault::rate_limited(30));
@@ -99,13 +99,14 @@ async fn a_rate_limited_root_update_waits_for_retry_after_and_is_delivered_once(
     let root = h.emu.message(CHANNEL, &root.ts).expect("root");
     assert_eq!(root.edits as usize, updates + 1, "updated once more");
     assert!(h.outbox().await.iter().all(|r| r.status == "delivered"));
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_root_update_failing_with_http_500_is_retried_with_backoff_and_delivered_once(
     pool: PgPool,
 ) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, 1, REQUESTER).await;
     let updates = h.emu.calls("chat.update").len();
     h.emu.fail_next("chat.update", 3, Fault::HttpStatus(500));
@@ -137,13 +138,14 @@ async fn a_root_update_failing_with_http_500_is_retried_with_backoff_and_deliver
     assert_eq!(calls, [500, 500, 500, 200]);
     assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
     assert!(h.outbox().await.iter().all(|r| r.status == "delivered"));
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_channel_not_found_fails_the_row_with_a_remedy_and_other_requests_still_go_out(
     pool: PgPool,
 ) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     h.emu
         .fail_next("chat.postMessage", 1, Fault::error("channel_not_found"));
 
@@ -186,6 +188,7 @@ async fn a_channel_not_found_fails_the_row_with_a_remedy_and_other_requests_stil
         .iter()
         .filter(|r| r.number == 1)
         .all(|r| r.status == "failed" && r.attempts == 1));
+    h.stop().await;
 }
 
 async fn id_of(pool: &PgPool, n: i64) -> RequestId {
@@ -226,7 +229,7 @@ async fn work(d: &Deliverer, h: &Harness) -> usize {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn two_workers_keep_each_requests_thread_in_event_order_without_duplicates(pool: PgPool) {
-    let h = Harness::start(pool.clone()).await;
+    let mut h = Harness::start(pool.clone()).await;
     let mut roots = Vec::new();
     for n in 1..=3 {
         roots.push(submitted(&h, n, REQUESTER).await);
@@ -308,4 +311,5 @@ async fn two_workers_keep_each_requests_thread_in_event_order_without_duplicates
         .filter(|c| c.ok())
         .count();
     assert_eq!(ok_posts, 3 * 9, "3 roots and 3 × 8 replies, nothing twice");
+    h.stop().await;
 }

@@ -80,7 +80,7 @@ async fn each_refused(h: &Harness, field: &str, cases: Vec<(Value, &str)>) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_blank_or_too_long_customer_is_refused_on_the_customer_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let long = "a".repeat(201);
     each_refused(
         &h,
@@ -91,11 +91,12 @@ async fn a_blank_or_too_long_customer_is_refused_on_the_customer_field(pool: PgP
         ],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_blank_or_too_long_org_id_is_refused_on_the_org_id_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let long = "o".repeat(101);
     each_refused(
         &h,
@@ -106,11 +107,12 @@ async fn a_blank_or_too_long_org_id_is_refused_on_the_org_id_field(pool: PgPool)
         ],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_blank_or_too_long_project_ref_is_refused_on_the_project_ref_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let long = "p".repeat(101);
     each_refused(
         &h,
@@ -121,11 +123,12 @@ async fn a_blank_or_too_long_project_ref_is_refused_on_the_project_ref_field(poo
         ],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_blank_or_too_long_current_size_is_refused_on_the_current_size_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let long = "9".repeat(101);
     each_refused(
         &h,
@@ -136,11 +139,12 @@ async fn a_blank_or_too_long_current_size_is_refused_on_the_current_size_field(p
         ],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_requested_size_that_is_not_listed_is_refused_on_the_requested_size_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let forged = json!({"type": "static_select", "selected_option": {
         "text": {"type": "plain_text", "text": "8XL"}, "value": "8XL"}});
     each_refused(
@@ -149,11 +153,12 @@ async fn a_requested_size_that_is_not_listed_is_refused_on_the_requested_size_fi
         vec![(with("requested_size", forged), "listed sizes")],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn other_without_a_valid_size_is_refused_on_the_other_size_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let other = |size: Option<&str>| {
         let mut a = with("requested_size", json!("other"));
         if let Some(size) = size {
@@ -173,11 +178,12 @@ async fn other_without_a_valid_size_is_refused_on_the_other_size_field(pool: PgP
         ],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_blank_or_too_long_region_is_refused_on_the_region_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let long = "r".repeat(65);
     each_refused(
         &h,
@@ -188,11 +194,12 @@ async fn a_blank_or_too_long_region_is_refused_on_the_region_field(pool: PgPool)
         ],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_needed_by_date_in_the_past_is_refused_on_the_needed_by_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     // The harness clock is Thursday 3 December 2026.
     each_refused(
         &h,
@@ -210,11 +217,12 @@ async fn a_needed_by_date_in_the_past_is_refused_on_the_needed_by_field(pool: Pg
         ],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_duration_outside_whole_months_from_1_to_120_is_refused_on_its_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let cases = ["0", "121", "1.5", "-3", "+4", "twelve"]
         .into_iter()
         .map(|d| {
@@ -225,11 +233,12 @@ async fn a_duration_outside_whole_months_from_1_to_120_is_refused_on_its_field(p
         })
         .collect();
     each_refused(&h, "duration_months", cases).await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_cost_that_is_not_a_positive_amount_in_cents_is_refused_on_its_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let cases = [
         "-5",
         "0",
@@ -249,11 +258,12 @@ async fn a_cost_that_is_not_a_positive_amount_in_cents_is_refused_on_its_field(p
     })
     .collect();
     each_refused(&h, "est_monthly_cost_usd", cases).await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_commercial_owner_that_is_missing_or_not_a_person_is_refused_on_its_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let mut missing = answers("42000");
     missing["commercial_owner"] = Value::Null;
     let ack = h.submit_forged(REQUESTER, intake_values(&missing)).await;
@@ -264,11 +274,12 @@ async fn a_commercial_owner_that_is_missing_or_not_a_person_is_refused_on_its_fi
     let ack = h.submit_forged(REQUESTER, intake_values(&group)).await;
     refused_on(&h, &ack, "commercial_owner", "Pick a person");
     assert_eq!(h.events().await, 0, "nothing recorded");
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_blank_or_too_long_justification_is_refused_on_the_justification_field(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let long = "j".repeat(3_001);
     each_refused(
         &h,
@@ -279,11 +290,12 @@ async fn a_blank_or_too_long_justification_is_refused_on_the_justification_field
         ],
     )
     .await;
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn every_bad_field_is_reported_at_once(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let mut bad = answers("42000");
     for field in [
         "customer",
@@ -322,11 +334,12 @@ async fn every_bad_field_is_reported_at_once(pool: PgPool) {
         ]
     );
     assert_eq!(h.events().await, 0);
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_modal_asks_for_the_commercial_owner(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     h.emu
         .slash_command(REQUESTER, "/capacity", "", CHANNEL)
         .await
@@ -343,6 +356,7 @@ async fn the_modal_asks_for_the_commercial_owner(pool: PgPool) {
         "the client does not submit without a commercial owner: {refused:?}"
     );
     assert_eq!(h.events().await, 0);
+    h.stop().await;
 }
 
 /// `/capacity <text>` by `user`: the ack is an ephemeral reply (shown to `user`); its text.
@@ -380,14 +394,15 @@ fn usage(reply: &str) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn capacity_help_answers_with_usage(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     usage(&slash(&h, STRANGER, "help").await);
     assert_eq!(h.events().await, 0);
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn unknown_capacity_input_answers_with_usage_help(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let reply = slash(&h, STRANGER, "bogus").await;
     assert!(reply.contains("I don't know `/capacity bogus`"), "{reply}");
     usage(&reply);
@@ -402,11 +417,12 @@ async fn unknown_capacity_input_answers_with_usage_help(pool: PgPool) {
         usage(&reply);
     }
     assert_eq!(h.events().await, 0);
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn capacity_status_says_where_a_request_stands_and_who_it_waits_on(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     assert_eq!(h.submit(REQUESTER, answers("42000")).await, None);
     let root = h.root_showing(1, "Commercial approval").await;
     h.thread_len(&root, 2).await;
@@ -420,15 +436,17 @@ async fn capacity_status_says_where_a_request_stands_and_who_it_waits_on(pool: P
     assert!(reply.contains(&format!("Waiting on <@{AE}>")), "{reply}");
     assert!(reply.contains("|Thread>"), "links the thread: {reply}");
     assert_eq!(slash(&h, STRANGER, "status cr-1").await, reply, "any case");
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn capacity_status_of_an_unknown_request_says_it_does_not_exist(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let reply = slash(&h, STRANGER, "status CR-999").await;
     assert!(reply.contains("CR-999 does not exist"), "{reply}");
     let reply = slash(&h, STRANGER, "status 12abc").await;
     assert!(reply.contains("CR-12"), "says the form: {reply}");
+    h.stop().await;
 }
 
 /// CR-1 by REQUESTER waits on the AE; CR-2 by STRANGER, approved, waits on infra.
@@ -455,7 +473,7 @@ fn lists(reply: &str) -> Vec<&str> {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn capacity_list_mine_shows_the_askers_own_requests(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     two_requests(&h).await;
     assert_eq!(lists(&slash(&h, REQUESTER, "list mine").await), ["CR-1 ·"]);
     assert_eq!(lists(&slash(&h, STRANGER, "list mine").await), ["CR-2 ·"]);
@@ -465,23 +483,26 @@ async fn capacity_list_mine_shows_the_askers_own_requests(pool: PgPool) {
         "{none}"
     );
     assert!(lists(&none).is_empty());
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn capacity_list_open_shows_every_open_request(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     two_requests(&h).await;
     let reply = slash(&h, ADMIN, "list open").await;
     assert_eq!(lists(&reply), ["CR-1 ·", "CR-2 ·"]);
     assert!(reply.contains("Technical review"), "{reply}");
     assert_eq!(slash(&h, ADMIN, "list").await, reply, "open is the default");
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn capacity_list_waiting_shows_the_requests_waiting_on_the_asker(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     two_requests(&h).await;
     assert_eq!(lists(&slash(&h, AE, "list waiting").await), ["CR-1 ·"]);
     assert_eq!(lists(&slash(&h, INFRA2, "list waiting").await), ["CR-2 ·"]);
     assert!(lists(&slash(&h, REQUESTER, "list waiting").await).is_empty());
+    h.stop().await;
 }

@@ -10,6 +10,7 @@ mod intake;
 mod lifecycle;
 mod linear;
 mod refusals;
+mod shutdown;
 mod socket;
 
 mod replay;

@@ -47,7 +47,7 @@ async fn refused(h: &Harness, user: &str, containing: &str, events: i64, root: &
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_stranger_approving_is_refused_and_told_who_may_approve(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, REQUESTER, "10000").await;
     let events = h.events().await;
 
@@ -63,11 +63,12 @@ async fn a_stranger_approving_is_refused_and_told_who_may_approve(pool: PgPool) 
         text.contains("<!subteam^S0SALESLEAD>"),
         "names the approvers: {text}"
     );
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn an_action_for_another_state_is_refused_and_says_who_the_request_waits_on(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, REQUESTER, "10000").await;
     let events = h.events().await;
 
@@ -88,11 +89,12 @@ async fn an_action_for_another_state_is_refused_and_says_who_the_request_waits_o
         text.contains(&format!("Waiting on <@{AE}>")),
         "names who can act now: {text}"
     );
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_click_on_an_out_of_date_message_is_refused_and_names_who_moved_it(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let old = submitted(&h, REQUESTER, "60000").await;
 
     // The AE gives the commercial key: the message moves on to a new version.
@@ -117,11 +119,12 @@ async fn a_click_on_an_out_of_date_message_is_refused_and_names_who_moved_it(poo
         text.contains(&format!("<@{FINANCE}>")),
         "names who can act now: {text}"
     );
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_requester_who_is_an_approver_cannot_approve_their_own_request(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, APPROVER, "10000").await;
     let events = h.events().await;
 
@@ -133,11 +136,12 @@ async fn a_requester_who_is_an_approver_cannot_approve_their_own_request(pool: P
         text.contains(&format!("<@{AE}>")),
         "names who can approve instead: {text}"
     );
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_second_key_at_the_finance_threshold_must_come_from_finance(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, REQUESTER, "60000").await;
     click(&h, AE, &root, "commercial_approved").await;
     h.thread_len(&root, 3).await;
@@ -151,11 +155,12 @@ async fn the_second_key_at_the_finance_threshold_must_come_from_finance(pool: Pg
         text.contains(&format!("<@{FINANCE}>")) && text.contains(&format!("<@{BOTH}>")),
         "names the finance approvers: {text}"
     );
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn one_person_holding_both_keys_cannot_give_both(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, REQUESTER, "60000").await;
     click(&h, BOTH, &root, "commercial_approved").await;
     h.thread_len(&root, 3).await;
@@ -170,4 +175,5 @@ async fn one_person_holding_both_keys_cannot_give_both(pool: PgPool) {
         text.contains(&format!("<@{FINANCE}>")),
         "names who can give the other key: {text}"
     );
+    h.stop().await;
 }

@@ -53,7 +53,7 @@ async fn state_of_first(pool: &PgPool) -> (State, usize) {
 
 /// Disconnects every socket with `how` between the first and second halves of a flow.
 async fn flow_survives(pool: PgPool, how: impl FnOnce(&Harness) -> usize) {
-    let h = Harness::start(pool.clone()).await;
+    let mut h = Harness::start(pool.clone()).await;
     let root = submitted(&h, "10000").await;
     walk(&h, &root, &STEPS[..3]).await;
 
@@ -77,6 +77,7 @@ async fn flow_survives(pool: PgPool, how: impl FnOnce(&Harness) -> usize) {
     );
     assert!(h.emu.ephemerals(REQUESTER).is_empty());
     assert!(h.emu.ephemerals(AE).is_empty());
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -94,7 +95,7 @@ async fn an_abrupt_socket_drop_mid_flow_reconnects_and_the_flow_completes(pool: 
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_click_envelope_delivered_twice_is_recorded_once(pool: PgPool) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, "10000").await;
     let before = h.events().await;
 
@@ -116,11 +117,12 @@ async fn a_click_envelope_delivered_twice_is_recorded_once(pool: PgPool) {
         h.no_reply_sent(),
         "a repeat is not a refusal: nobody is told anything"
     );
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_submission_envelope_delivered_twice_creates_one_request(pool: PgPool) {
-    let h = Harness::start(pool.clone()).await;
+    let mut h = Harness::start(pool.clone()).await;
     h.emu
         .slash_command(REQUESTER, "/capacity", "", CHANNEL)
         .await
@@ -144,13 +146,14 @@ async fn a_submission_envelope_delivered_twice_creates_one_request(pool: PgPool)
         .await
         .expect("db");
     assert!(none.is_none(), "no second request");
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn two_people_clicking_the_same_button_at_once_record_one_event_and_the_loser_is_told_who_won(
     pool: PgPool,
 ) {
-    let h = Harness::start(pool.clone()).await;
+    let mut h = Harness::start(pool.clone()).await;
     let root = submitted(&h, "10000").await;
     let before = h.events().await;
 
@@ -186,11 +189,12 @@ async fn two_people_clicking_the_same_button_at_once_record_one_event_and_the_lo
     h.root_showing(1, "Technical review").await;
     h.daemon().deliverer.drain().await.expect("outbox drains");
     assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
+    h.stop().await;
 }
 
 /// `edit` makes an otherwise good click (the AE approving) foreign; it must be dropped.
 async fn foreign_click_is_dropped(pool: PgPool, edit: impl FnOnce(&mut serde_json::Value)) {
-    let h = Harness::start(pool).await;
+    let mut h = Harness::start(pool).await;
     let root = submitted(&h, "10000").await;
     let root = h.emu.message(CHANNEL, &root.ts).expect("root");
     let before = h.events().await;
@@ -209,6 +213,7 @@ async fn foreign_click_is_dropped(pool: PgPool, edit: impl FnOnce(&mut serde_jso
         .await;
     assert_eq!(ack.payload, None);
     assert_eq!(h.events().await, before + 1);
+    h.stop().await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]

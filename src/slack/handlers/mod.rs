@@ -144,10 +144,8 @@ impl AppState {
             }
             Ok(Ok(appended)) => {
                 if let Some(last) = appended.events.last() {
-                    Span::current().record(
-                        "request_id",
-                        tracing::field::display(appended.request.number),
-                    );
+                    Span::current()
+                        .record("request", tracing::field::display(appended.request.number));
                     info!(request = %appended.request.number, event = %last.event.kind(), state = %appended.request.state, duplicate = appended.duplicate, "recorded");
                 }
                 Ok(appended)
