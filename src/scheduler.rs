@@ -22,8 +22,9 @@ use crate::domain::{
     decision_owner, plan_reminder, Actor, Deadline, DeadlineKind, Event, LinearTrigger, Request,
     RequestId,
 };
+use crate::metrics::Metrics;
 use crate::slack::roles::RoleResolver;
-use crate::store::{self, Append, AppendError, StoreError, Target};
+use crate::store::{self, Append, AppendError, Appended, StoreError, Target};
 
 mod jobs;
 
@@ -42,6 +43,7 @@ pub struct Sweeper {
     pub settings: Arc<Settings>,
     pub roles: Arc<RoleResolver>,
     pub linear: Option<LinearTrigger>,
+    pub metrics: Arc<Metrics>,
     /// Cancelled when the daemon stops: a sweep finishes the appends in hand and starts none.
     pub stop: CancellationToken,
 }
@@ -53,6 +55,7 @@ impl Sweeper {
             settings: state.settings.clone(),
             roles: state.roles.clone(),
             linear: state.linear_trigger(),
+            metrics: state.metrics.clone(),
             stop: CancellationToken::new(),
         }
     }
@@ -139,26 +142,29 @@ fn append_for(
     }
 }
 
-/// Records one append; true when this call recorded it. A duplicate key, a refusal (not due,
-/// wrong state: a click got there first) or a request that vanished is not an error.
-async fn record(s: &Sweeper, append: Append) -> bool {
+/// Records one append; `Some` when this call recorded it. A duplicate key, a refusal (not
+/// due, wrong state: a click got there first) or a request that vanished is not an error.
+async fn record(s: &Sweeper, append: Append) -> Option<Appended> {
     if s.stop.is_cancelled() {
-        return false;
+        return None;
     }
     match store::events::append(&s.pool, &append).await {
-        Ok(done) if done.duplicate => false,
+        Ok(done) if done.duplicate => None,
         Ok(done) => {
             info!(state = %done.request.state, key = %append.idempotency_key, "scheduler recorded an event");
-            true
+            for e in &done.events {
+                s.metrics.event(e.event.kind().as_str());
+            }
+            Some(done)
         }
         Err(AppendError::Refused(refusal)) => {
             debug!(%refusal, "scheduler event not recorded: the request moved on");
-            false
+            None
         }
-        Err(AppendError::Conflict { .. } | AppendError::NotFound) => false,
+        Err(AppendError::Conflict { .. } | AppendError::NotFound) => None,
         Err(AppendError::Store(e)) => {
             warn!(error.message = %e, error.cause_chain = ?e, "scheduler event not recorded; the next sweep retries");
-            false
+            None
         }
     }
 }
@@ -175,7 +181,12 @@ async fn fire_timeout(
         DeadlineKind::Activation => Event::ActivationTimeout,
     };
     let key = format!("timeout:{id}:{}:{}", stamp(entered), stamp(deadline.at));
-    record(s, append_for(s, id, vec![event], now, key)).await
+    let recorded = record(s, append_for(s, id, vec![event], now, key)).await;
+    if recorded.is_some() {
+        let lag = (now - deadline.at).num_milliseconds().max(0) as f64 / 1000.0;
+        s.metrics.timer_lag.observe(lag);
+    }
+    recorded.is_some()
 }
 
 async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
@@ -217,5 +228,9 @@ async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
         stamp(req.state_entered_at),
         plan.slot
     );
-    record(s, append_for(s, req.id, events, now, key)).await
+    let recorded = record(s, append_for(s, req.id, events, now, key)).await;
+    if let Some(done) = &recorded {
+        s.metrics.reminders.inc_by(done.events.len() as u64);
+    }
+    recorded.is_some()
 }

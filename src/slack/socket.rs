@@ -160,6 +160,10 @@ async fn connection_loop(
         };
         let delay = match &end {
             SessionEnd::Shutdown => return,
+            SessionEnd::Disconnect(reason) if reason == "too_many_websockets" => {
+                warn!(reason, "Slack has more than 10 sockets for this app: too many replicas or connections per replica; backing off");
+                backoff.next_delay()
+            }
             SessionEnd::Disconnect(reason) if reason == "link_disabled" => {
                 error!(reason, "Slack disabled Socket Mode for this app; enable it in the app settings. Retrying with backoff");
                 backoff.next_delay()

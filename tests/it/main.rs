@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod delivery;
 mod doctor;
+mod hostile;
 mod http;
 mod intake;
 mod lifecycle;

@@ -177,3 +177,21 @@ async fn one_person_holding_both_keys_cannot_give_both(pool: PgPool) {
     );
     h.stop().await;
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_stranger_clicking_reject_is_refused_before_any_form_opens(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let root = submitted(&h, REQUESTER, "10000").await;
+    let events = h.events().await;
+
+    click(&h, STRANGER, &root, "commercial_rejected").await;
+
+    let text = refused(&h, STRANGER, "Only", events, &root).await;
+    assert!(text.contains("`commercial_rejected`"), "{text}");
+    assert!(text.contains(&format!("<@{AE}>")), "{text}");
+    assert!(
+        h.emu.views(STRANGER).is_empty(),
+        "no reason form was opened"
+    );
+    h.stop().await;
+}

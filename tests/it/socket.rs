@@ -121,6 +121,47 @@ async fn a_click_envelope_delivered_twice_is_recorded_once(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
+async fn the_same_click_envelope_delivered_twice_at_once_is_recorded_once(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let root = submitted(&h, "10000").await;
+    let root = h.emu.message(CHANNEL, &root.ts).expect("root");
+    let before = h.events().await;
+
+    let envelope = h.click_envelope(AE, &root, "commercial_approved");
+    let (a, b) = tokio::join!(h.send_envelope(&envelope), h.send_envelope(&envelope));
+    assert_eq!((a.payload, b.payload), (None, None));
+
+    assert_eq!(h.events().await, before + 1, "recorded once");
+    h.thread_len(&root, 3).await;
+    h.daemon().deliverer.drain().await.expect("outbox drains");
+    assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
+    assert!(h.no_reply_sent(), "nobody is told anything");
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_double_click_is_recorded_once_and_needs_no_reply(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let root = submitted(&h, "10000").await;
+    let before = h.events().await;
+
+    // Two envelopes, one person, one button, one version.
+    let (a, b) = tokio::join!(
+        h.emu.click(AE, CHANNEL, &root.ts, "commercial_approved"),
+        h.emu.click(AE, CHANNEL, &root.ts, "commercial_approved"),
+    );
+    let (a, b) = (a.expect("acked"), b.expect("acked"));
+    assert_ne!(a.envelope_id, b.envelope_id);
+
+    assert_eq!(h.events().await, before + 1, "recorded once");
+    h.thread_len(&root, 3).await;
+    h.daemon().deliverer.drain().await.expect("outbox drains");
+    assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
+    assert!(h.no_reply_sent(), "the second click is not a refusal");
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
 async fn a_submission_envelope_delivered_twice_creates_one_request(pool: PgPool) {
     let mut h = Harness::start(pool.clone()).await;
     h.emu
