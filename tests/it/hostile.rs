@@ -12,6 +12,9 @@ use crate::support::harness::*;
 
 const SHORT: Duration = Duration::from_secs(3);
 
+/// One way to spoil a real envelope's payload.
+type Change = Box<dyn FnOnce(&mut Value)>;
+
 async fn events(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM capacity.capacity_request_events")
         .fetch_one(pool)
@@ -81,7 +84,7 @@ async fn hostile_envelopes_record_nothing_and_the_daemon_keeps_serving(pool: PgP
         .unwrap();
     assert!(ack.is_some(), "a click with no user or action is acked");
 
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Change)> = vec![
         (
             "could not be read",
             Box::new(|p: &mut Value| p["actions"][0]["value"] = json!("CR-1|not-a-uuid|v2")),
@@ -156,7 +159,7 @@ async fn hostile_envelopes_record_nothing_and_the_daemon_keeps_serving(pool: PgP
         Box::new(|p: &mut Value| {
             p["user"]["id"] = json!(AE);
             p["team"]["id"] = json!("T0OTHERTEAM");
-        }) as Box<dyn FnOnce(&mut Value)>,
+        }) as Change,
         Box::new(|p: &mut Value| {
             p["user"]["id"] = json!(AE);
             p["api_app_id"] = json!("A0SOMEONEELSE");

@@ -302,7 +302,7 @@ fn every_bad_field_is_reported_at_once() {
     );
     assert_eq!(
         error_for(&json!({})).len(),
-        10,
+        11,
         "all required fields are reported"
     );
 }
