@@ -104,7 +104,11 @@ async fn a_rate_limited_root_update_waits_for_retry_after_and_is_delivered_once(
     assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
     let root = h.emu.message(CHANNEL, &root.ts).expect("root");
     assert_eq!(root.edits as usize, updates + 1, "updated once more");
-    assert!(h.outbox().await.iter().all(|r| r.status == "delivered"));
+    // The worker marks a row after Slack has it: wait for the mark, not just the message.
+    h.wait_for_outbox("every row delivered", |rows| {
+        rows.iter().all(|r| r.status == "delivered")
+    })
+    .await;
     h.stop().await;
 }
 
@@ -143,7 +147,11 @@ async fn a_root_update_failing_with_http_500_is_retried_with_backoff_and_deliver
     let calls = &statuses(&h, "chat.update")[updates..];
     assert_eq!(calls, [500, 500, 500, 200]);
     assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
-    assert!(h.outbox().await.iter().all(|r| r.status == "delivered"));
+    // The worker marks a row after Slack has it: wait for the mark, not just the message.
+    h.wait_for_outbox("every row delivered", |rows| {
+        rows.iter().all(|r| r.status == "delivered")
+    })
+    .await;
     h.stop().await;
 }
 

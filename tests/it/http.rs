@@ -109,7 +109,16 @@ async fn health_readiness_and_metrics_answer(pool: PgPool) {
     assert_eq!(ready["migrations"], "current");
     h.submit(REQUESTER, answers("1000")).await;
     h.root_showing(1, "Commercial approval").await;
-    let (code, metrics) = http.get("/metrics").await;
+    // The root message is on Slack before its outbox row is marked; scrape until the mark
+    // shows (bounded by the deadline).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (code, metrics) = loop {
+        let (code, metrics) = http.get("/metrics").await;
+        if metrics.contains("outcome=\"delivered\"") || tokio::time::Instant::now() > deadline {
+            break (code, metrics);
+        }
+        tokio::task::yield_now().await;
+    };
     assert_eq!(code, 200);
     for line in [
         "capacity_bot_events_recorded_total{kind=\"submitted\"} 1",
