@@ -226,3 +226,90 @@ async fn free_text_cannot_ping_the_channel_or_fake_a_link(pool: PgPool) {
     }
     h.stop().await;
 }
+
+/// The field errors of a refused submission, block id → message.
+fn field_errors(ack: &capacity_bot::emulator::Ack) -> serde_json::Map<String, Value> {
+    assert_eq!(ack.response_action(), Some("errors"), "{:?}", ack.payload);
+    ack.errors()
+        .and_then(Value::as_object)
+        .cloned()
+        .expect("an errors map")
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_nul_character_in_free_text_is_refused_on_its_field_and_records_nothing(pool: PgPool) {
+    use capacity_bot::slack::handlers::NUL_IN_FIELD;
+    let mut h = Harness::start(pool.clone()).await;
+
+    // Postgres cannot store NUL; it must not come back as "the database did not answer".
+    let mut a = answers("1000");
+    a["customer"] = json!("Acme\u{0}Corp");
+    a["justification"] = json!("peak\u{0}");
+    let ack = h.submit_forged(REQUESTER, intake_values(&a)).await;
+    let errors = field_errors(&ack);
+    let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+    assert_eq!(fields, ["customer", "justification"]);
+    assert!(errors.values().all(|m| m == NUL_IN_FIELD), "{errors:?}");
+    assert_eq!(events(&pool).await, 0);
+
+    // The reason form too; a clean reason then goes through.
+    h.submit(REQUESTER, answers("1000")).await;
+    let root = h.root_showing(1, "Commercial approval").await;
+    let before = events(&pool).await;
+    h.emu
+        .click(AE, CHANNEL, &root.ts, "commercial_rejected")
+        .await
+        .unwrap();
+    let form = h.emu.wait_for_view(AE, WAIT).await.unwrap();
+    let ack = h
+        .emu
+        .submit_view(&form.id, AE, json!({"reason": "over\u{0}budget"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        field_errors(&ack).get("reason").and_then(Value::as_str),
+        Some(NUL_IN_FIELD)
+    );
+    assert_eq!(events(&pool).await, before, "nothing recorded");
+    let ack = h
+        .emu
+        .submit_view(&form.id, AE, json!({"reason": "over budget"}))
+        .await
+        .unwrap();
+    assert_eq!(ack.payload, None, "accepted once the NUL is gone");
+    assert_eq!(events(&pool).await, before + 1);
+    h.root_showing(1, "Cancelled").await;
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_megabyte_in_every_free_text_field_is_refused_on_each_field(pool: PgPool) {
+    let mut h = Harness::start(pool.clone()).await;
+    let huge = "x".repeat(1_000_000);
+    let mut a = answers("1000");
+    for field in [
+        "customer",
+        "org_id",
+        "project_ref",
+        "current_size",
+        "region",
+        "justification",
+    ] {
+        a[field] = json!(huge);
+    }
+    let ack = h.submit_forged(REQUESTER, intake_values(&a)).await;
+    let errors = field_errors(&ack);
+    assert_eq!(errors.len(), 6, "{errors:?}");
+    for (field, message) in &errors {
+        let message = message.as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("At most") && message.contains("(this is 1000000)"),
+            "{field}: {message}"
+        );
+    }
+    assert_eq!(events(&pool).await, 0);
+    // Still serving.
+    assert_eq!(h.submit(REQUESTER, answers("1000")).await, None);
+    h.root_showing(1, "Commercial approval").await;
+    h.stop().await;
+}

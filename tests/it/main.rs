@@ -5,6 +5,8 @@ mod support;
 mod cli;
 mod delivery;
 mod doctor;
+mod faults;
+mod fuzz;
 mod hostile;
 mod http;
 mod intake;

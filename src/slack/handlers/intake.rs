@@ -3,10 +3,10 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{field_errors, str_at, Reply};
+use super::{field_errors, fields_with_nul, str_at, Reply};
 use crate::app::AppState;
 use crate::domain::{Event, RequestId, RequestNumber, TeamId, UserId};
-use crate::render::modal::parse_intake;
+use crate::render::modal::{parse_intake, INTAKE_BLOCK_IDS};
 use crate::store::{Append, Target};
 
 /// Errors that are not about one field are shown on the first one.
@@ -28,6 +28,10 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         .pointer("/view/state/values")
         .cloned()
         .unwrap_or(Value::Null);
+    let unstorable = fields_with_nul(&values, &INTAKE_BLOCK_IDS);
+    if !unstorable.is_empty() {
+        return Some(field_errors(unstorable));
+    }
     let now = state.clock.now();
     let today = state.settings.policy.calendar.local_date(now);
     let details = match parse_intake(&values, today) {

@@ -210,6 +210,30 @@ pub(crate) fn field_errors(errors: impl IntoIterator<Item = (String, String)>) -
     json!({ "response_action": "errors", "errors": map })
 }
 
+/// The text a field gets when it holds a NUL character.
+pub const NUL_IN_FIELD: &str =
+    "Remove the invisible control character (NUL) from this field; it cannot be stored.";
+
+/// Which of `fields` (block ids of a submitted view's `state.values`) hold a NUL character
+/// anywhere. Postgres stores no NUL in text or jsonb, so such input could never be recorded:
+/// it is refused on its field, not left to fail as a database error that "try again" would
+/// never fix.
+pub(crate) fn fields_with_nul(values: &Value, fields: &[&str]) -> Vec<(String, String)> {
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    fields
+        .iter()
+        .filter(|id| values.get(**id).is_some_and(has_nul))
+        .map(|id| (id.to_string(), NUL_IN_FIELD.to_string()))
+        .collect()
+}
+
 pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
 }

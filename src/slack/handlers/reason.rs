@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{field_errors, str_at};
+use super::{field_errors, fields_with_nul, str_at};
 use crate::app::AppState;
 use crate::domain::{EventKind, TeamId, UserId};
 use crate::render::modal::{parse_reason_submission, ReasonError};
@@ -18,6 +18,10 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         .pointer("/view/state/values")
         .cloned()
         .unwrap_or(Value::Null);
+    let unstorable = fields_with_nul(&values, &[REASON, DAYS]);
+    if !unstorable.is_empty() {
+        return Some(field_errors(unstorable));
+    }
     let (kind, value, input) = match parse_reason_submission(metadata, &values) {
         Ok(parsed) => parsed,
         Err(ReasonError::Fields(errors)) => return Some(field_errors(errors)),

@@ -1,0 +1,800 @@
+//! Proof under faults: the socket dropped or told to go in the middle of a burst of clicks,
+//! Postgres stopped and started under a running daemon, Slack's Web API rate limiting and
+//! failing for a while, the process killed between a commit and its delivery, and two
+//! replicas racing on one request. Every check is on what was recorded and what Slack got;
+//! nothing here sleeps: tests wait on the emulator's records, on rows, or on a lock wait
+//! Postgres reports, each under a deadline.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use capacity_bot::app::Daemon;
+use capacity_bot::clock::Clock;
+use capacity_bot::demo::postgres::TempPostgres;
+use capacity_bot::domain::testkit::*;
+use capacity_bot::domain::RequestId;
+use capacity_bot::emulator::{DisconnectReason, Emulator, Fault, Message, ANY_METHOD};
+use capacity_bot::render::action_value::ActionValue;
+use capacity_bot::slack::handlers::NOT_RECORDED;
+use capacity_bot::store::{self, MIGRATOR};
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use tokio::time::Instant;
+
+use crate::support::harness::*;
+
+/// Slack gives up on an ack after 3 s.
+const SLACK_ACK: Duration = Duration::from_secs(3);
+
+/// A request submitted straight through the store, with its root message in Slack.
+struct Posted {
+    id: RequestId,
+    number: i64,
+    root: Message,
+}
+
+/// A pool of its own for the daemon. The test pool allows 5 connections, and a burst with
+/// clicks held on a row lock (each holding a connection) needs more. Close it at the end, or
+/// the test database cannot be dropped.
+async fn roomy_pool(pool: &PgPool) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .expect("a pool on the test database")
+}
+
+/// `n` requests from REQUESTER naming AE, below the finance threshold, each with its root
+/// message and first two replies delivered.
+async fn requests(h: &Harness, n: usize) -> Vec<Posted> {
+    let mut posted = Vec::new();
+    for _ in 0..n {
+        let appended = crate::support::submit(&h.pool, 10_000).await;
+        posted.push((appended.request.id, appended.request.number.0));
+    }
+    settled(h).await;
+    let mut out = Vec::new();
+    for (id, number) in posted {
+        let links = store::requests::links(&h.pool, id).await.expect("links");
+        let ts = links
+            .slack_ts
+            .unwrap_or_else(|| panic!("CR-{number} has no root message"));
+        let root = h.emu.message(CHANNEL, &ts).expect("the root is in Slack");
+        assert_eq!(h.emu.thread(CHANNEL, &ts).len(), 2, "CR-{number}");
+        out.push(Posted { id, number, root });
+    }
+    out
+}
+
+/// Waits until no outbox row is pending: everything recorded so far has reached Slack.
+async fn settled(h: &Harness) {
+    h.daemon().deliverer.drain().await.expect("outbox drains");
+    h.wait_for_outbox("every row delivered", |rows| {
+        rows.iter().all(|r| r.status == "delivered")
+    })
+    .await;
+}
+
+async fn approvals(pool: &PgPool, id: RequestId) -> usize {
+    store::events::events_of(pool, id)
+        .await
+        .expect("log")
+        .iter()
+        .filter(|e| e.event.kind().as_str() == "commercial_approved")
+        .count()
+}
+
+/// Sends a frame; whether Slack got its ack within `within`.
+async fn acked(h: &Harness, envelope: &Value, within: Duration) -> bool {
+    h.emu
+        .send_raw_envelope(&envelope.to_string(), within)
+        .await
+        .expect("a socket to send on")
+        .is_some()
+}
+
+/// The same click again, as the user clicking once more sends it: a new envelope.
+fn again(envelope: &Value) -> Value {
+    let mut e = envelope.clone();
+    e["envelope_id"] = json!(uuid::Uuid::new_v4().to_string());
+    e
+}
+
+/// Locks the rows of `ids` in a transaction of its own, so clicks on them wait inside their
+/// append: in flight for sure when a fault lands. `COMMIT` on the returned connection
+/// releases them.
+async fn hold_rows(pool: &PgPool, ids: &[RequestId]) -> PgConnection {
+    let mut conn = pool
+        .connect_options()
+        .connect()
+        .await
+        .expect("a connection");
+    sqlx::query("BEGIN").execute(&mut conn).await.expect("begin");
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+    sqlx::query("SELECT 1 FROM capacity.capacity_requests WHERE id = ANY($1) FOR UPDATE")
+        .bind(&ids)
+        .fetch_all(&mut conn)
+        .await
+        .expect("rows locked");
+    conn
+}
+
+async fn release_rows(mut conn: PgConnection) {
+    sqlx::query("COMMIT").execute(&mut conn).await.expect("commit");
+    conn.close().await.expect("close");
+}
+
+/// Waits until `n` sessions of this database are waiting on a lock.
+async fn wait_for_lock_waiters(pool: &PgPool, n: i64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_activity");
+        if waiting >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {waiting} of {n} clicks reached the row lock"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Clicks whose rows are locked when the fault lands.
+const HELD: std::ops::Range<usize> = 4..7;
+const BURST: usize = 24;
+/// Clicks sent before the fault; the rest go after it.
+const FIRST_WAVE: usize = 12;
+
+/// One approve click per request, in two waves: the first sent at once (three of them held
+/// on a row lock, so in flight for sure), then `fault`, then the lock released and the second
+/// wave sent. Whatever Slack saw acked is recorded exactly once; what it did not see acked
+/// is recorded at most once, and exactly once after the user clicks again.
+async fn a_burst_survives(pool: PgPool, fault: impl FnOnce(&Emulator) -> usize) -> Vec<bool> {
+    let daemon_pool = roomy_pool(&pool).await;
+    let mut h = Harness::start(daemon_pool.clone()).await;
+    let posted = requests(&h, BURST).await;
+    let edits: Vec<u32> = posted.iter().map(|p| p.root.edits).collect();
+    let clicks: Vec<Value> = posted
+        .iter()
+        .map(|p| h.click_envelope(AE, &p.root, "commercial_approved"))
+        .collect();
+    let held: Vec<RequestId> = posted[HELD].iter().map(|p| p.id).collect();
+    let locker = hold_rows(&pool, &held).await;
+    let hellos = h.emu.hellos_sent();
+
+    let (first, second) = tokio::join!(
+        join_all(clicks[..FIRST_WAVE].iter().map(|c| acked(&h, c, SLACK_ACK))),
+        async {
+            wait_for_lock_waiters(&pool, held.len() as i64).await;
+            assert_eq!(fault(&h.emu), 2, "both sockets were hit");
+            release_rows(locker).await;
+            join_all(clicks[FIRST_WAVE..].iter().map(|c| acked(&h, c, WAIT))).await
+        }
+    );
+    let acks: Vec<bool> = first.into_iter().chain(second).collect();
+    assert!(
+        acks[FIRST_WAVE..].iter().all(|a| *a),
+        "clicks after the fault go out on the new sockets: {acks:?}"
+    );
+    h.emu
+        .wait_for_hellos(hellos + 2, WAIT)
+        .await
+        .expect("the daemon reconnected");
+    h.emu
+        .wait_connected(2, WAIT)
+        .await
+        .expect("two sockets again");
+
+    for (p, was_acked) in posted.iter().zip(&acks) {
+        let n = approvals(&h.pool, p.id).await;
+        if *was_acked {
+            assert_eq!(n, 1, "CR-{}: an acked click is recorded once", p.number);
+        } else {
+            assert!(n <= 1, "CR-{}: recorded {n} times", p.number);
+        }
+    }
+    // Slack never redelivers a click; the user clicks again, and it counts once.
+    for (click, was_acked) in clicks.iter().zip(&acks) {
+        if !was_acked {
+            assert!(acked(&h, &again(click), WAIT).await, "the retry is acked");
+        }
+    }
+    for p in &posted {
+        assert_eq!(approvals(&h.pool, p.id).await, 1, "CR-{}", p.number);
+    }
+    assert_eq!(h.events().await, 3 * BURST as i64, "nothing else recorded");
+
+    settled(&h).await;
+    for (p, before) in posted.iter().zip(edits) {
+        let root = h.emu.message(CHANNEL, &p.root.ts).expect("root");
+        assert_eq!(root.edits, before + 1, "CR-{} updated once", p.number);
+        assert!(root.render().contains("Technical review"), "{}", root.render());
+        assert_eq!(
+            h.emu.thread(CHANNEL, &p.root.ts).len(),
+            3,
+            "CR-{}: one reply for the approval",
+            p.number
+        );
+    }
+    assert!(
+        h.emu.ephemerals(AE).is_empty(),
+        "a repeat is not a refusal: {:?}",
+        h.emu.ephemerals(AE)
+    );
+    h.stop().await;
+    daemon_pool.close().await;
+    acks
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_socket_dropped_mid_burst_loses_no_acked_click_and_records_none_twice(pool: PgPool) {
+    let acks = a_burst_survives(pool, Emulator::drop_sockets).await;
+    // A dropped socket carries no ack: the held clicks were still waiting on their rows.
+    for i in HELD {
+        assert!(!acks[i], "click {i} cannot have been acked: {acks:?}");
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_refresh_requested_disconnect_mid_burst_loses_no_acked_click(pool: PgPool) {
+    a_burst_survives(pool, |emu| {
+        emu.disconnect_sockets(DisconnectReason::RefreshRequested)
+    })
+    .await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_warning_disconnect_mid_burst_loses_no_acked_click(pool: PgPool) {
+    a_burst_survives(pool, |emu| emu.disconnect_sockets(DisconnectReason::Warning)).await;
+}
+
+fn reaction_event() -> Value {
+    json!({
+        "type": "reaction_added",
+        "user": AE,
+        "reaction": "eyes",
+        "item": {"type": "message", "channel": CHANNEL, "ts": "1764777600.000100"},
+        "event_ts": "1764777601.000200",
+    })
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_events_api_envelope_lost_with_its_socket_is_redelivered_and_handled_once(
+    pool: PgPool,
+) {
+    let mut h = Harness::start(pool).await;
+    let calls = h.emu.all_calls().len();
+    let hellos = h.emu.hellos_sent();
+
+    // The socket goes the moment the envelope is written to it, before any ack can come back.
+    let (ack, dropped) = tokio::join!(h.emu.send_event(reaction_event()), async {
+        h.emu
+            .wait_for_log(|e| e.text.contains("events_api reaction_added"), WAIT)
+            .await
+            .expect("the event is sent");
+        h.emu.drop_sockets()
+    });
+    assert_eq!(dropped, 2);
+    let ack = ack.expect("acked in the end");
+    assert_eq!(ack.payload, None);
+
+    let deliveries: Vec<_> = h
+        .emu
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.kind == "events_api")
+        .collect();
+    assert_eq!(
+        deliveries.len(),
+        2,
+        "one lost delivery, one redelivery: {deliveries:#?}"
+    );
+    assert_eq!(
+        deliveries[0].outcome,
+        capacity_bot::emulator::DeliveryOutcome::TimedOut
+    );
+    assert_eq!((deliveries[1].retry_attempt, ack.retry_attempt), (1, 1));
+    assert_eq!(
+        deliveries[0].envelope["payload"]["event_id"],
+        deliveries[1].envelope["payload"]["event_id"],
+        "the same event, redelivered"
+    );
+    assert!(h.emu.hellos_sent() >= hellos + 2, "reconnected");
+
+    // The same event once more, as Slack may send it after a retry: acked, nothing done.
+    let mut third = deliveries[1].envelope.clone();
+    third["envelope_id"] = json!("redelivered-by-hand");
+    third["retry_attempt"] = json!(2);
+    assert!(acked(&h, &third, WAIT).await);
+    assert_eq!(h.events().await, 0, "no event subscription records anything");
+    let new_calls: Vec<String> = h.emu.all_calls()[calls..]
+        .iter()
+        .map(|c| c.method.clone())
+        .filter(|m| m != "apps.connections.open")
+        .collect();
+    assert!(new_calls.is_empty(), "no Slack call for it: {new_calls:?}");
+    h.stop().await;
+}
+
+/// GET `path` on the daemon's HTTP server.
+async fn http_get(daemon: &Daemon, path: &str) -> (u16, String) {
+    let r = reqwest::get(format!("http://{}{path}", daemon.http_addr))
+        .await
+        .expect("the daemon answers HTTP");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// Probes `/readyz` until it answers `code` (each probe is one use of the pool, which is
+/// what lets it notice a server coming back).
+async fn readyz_becomes(daemon: &Daemon, code: u16) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (got, body) = http_get(daemon, "/readyz").await;
+        if got == code {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz never answered {code}: {got} {body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_is_back() {
+    let pg = tokio::task::spawn_blocking(TempPostgres::start)
+        .await
+        .expect("joined")
+        .expect("a throwaway Postgres");
+    let pool = store::connect(&pg.url).await.expect("connects");
+    MIGRATOR.run(&pool).await.expect("migrated");
+    let mut h = Harness::start(pool.clone()).await;
+    let posted = requests(&h, 6).await;
+    let daemon = h.daemon();
+    let updates = h.emu.calls("chat.update").len();
+
+    // Before: recorded, and ready.
+    let first: Vec<Value> = posted[..2]
+        .iter()
+        .map(|p| h.click_envelope(AE, &p.root, "commercial_approved"))
+        .collect();
+    let before = join_all(first.iter().map(|c| acked(&h, c, WAIT))).await;
+    assert_eq!(before, [true, true]);
+    settled(&h).await;
+    assert!(readyz_becomes(daemon, 200).await.contains("\"database\":\"ok\""));
+
+    let pg = tokio::task::spawn_blocking(move || pg.stop_server().map(|()| pg))
+        .await
+        .expect("joined")
+        .expect("Postgres stops");
+    let body = readyz_becomes(daemon, 503).await;
+    assert!(body.contains("unreachable"), "{body}");
+    assert!(body.contains("connected (2)"), "the socket is fine: {body}");
+    assert_eq!(http_get(daemon, "/healthz").await.0, 200, "the process is up");
+
+    // During: acked, told plainly that nothing was recorded; no fake success.
+    let outage: Vec<Value> = posted[2..5]
+        .iter()
+        .map(|p| h.click_envelope(AE, &p.root, "commercial_approved"))
+        .collect();
+    let during = join_all(outage.iter().map(|c| acked(&h, c, SLACK_ACK))).await;
+    assert_eq!(during, [true; 3], "answered within Slack's 3 s");
+    let told = h
+        .emu
+        .wait_for_calls("chat.postEphemeral", 3, WAIT)
+        .await
+        .expect("each clicker is told");
+    assert_eq!(told.len(), 3);
+    for e in h.emu.ephemerals(AE) {
+        assert_eq!(e.text, NOT_RECORDED);
+        assert!(e.text.contains("try again"), "{}", e.text);
+    }
+    assert_eq!(h.emu.connected_sockets(), 2, "the daemon stayed connected");
+
+    let pg = tokio::task::spawn_blocking(move || pg.start_server().map(|()| pg))
+        .await
+        .expect("joined")
+        .expect("Postgres starts again");
+    let body = readyz_becomes(daemon, 200).await;
+    assert!(body.contains("\"database\":\"ok\""), "{body}");
+    for p in &posted[2..5] {
+        assert_eq!(approvals(&pool, p.id).await, 0, "CR-{}: nothing", p.number);
+    }
+    assert_eq!(
+        h.emu.calls("chat.update").len(),
+        updates + 2,
+        "no root update for a click that was not recorded"
+    );
+
+    // After: the same clicks again, and a new one, are recorded once each.
+    let retries: Vec<Value> = outage
+        .iter()
+        .map(again)
+        .chain([h.click_envelope(AE, &posted[5].root, "commercial_approved")])
+        .collect();
+    let after = join_all(retries.iter().map(|c| acked(&h, c, WAIT))).await;
+    assert_eq!(after, [true; 4]);
+    for p in &posted {
+        assert_eq!(approvals(&pool, p.id).await, 1, "CR-{}", p.number);
+    }
+    assert_eq!(h.emu.ephemerals(AE).len(), 3, "only the outage was refused");
+    settled(&h).await;
+    for p in &posted {
+        assert_eq!(h.emu.thread(CHANNEL, &p.root.ts).len(), 3, "CR-{}", p.number);
+    }
+    assert_eq!(h.emu.calls("chat.update").len(), updates + 6);
+    h.stop().await;
+    pool.close().await;
+    drop(pg);
+}
+
+/// "CR-2 · version 5 · …" in a thread reply's footer → 5.
+fn version_of(reply: &Message) -> i32 {
+    let text = reply.render();
+    let after = text
+        .split("· version ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no version in {text}"));
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a version number")
+}
+
+/// The envelope of `user` clicking `action_id` on the request as it is now (the button a
+/// client showing the latest rendering carries), wherever that button sits.
+async fn click_now(h: &Harness, p: &Posted, user: &str, action_id: &str) -> Value {
+    let req = store::requests::by_id(&h.pool, p.id)
+        .await
+        .expect("db")
+        .expect("the request");
+    let mut envelope = h.click_envelope(user, &p.root, "commercial_approved");
+    let action = &mut envelope["payload"]["actions"][0];
+    action["action_id"] = json!(action_id);
+    action["value"] = json!(ActionValue::of(&req).encode());
+    envelope
+}
+
+/// Delivers the outbox the way time would: whatever is due, then the clock moved to the next
+/// retry, never while a lease is out (so a jump never outruns one). Returns how many jumps.
+async fn deliver_through_faults(h: &Harness) -> usize {
+    let deadline = Instant::now() + WAIT;
+    let mut jumps = 0;
+    loop {
+        h.daemon().deliverer.drain().await.expect("drain");
+        let (pending, leased, due, later): (i64, i64, i64, Option<DateTime<Utc>>) =
+            sqlx::query_as(
+                "SELECT count(*), count(*) FILTER (WHERE claimed_until IS NOT NULL), \
+                 count(*) FILTER (WHERE head AND next_attempt_at <= $1), \
+                 min(next_attempt_at) FILTER (WHERE head AND next_attempt_at > $1) \
+                 FROM (SELECT o.claimed_until, o.next_attempt_at, NOT EXISTS ( \
+                         SELECT 1 FROM capacity.outbox e WHERE e.request_id = o.request_id \
+                         AND e.lane = o.lane AND e.status = 'pending' AND e.id < o.id) AS head \
+                       FROM capacity.outbox o WHERE o.status = 'pending') pending",
+            )
+            .bind(h.clock.now())
+            .fetch_one(&h.pool)
+            .await
+            .expect("outbox");
+        if pending == 0 {
+            return jumps;
+        }
+        assert!(
+            Instant::now() < deadline && jumps < 40,
+            "still {pending} rows pending after {jumps} jumps: {:#?}",
+            h.outbox().await
+        );
+        // The head of a request's queue is due (the daemon's own worker may have just
+        // delivered the row before it), or a lease is out: deliver again. Only when nothing
+        // can move now does time jump, to the next head's retry.
+        if leased > 0 || due > 0 {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let later = later.unwrap_or_else(|| panic!("{pending} rows pending, none due later"));
+        h.clock.set(later);
+        jumps += 1;
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn slack_rate_limiting_and_failing_for_a_while_delays_messages_but_loses_and_repeats_none(
+    pool: PgPool,
+) {
+    let mut h = Harness::start(pool).await;
+    let posted = requests(&h, 3).await;
+    // Fill the role cache with a refused click, so no click below needs Slack.
+    h.emu
+        .click(STRANGER, CHANNEL, &posted[0].root.ts, "commercial_approved")
+        .await
+        .expect("acked");
+    h.ephemeral_to(STRANGER, "Only").await;
+    let edits: Vec<u32> = posted.iter().map(|p| p.root.edits).collect();
+    let posts_before = h.emu.calls("chat.postMessage").len();
+    let updates_before = h.emu.calls("chat.update").len();
+
+    h.emu.fail_next("chat.update", 2, Fault::rate_limited(7));
+    h.emu.fail_next("chat.postMessage", 3, Fault::HttpStatus(500));
+    h.emu.fail_next(ANY_METHOD, 4, Fault::HttpStatus(503));
+    h.emu
+        .fail_next("chat.update", 1, Fault::error("internal_error"));
+    let faults = 2 + 3 + 4 + 1;
+
+    let steps = [
+        (AE, "commercial_approved"),
+        (INFRA, "technical_owner_assigned"),
+        (INFRA, "technical_approved"),
+    ];
+    for (user, action) in steps {
+        let clicks = join_all(posted.iter().map(|p| click_now(&h, p, user, action))).await;
+        let acks = join_all(clicks.iter().map(|c| acked(&h, c, WAIT))).await;
+        assert_eq!(acks, [true; 3], "{user} {action}");
+    }
+    assert_eq!(h.events().await, 3 * 5, "every click recorded");
+
+    let jumps = deliver_through_faults(&h).await;
+    assert!(jumps > 1, "the faults made deliveries wait for their retries");
+    let failed = h
+        .emu
+        .all_calls()
+        .iter()
+        .filter(|c| !c.ok() && (c.method == "chat.update" || c.method == "chat.postMessage"))
+        .count();
+    assert_eq!(failed, faults, "every queued fault was met by a delivery");
+    let ok_posts = h.emu.calls("chat.postMessage")[posts_before..]
+        .iter()
+        .filter(|c| c.ok())
+        .count();
+    let ok_updates = h.emu.calls("chat.update")[updates_before..]
+        .iter()
+        .filter(|c| c.ok())
+        .count();
+    assert_eq!(
+        (ok_posts, ok_updates),
+        (9, 9),
+        "a reply and an update per event"
+    );
+    for (p, edits) in posted.iter().zip(edits) {
+        let thread = h.emu.thread(CHANNEL, &p.root.ts);
+        let versions: Vec<i32> = thread.iter().map(version_of).collect();
+        assert_eq!(versions, [1, 2, 3, 4, 5], "CR-{} in order, once", p.number);
+        let root = h.emu.message(CHANNEL, &p.root.ts).expect("root");
+        assert_eq!(root.edits, edits + 3, "CR-{}", p.number);
+        assert!(
+            root.render().contains("Customer confirmation"),
+            "{}",
+            root.render()
+        );
+    }
+    h.stop().await;
+}
+
+fn url_of(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db = options.get_database().expect("a database name");
+    format!("{}/{db}", base.rsplit_once('/').expect("a URL").0)
+}
+
+/// `capacity-bot run` against `emu` and the test database, as operators run it.
+fn spawn_daemon(emu: &Emulator, config: &std::path::Path, pool: &PgPool) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_capacity-bot"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("SLACK_BOT_TOKEN", emu.bot_token())
+        .env("SLACK_APP_TOKEN", emu.app_token())
+        .env("SLACK_API_URL", emu.api_url())
+        .env("DATABASE_URL", url_of(pool))
+        .env("CAPACITY_SIGNAL_SECRET", "test-signal-secret")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the daemon starts")
+}
+
+/// (effect, status, attempts, leased) of every outbox row, oldest first.
+async fn outbox_rows(pool: &PgPool) -> Vec<(String, String, i32, bool)> {
+    sqlx::query_as(
+        "SELECT effect->>'type', status, attempts, claimed_until IS NOT NULL \
+         FROM capacity.outbox ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("outbox")
+}
+
+async fn wait_for_rows(
+    pool: &PgPool,
+    what: &str,
+    done: impl Fn(&[(String, String, i32, bool)]) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let rows = outbox_rows(pool).await;
+        if done(&rows) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {rows:?}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_message_pending_when_the_process_is_killed_is_delivered_once_after_restart(
+    pool: PgPool,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = Emulator::start(emulator_config()).await.expect("emulator");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = dir.path().join("capacity.toml");
+    let toml = format!(
+        "{}\n[http]\nlisten = \"127.0.0.1:0\"\n",
+        settings_toml(emu.team_id())
+    );
+    std::fs::write(&config, toml).expect("config written");
+    emu.fail_next("chat.postMessage", 1_000, Fault::HttpStatus(500));
+
+    let mut first = spawn_daemon(&emu, &config, &pool);
+    emu.wait_connected(2, WAIT).await.expect("connects");
+    let ack = emu
+        .slash_command(REQUESTER, "/capacity", "", CHANNEL)
+        .await
+        .expect("acked");
+    assert_eq!(ack.payload, None);
+    let view = emu.wait_for_view(REQUESTER, WAIT).await.expect("the modal");
+    let ack = emu
+        .submit_view(&view.id, REQUESTER, answers("10000"))
+        .await
+        .expect("acked after the commit");
+    assert_eq!(ack.payload, None, "accepted");
+
+    // Committed; the root post failed and waits for its retry with no lease out.
+    wait_for_rows(&pool, "a failed root post waiting", |rows| {
+        rows.first().is_some_and(|(effect, status, attempts, leased)| {
+            effect == "post_root_message" && status == "pending" && *attempts >= 1 && !leased
+        })
+    })
+    .await;
+    first.start_kill().expect("SIGKILL");
+    let status = first.wait().await.expect("reaped");
+    assert_eq!(status.code(), None, "killed by a signal");
+    emu.clear_faults();
+    assert!(emu.messages(CHANNEL).is_empty(), "nothing reached Slack");
+    let rows = outbox_rows(&pool).await;
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(rows.iter().all(|r| r.1 == "pending"), "{rows:?}");
+
+    let mut second = spawn_daemon(&emu, &config, &pool);
+    let root = emu
+        .wait_for_message(|m| m.thread_ts.is_none() && m.render().contains("CR-1"), WAIT)
+        .await
+        .expect("the root is posted after the restart");
+    wait_for_rows(&pool, "everything delivered", |rows| {
+        rows.iter().all(|r| r.1 == "delivered")
+    })
+    .await;
+    let ok_posts = emu
+        .calls("chat.postMessage")
+        .iter()
+        .filter(|c| c.ok())
+        .count();
+    assert_eq!(ok_posts, 3, "the root and two replies, each once");
+    assert_eq!(emu.messages(CHANNEL).len(), 1, "one root");
+    assert_eq!(emu.thread(CHANNEL, &root.ts).len(), 2);
+    assert_eq!(crate::support::count_events(&pool).await, 2);
+
+    let pid = second.id().expect("running").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    let status = tokio::time::timeout(Duration::from_secs(20), second.wait())
+        .await
+        .expect("exits in time")
+        .expect("reaped");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn two_replicas_and_two_conflicting_clicks_record_one_event_and_tell_the_loser_who_won(
+    pool: PgPool,
+) {
+    let daemon_pool = roomy_pool(&pool).await;
+    let mut h = Harness::start(daemon_pool.clone()).await;
+    let settings = settings_for(&h.emu, &settings_toml(h.emu.team_id()));
+    let replica = Daemon::start(
+        settings,
+        daemon_pool.clone(),
+        Arc::new(h.clock.clone()),
+        fast_options(),
+    )
+    .await
+    .expect("the second replica starts");
+    h.emu.wait_connected(4, WAIT).await.expect("four sockets");
+
+    let posted = requests(&h, 1).await;
+    let p = &posted[0];
+    h.emu
+        .click(AE, CHANNEL, &p.root.ts, "commercial_approved")
+        .await
+        .expect("acked");
+    let root = h.root_showing(p.number, "Technical review").await;
+    settled(&h).await;
+    let root = h.emu.message(CHANNEL, &root.ts).expect("root");
+    let before = h.events().await;
+
+    // Envelopes go round-robin over the sockets in id order; the first replica holds the two
+    // lowest. Line up so the next two land on its second socket and the replica's first.
+    let filler = |n: usize| json!({"type": "brand_new", "envelope_id": format!("filler-{n}"), "payload": {}});
+    let mut sockets = Vec::new();
+    for n in 0..4 {
+        let ack = h
+            .send_envelope(&filler(n))
+            .await;
+        sockets.push(ack.socket);
+    }
+    sockets.sort_unstable();
+    for n in 4.. {
+        if h.send_envelope(&filler(n)).await.socket == sockets[0] {
+            break;
+        }
+        assert!(n < 8, "round robin over four sockets");
+    }
+    let seen = (h.daemon().state.socket.envelopes(), replica.state.socket.envelopes());
+
+    let (a, b) = tokio::join!(
+        h.emu.click(INFRA, CHANNEL, &root.ts, "technical_approved"),
+        h.emu
+            .click(INFRA2, CHANNEL, &root.ts, "technical_owner_assigned"),
+    );
+    assert_eq!(a.expect("acked").payload, None);
+    assert_eq!(b.expect("acked").payload, None);
+    assert_eq!(
+        (
+            h.daemon().state.socket.envelopes() - seen.0,
+            replica.state.socket.envelopes() - seen.1
+        ),
+        (1, 1),
+        "one click went to each replica"
+    );
+
+    assert_eq!(h.events().await, before + 1, "one click wins");
+    let log = store::events::events_of(&h.pool, p.id).await.expect("log");
+    let last = log.last().expect("an event");
+    let (winner, loser, lost) = match last.event.kind().as_str() {
+        "technical_approved" => (INFRA, INFRA2, "technical_approved"),
+        "technical_owner_assigned" => (INFRA2, INFRA, "technical_owner_assigned"),
+        other => panic!("unexpected winner {other}"),
+    };
+    let told = h.ephemeral_to(loser, "already recorded").await;
+    assert!(
+        told.contains(&format!("<@{winner}> already recorded {lost}")),
+        "the loser is told who won: {told}"
+    );
+    assert!(h.emu.ephemerals(winner).is_empty(), "the winner is told nothing");
+
+    // Both replicas' workers share the outbox: one update and one reply, once.
+    replica.deliverer.drain().await.expect("drain");
+    settled(&h).await;
+    assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 4);
+    assert_eq!(
+        h.emu.message(CHANNEL, &root.ts).expect("root").edits,
+        root.edits + 1
+    );
+    replica.shutdown().await;
+    h.stop().await;
+    daemon_pool.close().await;
+}
