@@ -114,7 +114,10 @@ async fn hold_rows(pool: &PgPool, ids: &[RequestId]) -> PgConnection {
         .connect()
         .await
         .expect("a connection");
-    sqlx::query("BEGIN").execute(&mut conn).await.expect("begin");
+    sqlx::query("BEGIN")
+        .execute(&mut conn)
+        .await
+        .expect("begin");
     let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
     sqlx::query("SELECT 1 FROM capacity.capacity_requests WHERE id = ANY($1) FOR UPDATE")
         .bind(&ids)
@@ -125,7 +128,10 @@ async fn hold_rows(pool: &PgPool, ids: &[RequestId]) -> PgConnection {
 }
 
 async fn release_rows(mut conn: PgConnection) {
-    sqlx::query("COMMIT").execute(&mut conn).await.expect("commit");
+    sqlx::query("COMMIT")
+        .execute(&mut conn)
+        .await
+        .expect("commit");
     conn.close().await.expect("close");
 }
 
@@ -220,7 +226,11 @@ async fn a_burst_survives(pool: PgPool, fault: impl FnOnce(&Emulator) -> usize) 
     for (p, before) in posted.iter().zip(edits) {
         let root = h.emu.message(CHANNEL, &p.root.ts).expect("root");
         assert_eq!(root.edits, before + 1, "CR-{} updated once", p.number);
-        assert!(root.render().contains("Technical review"), "{}", root.render());
+        assert!(
+            root.render().contains("Technical review"),
+            "{}",
+            root.render()
+        );
         assert_eq!(
             h.emu.thread(CHANNEL, &p.root.ts).len(),
             3,
@@ -257,7 +267,10 @@ async fn a_refresh_requested_disconnect_mid_burst_loses_no_acked_click(pool: PgP
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_warning_disconnect_mid_burst_loses_no_acked_click(pool: PgPool) {
-    a_burst_survives(pool, |emu| emu.disconnect_sockets(DisconnectReason::Warning)).await;
+    a_burst_survives(pool, |emu| {
+        emu.disconnect_sockets(DisconnectReason::Warning)
+    })
+    .await;
 }
 
 fn reaction_event() -> Value {
@@ -271,9 +284,7 @@ fn reaction_event() -> Value {
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn an_events_api_envelope_lost_with_its_socket_is_redelivered_and_handled_once(
-    pool: PgPool,
-) {
+async fn an_events_api_envelope_lost_with_its_socket_is_redelivered_and_handled_once(pool: PgPool) {
     let mut h = Harness::start(pool).await;
     let calls = h.emu.all_calls().len();
     let hellos = h.emu.hellos_sent();
@@ -318,7 +329,11 @@ async fn an_events_api_envelope_lost_with_its_socket_is_redelivered_and_handled_
     third["envelope_id"] = json!("redelivered-by-hand");
     third["retry_attempt"] = json!(2);
     assert!(acked(&h, &third, WAIT).await);
-    assert_eq!(h.events().await, 0, "no event subscription records anything");
+    assert_eq!(
+        h.events().await,
+        0,
+        "no event subscription records anything"
+    );
     let new_calls: Vec<String> = h.emu.all_calls()[calls..]
         .iter()
         .map(|c| c.method.clone())
@@ -373,7 +388,9 @@ async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_i
     let before = join_all(first.iter().map(|c| acked(&h, c, WAIT))).await;
     assert_eq!(before, [true, true]);
     settled(&h).await;
-    assert!(readyz_becomes(daemon, 200).await.contains("\"database\":\"ok\""));
+    assert!(readyz_becomes(daemon, 200)
+        .await
+        .contains("\"database\":\"ok\""));
 
     let pg = tokio::task::spawn_blocking(move || pg.stop_server().map(|()| pg))
         .await
@@ -382,7 +399,11 @@ async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_i
     let body = readyz_becomes(daemon, 503).await;
     assert!(body.contains("unreachable"), "{body}");
     assert!(body.contains("connected (2)"), "the socket is fine: {body}");
-    assert_eq!(http_get(daemon, "/healthz").await.0, 200, "the process is up");
+    assert_eq!(
+        http_get(daemon, "/healthz").await.0,
+        200,
+        "the process is up"
+    );
 
     // During: acked, told plainly that nothing was recorded; no fake success.
     let outage: Vec<Value> = posted[2..5]
@@ -432,7 +453,12 @@ async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_i
     assert_eq!(h.emu.ephemerals(AE).len(), 3, "only the outage was refused");
     settled(&h).await;
     for p in &posted {
-        assert_eq!(h.emu.thread(CHANNEL, &p.root.ts).len(), 3, "CR-{}", p.number);
+        assert_eq!(
+            h.emu.thread(CHANNEL, &p.root.ts).len(),
+            3,
+            "CR-{}",
+            p.number
+        );
     }
     assert_eq!(h.emu.calls("chat.update").len(), updates + 6);
     h.stop().await;
@@ -472,20 +498,19 @@ async fn deliver_through_faults(h: &Harness) -> usize {
     let mut jumps = 0;
     loop {
         h.daemon().deliverer.drain().await.expect("drain");
-        let (pending, leased, due, later): (i64, i64, i64, Option<DateTime<Utc>>) =
-            sqlx::query_as(
-                "SELECT count(*), count(*) FILTER (WHERE claimed_until IS NOT NULL), \
+        let (pending, leased, due, later): (i64, i64, i64, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE claimed_until IS NOT NULL), \
                  count(*) FILTER (WHERE head AND next_attempt_at <= $1), \
                  min(next_attempt_at) FILTER (WHERE head AND next_attempt_at > $1) \
                  FROM (SELECT o.claimed_until, o.next_attempt_at, NOT EXISTS ( \
                          SELECT 1 FROM capacity.outbox e WHERE e.request_id = o.request_id \
                          AND e.lane = o.lane AND e.status = 'pending' AND e.id < o.id) AS head \
                        FROM capacity.outbox o WHERE o.status = 'pending') pending",
-            )
-            .bind(h.clock.now())
-            .fetch_one(&h.pool)
-            .await
-            .expect("outbox");
+        )
+        .bind(h.clock.now())
+        .fetch_one(&h.pool)
+        .await
+        .expect("outbox");
         if pending == 0 {
             return jumps;
         }
@@ -524,7 +549,8 @@ async fn slack_rate_limiting_and_failing_for_a_while_delays_messages_but_loses_a
     let updates_before = h.emu.calls("chat.update").len();
 
     h.emu.fail_next("chat.update", 2, Fault::rate_limited(7));
-    h.emu.fail_next("chat.postMessage", 3, Fault::HttpStatus(500));
+    h.emu
+        .fail_next("chat.postMessage", 3, Fault::HttpStatus(500));
     h.emu.fail_next(ANY_METHOD, 4, Fault::HttpStatus(503));
     h.emu
         .fail_next("chat.update", 1, Fault::error("internal_error"));
@@ -543,7 +569,10 @@ async fn slack_rate_limiting_and_failing_for_a_while_delays_messages_but_loses_a
     assert_eq!(h.events().await, 3 * 5, "every click recorded");
 
     let jumps = deliver_through_faults(&h).await;
-    assert!(jumps > 1, "the faults made deliveries wait for their retries");
+    assert!(
+        jumps > 1,
+        "the faults made deliveries wait for their retries"
+    );
     let failed = h
         .emu
         .all_calls()
@@ -663,9 +692,10 @@ async fn a_message_pending_when_the_process_is_killed_is_delivered_once_after_re
 
     // Committed; the root post failed and waits for its retry with no lease out.
     wait_for_rows(&pool, "a failed root post waiting", |rows| {
-        rows.first().is_some_and(|(effect, status, attempts, leased)| {
-            effect == "post_root_message" && status == "pending" && *attempts >= 1 && !leased
-        })
+        rows.first()
+            .is_some_and(|(effect, status, attempts, leased)| {
+                effect == "post_root_message" && status == "pending" && *attempts >= 1 && !leased
+            })
     })
     .await;
     first.start_kill().expect("SIGKILL");
@@ -679,7 +709,10 @@ async fn a_message_pending_when_the_process_is_killed_is_delivered_once_after_re
 
     let mut second = spawn_daemon(&emu, &config, &pool);
     let root = emu
-        .wait_for_message(|m| m.thread_ts.is_none() && m.render().contains("CR-1"), WAIT)
+        .wait_for_message(
+            |m| m.thread_ts.is_none() && m.render().contains("CR-1"),
+            WAIT,
+        )
         .await
         .expect("the root is posted after the restart");
     wait_for_rows(&pool, "everything delivered", |rows| {
@@ -741,9 +774,7 @@ async fn two_replicas_and_two_conflicting_clicks_record_one_event_and_tell_the_l
     let filler = |n: usize| json!({"type": "brand_new", "envelope_id": format!("filler-{n}"), "payload": {}});
     let mut sockets = Vec::new();
     for n in 0..4 {
-        let ack = h
-            .send_envelope(&filler(n))
-            .await;
+        let ack = h.send_envelope(&filler(n)).await;
         sockets.push(ack.socket);
     }
     sockets.sort_unstable();
@@ -753,7 +784,10 @@ async fn two_replicas_and_two_conflicting_clicks_record_one_event_and_tell_the_l
         }
         assert!(n < 8, "round robin over four sockets");
     }
-    let seen = (h.daemon().state.socket.envelopes(), replica.state.socket.envelopes());
+    let seen = (
+        h.daemon().state.socket.envelopes(),
+        replica.state.socket.envelopes(),
+    );
 
     let (a, b) = tokio::join!(
         h.emu.click(INFRA, CHANNEL, &root.ts, "technical_approved"),
@@ -784,7 +818,10 @@ async fn two_replicas_and_two_conflicting_clicks_record_one_event_and_tell_the_l
         told.contains(&format!("<@{winner}> already recorded {lost}")),
         "the loser is told who won: {told}"
     );
-    assert!(h.emu.ephemerals(winner).is_empty(), "the winner is told nothing");
+    assert!(
+        h.emu.ephemerals(winner).is_empty(),
+        "the winner is told nothing"
+    );
 
     // Both replicas' workers share the outbox: one update and one reply, once.
     replica.deliverer.drain().await.expect("drain");

@@ -85,6 +85,8 @@ enum Edit {
     Insert(usize, String),
     Replace(usize, String),
     Truncate(usize),
+    /// One character in upper case.
+    Upper(usize),
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -92,9 +94,13 @@ fn edit() -> impl Strategy<Value = Edit> {
         (any::<usize>(), 1..16usize).prop_map(|(at, n)| Edit::Delete(at, n)),
         (any::<usize>(), "\\PC{1,8}|[\\[\\]{}\",:\\\\]{1,3}")
             .prop_map(|(at, s)| Edit::Insert(at, s)),
-        (any::<usize>(), "\\PC{1,4}|[\\[\\]{}\",:0-9]{1,2}")
+        (
+            any::<usize>(),
+            "\\PC{1,4}|[\\[\\]{}\",:0-9]{1,2}|[0-9A-Fa-f|v+-]{1,2}"
+        )
             .prop_map(|(at, s)| Edit::Replace(at, s)),
         any::<usize>().prop_map(Edit::Truncate),
+        any::<usize>().prop_map(Edit::Upper),
     ]
 }
 
@@ -124,6 +130,13 @@ fn apply(text: &str, edit: &Edit) -> String {
             out.replace_range(start..end, s);
         }
         Edit::Truncate(at) => out.truncate(boundary(&out, *at)),
+        Edit::Upper(at) => {
+            let start = boundary(&out, *at);
+            if let Some(c) = out[start..].chars().next() {
+                let upper = c.to_uppercase().to_string();
+                out.replace_range(start..start + c.len_utf8(), &upper);
+            }
+        }
     }
     out
 }
@@ -154,12 +167,18 @@ fn graft(value: &mut Value, path: &[usize], with: Value) {
 
 /// What `parse_frame` must conclude from a JSON object, whatever else it holds.
 fn check_frame(value: &Value, frame: &Frame) -> Result<(), TestCaseError> {
-    let kind = value.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match frame {
         Frame::Hello { .. } => prop_assert_eq!(kind, "hello"),
         Frame::Disconnect { reason } => {
             prop_assert_eq!(kind, "disconnect");
-            let expected = value.get("reason").and_then(Value::as_str).unwrap_or("unknown");
+            let expected = value
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
             prop_assert_eq!(reason.as_str(), expected);
         }
         Frame::Envelope(e) => {
@@ -197,8 +216,8 @@ fn check_frame(value: &Value, frame: &Frame) -> Result<(), TestCaseError> {
 /// Checks the frame read from JSON text against the same text read as a `Value` (floats do
 /// not survive a trip through text bit for bit, so the text is the reference).
 fn check_text(text: &str) -> Result<(), TestCaseError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| TestCaseError::fail(format!("not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| TestCaseError::fail(format!("not JSON: {e}")))?;
     check_frame(&value, &parse_frame(text))
 }
 
@@ -335,27 +354,52 @@ fn typed_input(kind: u8, s: String) -> Value {
     }
 }
 
-/// The shape each intake field really has.
-fn right_kind(id: &str) -> u8 {
+/// A valid answer for each intake field, in its right shape.
+fn valid_answer(id: &str) -> BoxedStrategy<Value> {
+    let text = |re: &'static str| re.prop_map(move |s: String| typed_input(0, s)).boxed();
     match id {
-        "requested_size" => 2,
-        "needed_by" => 3,
-        "duration_months" | "est_monthly_cost_usd" => 1,
-        "commercial_owner" => 4,
-        _ => 0,
+        "customer" | "justification" => text("\\PC{0,3}[A-Za-z0-9]\\PC{0,40}"),
+        "org_id" | "project_ref" | "current_size" | "region" => text(" ?[a-z0-9-]{1,30} ?"),
+        "requested_size" => prop::sample::select(vec!["24XL", "32XL", "48XL", "64XL", "other"])
+            .prop_map(|s| typed_input(2, s.to_string()))
+            .boxed(),
+        "requested_size_other" => text("[1-9][0-9]{1,3}(XL|xl)"),
+        "needed_by" => "202[7-9]-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+            .prop_map(|s| typed_input(3, s))
+            .boxed(),
+        "duration_months" => (1u16..=120)
+            .prop_map(|n| typed_input(1, n.to_string()))
+            .boxed(),
+        "est_monthly_cost_usd" => "[1-9][0-9]{0,7}(\\.[0-9]{1,2})?"
+            .prop_map(|s| typed_input(1, s))
+            .boxed(),
+        _ => "[UW][A-Z0-9]{8,10}".prop_map(|s| typed_input(4, s)).boxed(),
     }
 }
 
-/// `state.values` of an intake submission: each field mostly present and mostly of its
-/// right shape, with answers near the valid ones.
+/// `state.values` of an intake submission: valid answers in every field, then up to three
+/// fields removed or replaced by an answer of any shape and kind.
 fn intake_values() -> impl Strategy<Value = Value> {
-    let field = (prop::bool::weighted(0.93), 0u8..12, answer());
-    prop::collection::vec(field, INTAKE_BLOCK_IDS.len()).prop_map(|fields| {
+    let valid: Vec<BoxedStrategy<Value>> =
+        INTAKE_BLOCK_IDS.iter().map(|id| valid_answer(id)).collect();
+    let spoil = (
+        any::<prop::sample::Index>(),
+        prop::option::weighted(0.8, (0u8..7, answer())),
+    );
+    (valid, prop::collection::vec(spoil, 0..4)).prop_map(|(answers, spoils)| {
         let mut values = serde_json::Map::new();
-        for (id, (present, shape, text)) in INTAKE_BLOCK_IDS.iter().zip(fields) {
-            if present {
-                let kind = if shape < 7 { right_kind(id) } else { shape - 5 };
-                values.insert(id.to_string(), json!({ *id: typed_input(kind, text) }));
+        for (id, answer) in INTAKE_BLOCK_IDS.iter().zip(answers) {
+            values.insert(id.to_string(), json!({ *id: answer }));
+        }
+        for (which, with) in spoils {
+            let id = INTAKE_BLOCK_IDS[which.index(INTAKE_BLOCK_IDS.len())];
+            match with {
+                Some((kind, text)) => {
+                    values.insert(id.to_string(), json!({ id: typed_input(kind, text) }));
+                }
+                None => {
+                    values.remove(id);
+                }
             }
         }
         Value::Object(values)
@@ -378,8 +422,14 @@ fn check_intake(values: &Value) -> Result<(), TestCaseError> {
                 ("region", &s.region, 64),
                 ("justification", &s.justification, 3_000),
             ] {
-                prop_assert!(!got.is_empty() && got.chars().count() <= max, "{id}: {got:?}");
-                prop_assert_eq!(Some(got.as_str()), given(values, id, "value").map(str::trim));
+                prop_assert!(
+                    !got.is_empty() && got.chars().count() <= max,
+                    "{id}: {got:?}"
+                );
+                prop_assert_eq!(
+                    Some(got.as_str()),
+                    given(values, id, "value").map(str::trim)
+                );
             }
             let listed = ["24XL", "32XL", "48XL", "64XL"].contains(&s.requested_size.as_str());
             let above = s
@@ -408,40 +458,48 @@ fn check_intake(values: &Value) -> Result<(), TestCaseError> {
 /// Every action a reason form could name, and names that are not actions.
 fn action_name() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => prop::sample::select(EventKind::ALL.to_vec()).prop_map(|k| k.to_string()),
+        2 => Just("ttl_extended".to_string()),
+        4 => prop::sample::select(EventKind::ALL.to_vec()).prop_map(|k| k.to_string()),
         1 => "\\PC{0,20}",
     ]
 }
 
-fn reason_metadata() -> impl Strategy<Value = String> {
-    let value = || {
-        (any::<u128>(), 1..=i64::MAX, 0..=i32::MAX).prop_map(|(id, n, v)| {
-            ActionValue {
-                request: RequestId(Uuid::from_u128(id)),
-                number: RequestNumber(n),
-                version: v,
-            }
-            .encode()
-        })
-    };
-    prop_oneof![
-        4 => (action_name(), value()).prop_map(|(a, v)| format!("{a}|{v}")),
-        1 => (action_name(), value(), edit()).prop_map(|(a, v, e)| apply(&format!("{a}|{v}"), &e)),
-        1 => "\\PC{0,120}",
-        1 => "[a-z_]{1,30}\\|\\PC{2990,3010}",
-    ]
-}
-
-fn reason_values() -> impl Strategy<Value = Value> {
+/// A reason form's `private_metadata` and `state.values`: mostly an action, a real button
+/// value and the input that action takes; sometimes edited, mismatched or arbitrary.
+fn reason_submission() -> impl Strategy<Value = (String, Value)> {
+    let value = (any::<u128>(), 1..=i64::MAX, 0..=i32::MAX).prop_map(|(id, n, v)| {
+        ActionValue {
+            request: RequestId(Uuid::from_u128(id)),
+            number: RequestNumber(n),
+            version: v,
+        }
+        .encode()
+    });
     let typed = prop_oneof![
         4 => answer(),
+        2 => "[0-9]{1,3}",
         1 => "[a-z ]{1990,2010}",
-        1 => "[0-9]{1,3}",
     ];
+    let metadata = (action_name(), value, prop::option::weighted(0.2, edit())).prop_map(
+        |(action, value, edit)| {
+            let metadata = format!("{action}|{value}");
+            edit.map_or(metadata.clone(), |e| apply(&metadata, &e))
+        },
+    );
+    let shaped =
+        (metadata, typed, any::<bool>(), 0u8..2).prop_map(|(metadata, text, fits, kind)| {
+            // Mostly the input the named action takes; sometimes the other one.
+            let days = metadata.starts_with("ttl_extended|") == fits;
+            let values = if days {
+                json!({"days": {"days": typed_input(1 - kind, text)}})
+            } else {
+                json!({"reason": {"reason": typed_input(kind, text)}})
+            };
+            (metadata, values)
+        });
     prop_oneof![
-        3 => (typed.clone(), 0u8..7).prop_map(|(t, k)| json!({"reason": {"reason": typed_input(k % 2, t)}})),
-        3 => (typed, 0u8..7).prop_map(|(t, k)| json!({"days": {"days": typed_input(1 - k % 2, t)}})),
-        1 => json_value(),
+        6 => shaped,
+        1 => ("\\PC{0,120}|[a-z_]{1,30}\\|\\PC{2990,3010}", json_value()),
     ]
 }
 
@@ -486,8 +544,7 @@ proptest! {
 
     #[test]
     fn reason_submissions_parse_only_into_an_action_its_value_and_valid_input(
-        metadata in reason_metadata(),
-        values in reason_values(),
+        (metadata, values) in reason_submission(),
     ) {
         check_reason(&metadata, &values)?;
     }

@@ -1,0 +1,951 @@
+//! Button clicks under load: ack latency at fixed rates, events per second at saturation,
+//! the CPU a click costs, start-up time, and the real binary's memory before and after
+//! 100,000 events. Everything runs against the project's Slack emulator (over its real
+//! websocket and HTTP) and the Postgres at `DATABASE_URL`.
+//!
+//! `cargo bench --bench clicks` (needs a Postgres that lets the user create databases;
+//! `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`). Every part gets
+//! a fresh database, dropped afterwards. The output is Markdown for BENCHMARKS.md.
+//!
+//! Knobs (environment):
+//! - `BENCH_SECONDS` (60): length of each paced run.
+//! - `BENCH_RATES` (`50:2,200:2,500:4`): clicks per second and Socket Mode connections.
+//! - `BENCH_SATURATION_SECONDS` (15): length of each saturation run.
+//! - `BENCH_HISTORY_EVENTS` (100000): events driven through the real binary for the memory part.
+//! - `BENCH_PARTS` (`floor,startup,rates,saturation,memory`): which parts run.
+//!
+//! Clicks are legal ones: requests are created straight through `store::events::append`,
+//! their root messages posted to the emulator as the outbox would post them, and each click
+//! is a crafted `block_actions` envelope (shaped like Slack's, with the root's blocks in it)
+//! carrying a real button value, sent with `send_raw_envelope` and paced by a tokio interval.
+//! The emulator, the load generator and the daemon (socket client, handlers, outbox worker)
+//! share this process and its two cores; the CPU figures say so.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use capacity_bot::app::{Daemon, RunOptions};
+use capacity_bot::clock::{SharedClock, SystemClock};
+use capacity_bot::config::Settings;
+use capacity_bot::domain::testkit::{
+    actor, submission, uid, ADMIN, AE, APPROVER, BOTH, FINANCE, INFRA, INFRA2, REQUESTER,
+};
+use capacity_bot::domain::{Event, RequestId, RequestNumber};
+use capacity_bot::emulator::{Emulator, EmulatorConfig};
+use capacity_bot::render::action_value::ActionValue;
+use capacity_bot::slack::api::SlackApi;
+use capacity_bot::slack::socket::SocketConfig;
+use capacity_bot::store::{self, Append, Target};
+use chrono::Utc;
+use futures_util::stream::{self, StreamExt};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use uuid::Uuid;
+
+const CHANNEL: &str = "C0REQUESTS";
+/// Slack gives up on an ack after 3 s: an ack later than this is a missing one.
+const SLACK_ACK: Duration = Duration::from_secs(3);
+/// Requests created and posted at once while seeding.
+const SEED_CONCURRENCY: usize = 16;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Knobs {
+    seconds: u64,
+    rates: Vec<(u32, usize)>,
+    saturation_seconds: u64,
+    history_events: u64,
+    parts: Vec<String>,
+}
+
+impl Knobs {
+    fn from_env() -> anyhow::Result<Knobs> {
+        let rates = std::env::var("BENCH_RATES").unwrap_or_else(|_| "50:2,200:2,500:4".into());
+        let rates = rates
+            .split(',')
+            .map(|r| {
+                let (rate, conns) = r.split_once(':').unwrap_or((r, "2"));
+                Ok((rate.trim().parse()?, conns.trim().parse()?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .context("BENCH_RATES: rate:connections,…")?;
+        let parts = std::env::var("BENCH_PARTS")
+            .unwrap_or_else(|_| "floor,startup,rates,saturation,memory".into());
+        Ok(Knobs {
+            seconds: env_or("BENCH_SECONDS", 60),
+            rates,
+            saturation_seconds: env_or("BENCH_SATURATION_SECONDS", 15),
+            history_events: env_or("BENCH_HISTORY_EVENTS", 100_000),
+            parts: parts.split(',').map(|p| p.trim().to_string()).collect(),
+        })
+    }
+
+    fn runs(&self, part: &str) -> bool {
+        self.parts.iter().any(|p| p == part)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let knobs = Knobs::from_env()?;
+    let admin_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = store::connect(&admin_url).await?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&admin)
+        .await?;
+    println!(
+        "capacity-bot clicks bench: {} CPU(s), Postgres {version}, BENCH_SECONDS={}\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        knobs.seconds
+    );
+    let bench = Bench { admin, admin_url };
+    if knobs.runs("floor") {
+        bench.floor().await?;
+    }
+    if knobs.runs("startup") {
+        bench.startup().await?;
+    }
+    if knobs.runs("rates") {
+        bench.rates(&knobs).await?;
+    }
+    if knobs.runs("saturation") {
+        bench.saturation(&knobs).await?;
+    }
+    if knobs.runs("memory") {
+        bench.memory(&knobs).await?;
+    }
+    Ok(())
+}
+
+struct Bench {
+    admin: PgPool,
+    admin_url: String,
+}
+
+/// A scratch database, dropped when the part is done.
+struct Scratch {
+    name: String,
+    url: String,
+    pool: PgPool,
+}
+
+impl Bench {
+    async fn scratch(&self, part: &str) -> anyhow::Result<Scratch> {
+        let name = format!("capacity_bench_{part}_{}", std::process::id());
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&self.admin)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&self.admin)
+            .await
+            .context("creating the bench database")?;
+        let mut url = url::Url::parse(&self.admin_url)?;
+        url.set_path(&name);
+        let pool = store::connect(url.as_str()).await?;
+        Ok(Scratch {
+            name,
+            url: url.to_string(),
+            pool,
+        })
+    }
+
+    async fn drop_scratch(&self, s: Scratch) -> anyhow::Result<()> {
+        s.pool.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            s.name
+        )))
+        .execute(&self.admin)
+        .await?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Measuring
+
+/// CPU seconds (user + system, every thread) of `/proc/<pid>` (`self` for this process).
+fn cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces): state is the first, utime the
+    // 12th and stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / clock_ticks(),
+        _ => f64::NAN,
+    }
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// `VmRSS` and `VmHWM` of `/proc/<pid>/status`, in MiB.
+fn memory_mib(pid: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// p50, p99 and max of `samples` (sorted in place).
+fn quantiles(samples: &mut [Duration]) -> (Duration, Duration, Duration) {
+    if samples.is_empty() {
+        return (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    }
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    (at(0.50), at(0.99), samples[samples.len() - 1])
+}
+
+/// The daemon's own ack-latency histogram (received → ack queued) as bucket → count.
+fn ack_histogram(daemon: &Daemon) -> BTreeMap<String, u64> {
+    daemon
+        .state
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("capacity_bot_ack_latency_seconds_bucket"))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?.to_string();
+            let n = l.rsplit(' ').next()?.parse().ok()?;
+            Some((le, n))
+        })
+        .collect()
+}
+
+/// The buckets (upper bounds) holding the p50 and p99 of the clicks between two snapshots.
+fn histogram_quantiles(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> (String, String) {
+    let mut buckets: Vec<(f64, String, u64)> = after
+        .iter()
+        .map(|(le, n)| {
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or(f64::INFINITY)
+            };
+            (bound, le.clone(), n - before.get(le).copied().unwrap_or(0))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map_or(0, |b| b.2);
+    let find = |q: f64| {
+        let want = (total as f64 * q).ceil() as u64;
+        buckets
+            .iter()
+            .find(|b| b.2 >= want)
+            .map_or("-".to_string(), |b| match b.0 {
+                x if x.is_infinite() => "> 8 s".to_string(),
+                x => format!("≤ {:.2} ms", x * 1000.0),
+            })
+    };
+    (find(0.50), find(0.99))
+}
+
+// ---------------------------------------------------------------------------------------
+// The world: an emulator, settings, seeded requests, crafted clicks
+
+fn emulator_config() -> EmulatorConfig {
+    let mut c = EmulatorConfig::default()
+        .with_channel(CHANNEL, "capacity-requests", true)
+        .with_usergroup("S0INFRA", [INFRA, INFRA2])
+        .with_usergroup("S0SALESLEAD", [APPROVER, BOTH]);
+    for (id, name) in [
+        (REQUESTER, "rita"),
+        (AE, "alex"),
+        (APPROVER, "ana"),
+        (FINANCE, "fin"),
+        (BOTH, "bo"),
+        (INFRA, "ivan"),
+        (INFRA2, "ines"),
+        (ADMIN, "adam"),
+    ] {
+        c = c.with_user(id, name, name);
+    }
+    c
+}
+
+fn config_toml(team: &str) -> String {
+    format!(
+        r#"
+[slack]
+requests_channel = "{CHANNEL}"
+team_id = "{team}"
+
+[roles]
+commercial_approvers = ["S0SALESLEAD"]
+finance = ["{FINANCE}", "{BOTH}"]
+infra = ["S0INFRA"]
+admins = ["{ADMIN}"]
+
+[calendar]
+time_zone = "America/New_York"
+working_hours = "09:00-17:00"
+holidays = ["2026-12-25", "2027-01-01"]
+
+[http]
+listen = "127.0.0.1:0"
+"#
+    )
+}
+
+fn settings(emu: &Emulator, database_url: &str) -> anyhow::Result<Settings> {
+    let vars = [
+        ("SLACK_BOT_TOKEN", emu.bot_token().to_string()),
+        ("SLACK_APP_TOKEN", emu.app_token().to_string()),
+        ("SLACK_API_URL", emu.api_url()),
+        ("CAPACITY_SIGNAL_SECRET", "bench-signal-secret".to_string()),
+        ("DATABASE_URL", database_url.to_string()),
+    ];
+    let env = move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    Settings::from_toml_str(&config_toml(emu.team_id()), &env).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn options(connections: usize) -> RunOptions {
+    RunOptions {
+        socket: SocketConfig {
+            connections,
+            ..SocketConfig::default()
+        },
+        http_listen: Some("127.0.0.1:0".parse().expect("an address")),
+        ..RunOptions::default()
+    }
+}
+
+/// A request as the clicks need it.
+#[derive(Clone)]
+struct Seeded {
+    id: RequestId,
+    number: RequestNumber,
+    version: i32,
+    ts: String,
+}
+
+/// Creates `n` requests through the store (from REQUESTER, AE named as the commercial owner,
+/// below the finance threshold), optionally approved by AE so they wait for technical review,
+/// and posts each root message to the emulator as the outbox would. Their outbox rows are
+/// then marked delivered: the messages went out before the measurement starts.
+async fn seed(
+    pool: &PgPool,
+    emu: &Emulator,
+    settings: &Settings,
+    n: usize,
+    approved: bool,
+) -> anyhow::Result<(Vec<Seeded>, Value)> {
+    let api = SlackApi::new(
+        &emu.api_url(),
+        &SecretString::from(emu.bot_token().to_string()),
+        None,
+    )?;
+    let created: Vec<anyhow::Result<(capacity_bot::domain::Request, Option<Value>)>> =
+        stream::iter(0..n)
+            .map(|i| {
+                let api = api.clone();
+                async move {
+                    let id = RequestId(Uuid::now_v7());
+                    let now = Utc::now();
+                    let mut appended = store::events::append(
+                        pool,
+                        &Append {
+                            target: Target::New(id),
+                            events: vec![
+                                Event::Submitted {
+                                    number: RequestNumber(0),
+                                    details: submission(10_000),
+                                },
+                                Event::CommercialOwnerAssigned { owner: uid(AE) },
+                            ],
+                            actor: actor(REQUESTER),
+                            policy: settings.policy.clone(),
+                            now,
+                            expected_version: None,
+                            idempotency_key: format!("seed:{id}"),
+                            envelope_id: None,
+                            linear: None,
+                        },
+                    )
+                    .await?;
+                    if approved {
+                        appended = store::events::append(
+                            pool,
+                            &Append {
+                                target: Target::Existing(id),
+                                events: vec![Event::CommercialApproved],
+                                actor: actor(AE),
+                                policy: settings.policy.clone(),
+                                now,
+                                expected_version: Some(appended.request.version),
+                                idempotency_key: format!("seed-approve:{id}"),
+                                envelope_id: None,
+                                linear: None,
+                            },
+                        )
+                        .await?;
+                    }
+                    let req = appended.request;
+                    let content = capacity_bot::render::root::root_message(
+                        &req,
+                        &store::requests::Links::default(),
+                        &settings.policy,
+                        &settings.roles,
+                        now,
+                    );
+                    let blocks = (i == 0).then(|| json!(content.blocks));
+                    let ts = api.post_message(CHANNEL, content, None).await?;
+                    store::requests::set_root_message(pool, req.id, CHANNEL, &ts, None).await?;
+                    Ok((req, blocks))
+                }
+            })
+            .buffer_unordered(SEED_CONCURRENCY)
+            .collect()
+            .await;
+    sqlx::query(
+        "UPDATE capacity.outbox SET status = 'delivered', delivered_at = now() \
+         WHERE status = 'pending'",
+    )
+    .execute(pool)
+    .await?;
+    let mut seeded = Vec::with_capacity(n);
+    let mut sample_blocks = Value::Null;
+    for c in created {
+        let (req, blocks) = c?;
+        if let Some(b) = blocks {
+            sample_blocks = b;
+        }
+        let links = store::requests::links(pool, req.id).await?;
+        seeded.push(Seeded {
+            id: req.id,
+            number: req.number,
+            version: req.version,
+            ts: links.slack_ts.unwrap_or_default(),
+        });
+    }
+    seeded.sort_by_key(|s| s.number.0);
+    Ok((seeded, sample_blocks))
+}
+
+/// The `block_actions` envelope Slack sends when `user` clicks `action_id` on `req`'s root
+/// message (with a root message's blocks, so it has a real click's size).
+fn click_frame(
+    emu: &Emulator,
+    user: &str,
+    req: &Seeded,
+    action_id: &str,
+    blocks: &Value,
+) -> String {
+    let value = ActionValue {
+        request: req.id,
+        number: req.number,
+        version: req.version,
+    };
+    let team = emu.team_id();
+    json!({
+        "envelope_id": Uuid::new_v4().to_string(),
+        "type": "interactive",
+        "accepts_response_payload": false,
+        "payload": {
+            "type": "block_actions",
+            "user": {"id": user, "username": user, "name": user, "team_id": team},
+            "api_app_id": emu.app_id(),
+            "token": "bench-verification-token",
+            "container": {"type": "message", "message_ts": req.ts, "channel_id": CHANNEL, "is_ephemeral": false},
+            "trigger_id": format!("{}.{}.bench", req.number.0, Uuid::new_v4().simple()),
+            "team": {"id": team, "domain": "acme-infra"},
+            "enterprise": null,
+            "is_enterprise_install": false,
+            "channel": {"id": CHANNEL, "name": "capacity-requests"},
+            "message": {"type": "message", "ts": req.ts, "user": emu.bot_user_id(), "bot_id": emu.bot_id(),
+                        "text": format!("{} large-capacity request", req.number), "blocks": blocks},
+            "state": {"values": {}},
+            "response_url": format!("{}/response_url/bench", emu.api_url()),
+            "actions": [{
+                "action_id": action_id,
+                "block_id": "actions",
+                "type": "button",
+                "value": value.encode(),
+                "text": {"type": "plain_text", "text": "Approve", "emoji": true},
+                "action_ts": format!("{}.000100", Utc::now().timestamp()),
+            }],
+        },
+    })
+    .to_string()
+}
+
+async fn count_events(pool: &PgPool, kind: &str) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM capacity.capacity_request_events WHERE kind = $1",
+    )
+    .bind(kind)
+    .fetch_one(pool)
+    .await?)
+}
+
+async fn pending_outbox(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM capacity.outbox WHERE status = 'pending'")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Waits (this is a benchmark: polling once a second is fine) until the outbox is empty.
+async fn outbox_drained(pool: &PgPool, within: Duration) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    while pending_outbox(pool).await? > 0 {
+        if start.elapsed() > within {
+            bail!("the outbox still has rows after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(start.elapsed())
+}
+
+async fn start_daemon(
+    emu: &Emulator,
+    scratch: &Scratch,
+    connections: usize,
+) -> anyhow::Result<(Daemon, Duration)> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let settings = settings(emu, &scratch.url)?;
+    let started = Instant::now();
+    let daemon = Daemon::start(settings, scratch.pool.clone(), clock, options(connections)).await?;
+    emu.wait_connected(connections, Duration::from_secs(10))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((daemon, started.elapsed()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Parts
+
+impl Bench {
+    /// Postgres's own commit latency: one-row INSERTs, each its own transaction, one after
+    /// another on one connection; then the same for our whole click append (no Slack).
+    async fn floor(&self) -> anyhow::Result<()> {
+        let s = self.scratch("floor").await?;
+        sqlx::query("CREATE TABLE floor (id bigserial PRIMARY KEY, v text NOT NULL)")
+            .execute(&s.pool)
+            .await?;
+        let mut conn = s.pool.acquire().await?;
+        let mut inserts = Vec::new();
+        for i in 0..3_000 {
+            let t = Instant::now();
+            sqlx::query("INSERT INTO floor (v) VALUES ($1)")
+                .bind(format!("row {i}"))
+                .execute(&mut *conn)
+                .await?;
+            inserts.push(t.elapsed());
+        }
+        drop(conn);
+        store::migrate(&s.pool).await?;
+        let emu = Emulator::start(emulator_config()).await?;
+        let settings = settings(&emu, &s.url)?;
+        let (seeded, _) = seed(&s.pool, &emu, &settings, 1_000, false).await?;
+        let mut appends = Vec::new();
+        for r in &seeded {
+            let t = Instant::now();
+            store::events::append(
+                &s.pool,
+                &Append {
+                    target: Target::Existing(r.id),
+                    events: vec![Event::CommercialApproved],
+                    actor: actor(AE),
+                    policy: settings.policy.clone(),
+                    now: Utc::now(),
+                    expected_version: Some(r.version),
+                    idempotency_key: format!("click:{}:v{}:commercial_approved:{AE}", r.id, r.version),
+                    envelope_id: None,
+                    linear: None,
+                },
+            )
+            .await?;
+            appends.push(t.elapsed());
+        }
+        let (ip50, ip99, imax) = quantiles(&mut inserts);
+        let (ap50, ap99, amax) = quantiles(&mut appends);
+        println!("### Floor: Postgres commits on this machine\n");
+        println!("| what (sequential, one connection) | n | p50 | p99 | max |");
+        println!("|---|---:|---:|---:|---:|");
+        println!(
+            "| one-row INSERT, autocommit | {} | {} | {} | {} |",
+            inserts.len(),
+            ms(ip50),
+            ms(ip99),
+            ms(imax)
+        );
+        println!(
+            "| `store::events::append` of one click (no Slack) | {} | {} | {} | {} |\n",
+            appends.len(),
+            ms(ap50),
+            ms(ap99),
+            ms(amax)
+        );
+        emu.shutdown().await;
+        self.drop_scratch(s).await
+    }
+
+    /// From the `Daemon::start` call to every Socket Mode connection having its `hello`.
+    async fn startup(&self) -> anyhow::Result<()> {
+        let s = self.scratch("startup").await?;
+        store::migrate(&s.pool).await?;
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            let emu = Emulator::start(emulator_config()).await?;
+            let (daemon, took) = start_daemon(&emu, &s, 2).await?;
+            times.push(took);
+            daemon.shutdown().await;
+            emu.shutdown().await;
+        }
+        let (p50, _, max) = quantiles(&mut times);
+        println!("### Start-up\n");
+        println!("| from | to | runs | median | max |");
+        println!("|---|---|---:|---:|---:|");
+        println!(
+            "| `Daemon::start` called (pool open, migrated) | 2 sockets connected (`hello`) | {} | {} | {} |\n",
+            times.len(),
+            ms(p50),
+            ms(max)
+        );
+        self.drop_scratch(s).await
+    }
+
+    async fn rates(&self, knobs: &Knobs) -> anyhow::Result<()> {
+        println!("### Ack latency at a fixed click rate ({} s per rate)\n", knobs.seconds);
+        println!(
+            "| clicks/s | sockets | clicks | achieved/s | acked | missing (> 3 s) | recorded | p50 | p99 | max | daemon p50 | daemon p99 | CPU/click | outbox drained after |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for &(rate, connections) in &knobs.rates {
+            self.rate(rate, connections, knobs.seconds).await?;
+        }
+        println!(
+            "\np50/p99/max: the emulator's record of each click, envelope written to the socket → ack read \
+             (includes both websocket hops). Daemon p50/p99: the daemon's own histogram \
+             (`capacity_bot_ack_latency_seconds`, envelope read → ack queued), as the bucket bound. \
+             CPU/click: this process's user+system CPU from the first click until the outbox had \
+             delivered every click's root update and thread reply, divided by clicks; it includes the \
+             emulator, the load generator and the outbox worker (all in this process), not Postgres.\n"
+        );
+        Ok(())
+    }
+
+    async fn rate(&self, rate: u32, connections: usize, seconds: u64) -> anyhow::Result<()> {
+        let s = self.scratch(&format!("rate{rate}")).await?;
+        store::migrate(&s.pool).await?;
+        let emu = Arc::new(Emulator::start(emulator_config()).await?);
+        let settings = settings(&emu, &s.url)?;
+        let warmup = (rate as usize).min(200);
+        let n = rate as usize * seconds as usize;
+        let (seeded, blocks) = seed(&s.pool, &emu, &settings, n + warmup, false).await?;
+        let frames: Vec<String> = seeded
+            .iter()
+            .map(|r| click_frame(&emu, AE, r, "commercial_approved", &blocks))
+            .collect();
+        let (daemon, _) = start_daemon(&emu, &s, connections).await?;
+
+        // Warm-up: the role cache, the pool's connections, the emulator's sockets.
+        let (warm, measured) = frames.split_at(warmup);
+        paced(&emu, warm, rate).await;
+        outbox_drained(&s.pool, Duration::from_secs(120)).await?;
+
+        let hist0 = ack_histogram(&daemon);
+        let cpu0 = cpu_seconds("self");
+        let wall = Instant::now();
+        let results = paced(&emu, measured, rate).await;
+        let sent_for = wall.elapsed();
+        let drained = outbox_drained(&s.pool, Duration::from_secs(300)).await?;
+        let cpu = cpu_seconds("self") - cpu0;
+        let hist1 = ack_histogram(&daemon);
+
+        let mut latencies: Vec<Duration> = results.iter().flatten().copied().collect();
+        let acked = latencies.len();
+        let missing = results.len() - acked;
+        let recorded = count_events(&s.pool, "commercial_approved").await? - warmup as i64;
+        let (p50, p99, max) = quantiles(&mut latencies);
+        let (d50, d99) = histogram_quantiles(&hist0, &hist1);
+        println!(
+            "| {rate} | {connections} | {} | {:.0} | {acked} | {missing} | {recorded} | {} | {} | {} | {d50} | {d99} | {:.3} ms | {:.1} s |",
+            results.len(),
+            results.len() as f64 / sent_for.as_secs_f64(),
+            ms(p50),
+            ms(p99),
+            ms(max),
+            cpu * 1000.0 / results.len() as f64,
+            drained.as_secs_f64()
+        );
+        daemon.shutdown().await;
+        drop(emu);
+        self.drop_scratch(s).await
+    }
+
+    /// Closed loops of `technical_owner_assigned` by two infra users taking turns, each at
+    /// the request's current version: one loop per request, as fast as acks come back.
+    async fn saturation(&self, knobs: &Knobs) -> anyhow::Result<()> {
+        println!(
+            "### Recorded events per second at saturation ({} s each, 2 sockets)\n",
+            knobs.saturation_seconds
+        );
+        println!("| requests clicked at once | clicks acked | events recorded | events/s | ack p50 | ack p99 | no ack within 3 s | CPU/event |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for requests in [1, 16, 64] {
+            let s = self.scratch(&format!("saturation{requests}")).await?;
+            store::migrate(&s.pool).await?;
+            let emu = Arc::new(Emulator::start(emulator_config()).await?);
+            let settings = settings(&emu, &s.url)?;
+            let (seeded, blocks) = seed(&s.pool, &emu, &settings, requests, true).await?;
+            let (daemon, _) = start_daemon(&emu, &s, 2).await?;
+            let before = count_events(&s.pool, "technical_owner_assigned").await?;
+            let cpu0 = cpu_seconds("self");
+            let deadline = Instant::now() + Duration::from_secs(knobs.saturation_seconds);
+            let started = Instant::now();
+            let (latencies, failures) =
+                closed_loops(&emu, seeded, &blocks, Stop::At(deadline)).await;
+            let elapsed = started.elapsed();
+            let cpu = cpu_seconds("self") - cpu0;
+            let recorded = count_events(&s.pool, "technical_owner_assigned").await? - before;
+            let mut latencies = latencies;
+            let (p50, p99, _) = quantiles(&mut latencies);
+            println!(
+                "| {requests} | {} | {recorded} | {:.0} | {} | {} | {failures} | {:.3} ms |",
+                latencies.len(),
+                recorded as f64 / elapsed.as_secs_f64(),
+                ms(p50),
+                ms(p99),
+                cpu * 1000.0 / recorded.max(1) as f64
+            );
+            outbox_drained(&s.pool, Duration::from_secs(300)).await?;
+            daemon.shutdown().await;
+            drop(emu);
+            self.drop_scratch(s).await?;
+        }
+        println!(
+            "\nEach request's clicks are sequential (the next click carries the version the last one \
+             produced), so one request measures one click's full round trip; many requests measure \
+             the daemon's throughput. The outbox delivers each event's root update and thread reply \
+             to the emulator meanwhile. CPU/event: this process (daemon, emulator, load) per event, \
+             during the run only.\n"
+        );
+        Ok(())
+    }
+
+    /// The real binary, idle and then after `history_events` events have gone through it.
+    async fn memory(&self, knobs: &Knobs) -> anyhow::Result<()> {
+        let s = self.scratch("memory").await?;
+        let emu = Arc::new(Emulator::start(emulator_config()).await?);
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("capacity.toml");
+        std::fs::write(&config, config_toml(emu.team_id()))?;
+        let spawned = Instant::now();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_capacity-bot"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("SLACK_BOT_TOKEN", emu.bot_token())
+            .env("SLACK_APP_TOKEN", emu.app_token())
+            .env("SLACK_API_URL", emu.api_url())
+            .env("DATABASE_URL", &s.url)
+            .env("CAPACITY_SIGNAL_SECRET", "bench-signal-secret")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting capacity-bot run")?;
+        let pid = child.id().context("the child's pid")?.to_string();
+        emu.wait_connected(2, Duration::from_secs(30))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let connected = spawned.elapsed();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (idle_rss, idle_hwm) = memory_mib(&pid);
+
+        let settings = settings(&emu, &s.url)?;
+        let (seeded, blocks) = seed(&s.pool, &emu, &settings, 64, true).await?;
+        let target = knobs.history_events;
+        let cpu0 = cpu_seconds(&pid);
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        let recorded = Arc::new(AtomicU64::new(0));
+        let checkpoints = [target / 4, target / 2, target * 3 / 4];
+        let sampler = {
+            let recorded = recorded.clone();
+            let pid = pid.clone();
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                for mark in checkpoints {
+                    while recorded.load(Ordering::Relaxed) < mark {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    out.push((mark, memory_mib(&pid).0));
+                }
+                out
+            })
+        };
+        let (_, failures) = closed_loops(
+            &emu,
+            seeded,
+            &blocks,
+            Stop::After(recorded.clone(), target),
+        )
+        .await;
+        let drive = started.elapsed();
+        samples.extend(sampler.await?);
+        let drained = outbox_drained(&s.pool, Duration::from_secs(600)).await?;
+        let cpu = cpu_seconds(&pid) - cpu0;
+        let events = count_events(&s.pool, "technical_owner_assigned").await?;
+        let (busy_rss, _) = memory_mib(&pid);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (after_rss, after_hwm) = memory_mib(&pid);
+
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        println!("### The real binary (`capacity-bot run`): start-up, memory, CPU\n");
+        println!("| measure | value |");
+        println!("|---|---|");
+        println!("| process spawned → 2 sockets connected (incl. migrations on an empty database) | {} |", ms(connected));
+        println!("| VmRSS idle, 5 s after connecting | {idle_rss:.1} MiB (peak so far {idle_hwm:.1} MiB) |");
+        for (mark, rss) in &samples {
+            println!("| VmRSS after {mark} events | {rss:.1} MiB |");
+        }
+        println!("| VmRSS after {events} events, outbox drained | {busy_rss:.1} MiB |");
+        println!(
+            "| VmRSS 5 s later (idle again) | {after_rss:.1} MiB (peak {after_hwm:.1} MiB) |"
+        );
+        println!(
+            "| events/s through it (64 requests at once, incl. outbox) | {:.0} (clicks with no ack within 3 s: {failures}) |",
+            events as f64 / drive.as_secs_f64()
+        );
+        println!(
+            "| its own CPU per event (socket, handler, append, outbox: render, 2 Slack calls, marks) | {:.3} ms |",
+            cpu * 1000.0 / events.max(1) as f64
+        );
+        println!("| outbox drained after the last ack | {:.1} s |", drained.as_secs_f64());
+        println!(
+            "| exit after SIGTERM | {} |\n",
+            match status {
+                Ok(Ok(s)) => format!("{s}"),
+                _ => "did not exit within 30 s".to_string(),
+            }
+        );
+        drop(emu);
+        self.drop_scratch(s).await
+    }
+}
+
+/// Sends `frames` at `rate` per second; each result is the ack latency, or `None` when no
+/// ack came within Slack's 3 s.
+async fn paced(emu: &Arc<Emulator>, frames: &[String], rate: u32) -> Vec<Option<Duration>> {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut tasks = JoinSet::new();
+    for (i, frame) in frames.iter().enumerate() {
+        tick.tick().await;
+        let (emu, frame) = (emu.clone(), frame.clone());
+        tasks.spawn(async move {
+            let ack = emu.send_raw_envelope(&frame, SLACK_ACK).await;
+            (i, ack.ok().flatten().map(|a| a.latency))
+        });
+    }
+    let mut out = vec![None; frames.len()];
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, latency)) = done {
+            out[i] = latency.filter(|l| *l <= SLACK_ACK);
+        }
+    }
+    out
+}
+
+enum Stop {
+    At(Instant),
+    /// When the shared count of acked clicks reaches the target.
+    After(Arc<AtomicU64>, u64),
+}
+
+/// One loop per request: INFRA and INFRA2 take turns taking it, each click at the version
+/// the previous one produced. Returns the ack latencies and how many clicks failed.
+async fn closed_loops(
+    emu: &Arc<Emulator>,
+    seeded: Vec<Seeded>,
+    blocks: &Value,
+    stop: Stop,
+) -> (Vec<Duration>, usize) {
+    let stop = Arc::new(stop);
+    let mut tasks = JoinSet::new();
+    for (i, mut req) in seeded.into_iter().enumerate() {
+        let (emu, blocks, stop) = (emu.clone(), blocks.clone(), stop.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            let mut turn = i;
+            loop {
+                let done = match stop.as_ref() {
+                    Stop::At(t) => Instant::now() >= *t,
+                    Stop::After(n, target) => n.load(Ordering::Relaxed) >= *target,
+                };
+                if done || failures > 3 {
+                    break;
+                }
+                let user = if turn % 2 == 0 { INFRA } else { INFRA2 };
+                turn += 1;
+                let frame = click_frame(&emu, user, &req, "technical_owner_assigned", &blocks);
+                match emu.send_raw_envelope(&frame, SLACK_ACK).await {
+                    Ok(Some(ack)) => {
+                        latencies.push(ack.latency);
+                        req.version += 1;
+                        if let Stop::After(n, _) = stop.as_ref() {
+                            n.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures)
+        });
+    }
+    let mut all = Vec::new();
+    let mut failures = 0;
+    while let Some(Ok((l, f))) = tasks.join_next().await {
+        all.extend(l);
+        failures += f;
+    }
+    (all, failures)
+}
