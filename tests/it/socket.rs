@@ -94,6 +94,25 @@ async fn an_abrupt_socket_drop_mid_flow_reconnects_and_the_flow_completes(pool: 
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
+async fn a_warning_disconnect_mid_flow_reconnects_and_the_flow_completes(pool: PgPool) {
+    flow_survives(pool, |h| {
+        h.emu.disconnect_sockets(DisconnectReason::Warning)
+    })
+    .await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn failing_connections_open_and_link_disabled_are_retried_with_backoff(pool: PgPool) {
+    // Socket Mode switched off, then apps.connections.open failing four times: the daemon
+    // keeps trying (with backoff, not a tight loop) and the flow completes once Slack is back.
+    flow_survives(pool, |h| {
+        h.emu.fail_connections_open(4);
+        h.emu.disconnect_sockets(DisconnectReason::LinkDisabled)
+    })
+    .await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
 async fn a_click_envelope_delivered_twice_is_recorded_once(pool: PgPool) {
     let mut h = Harness::start(pool).await;
     let root = submitted(&h, "10000").await;
