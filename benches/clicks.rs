@@ -229,7 +229,8 @@ fn quantiles(samples: &mut [Duration]) -> (Duration, Duration, Duration) {
         return (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     }
     samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    let at =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
     (at(0.50), at(0.99), samples[samples.len() - 1])
 }
 
@@ -510,12 +511,12 @@ fn click_frame(
 }
 
 async fn count_events(pool: &PgPool, kind: &str) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM capacity.capacity_request_events WHERE kind = $1",
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM capacity.capacity_request_events WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(pool)
+            .await?,
     )
-    .bind(kind)
-    .fetch_one(pool)
-    .await?)
 }
 
 async fn pending_outbox(pool: &PgPool) -> anyhow::Result<i64> {
@@ -591,7 +592,10 @@ impl Bench {
                     policy: settings.policy.clone(),
                     now: Utc::now(),
                     expected_version: Some(r.version),
-                    idempotency_key: format!("click:{}:v{}:commercial_approved:{AE}", r.id, r.version),
+                    idempotency_key: format!(
+                        "click:{}:v{}:commercial_approved:{AE}",
+                        r.id, r.version
+                    ),
                     envelope_id: None,
                     linear: None,
                 },
@@ -648,7 +652,10 @@ impl Bench {
     }
 
     async fn rates(&self, knobs: &Knobs) -> anyhow::Result<()> {
-        println!("### Ack latency at a fixed click rate ({} s per rate)\n", knobs.seconds);
+        println!(
+            "### Ack latency at a fixed click rate ({} s per rate)\n",
+            knobs.seconds
+        );
         println!(
             "| clicks/s | sockets | clicks | achieved/s | acked | missing (> 3 s) | recorded | p50 | p99 | max | daemon p50 | daemon p99 | CPU/click | outbox drained after |"
         );
@@ -818,13 +825,8 @@ impl Bench {
                 out
             })
         };
-        let (_, failures) = closed_loops(
-            &emu,
-            seeded,
-            &blocks,
-            Stop::After(recorded.clone(), target),
-        )
-        .await;
+        let (_, failures) =
+            closed_loops(&emu, seeded, &blocks, Stop::After(recorded.clone(), target)).await;
         let drive = started.elapsed();
         samples.extend(sampler.await?);
         let drained = outbox_drained(&s.pool, Duration::from_secs(600)).await?;
@@ -847,9 +849,7 @@ impl Bench {
             println!("| VmRSS after {mark} events | {rss:.1} MiB |");
         }
         println!("| VmRSS after {events} events, outbox drained | {busy_rss:.1} MiB |");
-        println!(
-            "| VmRSS 5 s later (idle again) | {after_rss:.1} MiB (peak {after_hwm:.1} MiB) |"
-        );
+        println!("| VmRSS 5 s later (idle again) | {after_rss:.1} MiB (peak {after_hwm:.1} MiB) |");
         println!(
             "| events/s through it (64 requests at once, incl. outbox) | {:.0} (clicks with no ack within 3 s: {failures}) |",
             events as f64 / drive.as_secs_f64()
@@ -858,7 +858,10 @@ impl Bench {
             "| its own CPU per event (socket, handler, append, outbox: render, 2 Slack calls, marks) | {:.3} ms |",
             cpu * 1000.0 / events.max(1) as f64
         );
-        println!("| outbox drained after the last ack | {:.1} s |", drained.as_secs_f64());
+        println!(
+            "| outbox drained after the last ack | {:.1} s |",
+            drained.as_secs_f64()
+        );
         println!(
             "| exit after SIGTERM | {} |\n",
             match status {
