@@ -73,7 +73,12 @@ async fn an_issue_is_opened_at_technical_review_and_follows_each_transition(pool
         .await
         .unwrap();
     h.root_showing(1, "Provisioning").await;
-    drain(&h).await;
+    // The background worker may be mid-call on a comment: wait for both, bounded.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while linear.with(|l| l.comments.len()) < 2 && tokio::time::Instant::now() < deadline {
+        drain(&h).await;
+        tokio::task::yield_now().await;
+    }
     let comments = linear.with(|l| l.comments.clone());
     let texts: Vec<&str> = comments.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
