@@ -151,12 +151,19 @@ async fn connection_loop(
         first = false;
         let end = match open().await {
             Err(e) => SessionEnd::Failed(format!("apps.connections.open failed: {e}")),
-            Ok(url) => match tokio_tungstenite::connect_async(url.as_str()).await {
-                Err(e) => SessionEnd::Failed(format!("websocket connect failed: {e}")),
-                Ok((ws, _)) => {
-                    session(ws, &config, &handler, &status, &shutdown, &mut backoff).await
+            Ok(url) => {
+                // Nagle off: an ack is one small frame, and held back behind an earlier one
+                // not yet acknowledged it would wait for Slack's next packet (tens of ms).
+                let nodelay = true;
+                match tokio_tungstenite::connect_async_with_config(url.as_str(), None, nodelay)
+                    .await
+                {
+                    Err(e) => SessionEnd::Failed(format!("websocket connect failed: {e}")),
+                    Ok((ws, _)) => {
+                        session(ws, &config, &handler, &status, &shutdown, &mut backoff).await
+                    }
                 }
-            },
+            }
         };
         let delay = match &end {
             SessionEnd::Shutdown => return,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{Connection, FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::rows::{upsert_request, RequestRow, REQUEST_COLUMNS};
@@ -143,11 +143,40 @@ fn batch_key(key: &str, index: usize) -> String {
     }
 }
 
+/// How long an append waits for a pooled connection. A click gets 2 s of database time
+/// (`slack::handlers::DB_BUDGET`) before its user is told it was not recorded; an append that
+/// cannot start within this gives up by itself, and one that has started has time to end, so
+/// what the user is told is what happened.
+pub const ACQUIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// Records `append` atomically: checks the idempotency key and the expected version, runs
 /// the reducer, inserts the events, rewrites the projection and enqueues the outbox rows, in
 /// one transaction. Nothing is half-written: any failure rolls all of it back.
+///
+/// Once it has a connection, the transaction runs to its end in a task of its own, even if
+/// the caller stops waiting (a click's budget ran out, its socket closed). A transaction
+/// future dropped halfway leaves its pooled connection behind in a state sqlx does not track:
+/// dropped while its `BEGIN` is in flight, the connection goes back to the pool inside a
+/// transaction, and the next statement on it (an outbox claim, say) never commits and holds
+/// its row locks for good. Closing such connections instead makes an overloaded daemon
+/// reconnect for every click it gives up on, and collapse.
 pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendError> {
-    let mut tx = pool.begin().await.map_err(StoreError::Unreachable)?;
+    let mut conn = match tokio::time::timeout(ACQUIRE_BUDGET, pool.acquire()).await {
+        Ok(conn) => conn.map_err(StoreError::Unreachable)?,
+        Err(_) => return Err(StoreError::Unreachable(sqlx::Error::PoolTimedOut).into()),
+    };
+    let append = append.clone();
+    let transaction = tokio::spawn(async move { append_on(&mut conn, &append).await });
+    match transaction.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels the task.
+        Err(_) => Err(StoreError::Unreachable(sqlx::Error::PoolClosed).into()),
+    }
+}
+
+async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended, AppendError> {
+    let mut tx = conn.begin().await.map_err(StoreError::Unreachable)?;
     // Two tasks with the same key would both see "not recorded yet"; the transaction-scoped
     // lock makes the second wait for the first and then find its result.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")

@@ -108,6 +108,12 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
 /// row of the same request and lane is still pending: that keeps each request's messages in order
 /// across any number of workers and replicas. SKIP LOCKED lets two workers claim at once
 /// without waiting on each other, and never the same row.
+///
+/// The head of each request's queue is found by skipping through the pending index one
+/// (request, lane) at a time, so a claim costs one index probe per request with anything
+/// pending, however long the queues behind the heads are. (Asking each pending row whether an
+/// earlier one exists cost one probe per pending row: with a backlog of 180,000 rows after a
+/// burst, one claim of 32 rows took 6 s, and the outbox drained at 5 rows/s.)
 pub async fn claim(
     pool: &PgPool,
     worker: &str,
@@ -116,14 +122,19 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<OutboxRow>, StoreError> {
     let rows: Vec<Raw> = sqlx::query_as(
-        "UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
-         FROM (SELECT c.id FROM capacity.outbox c \
+        "WITH RECURSIVE heads (request_id, lane, id) AS ( \
+             (SELECT request_id, lane, id FROM capacity.outbox WHERE status = 'pending' \
+              ORDER BY request_id, lane, id LIMIT 1) \
+           UNION ALL \
+             SELECT n.request_id, n.lane, n.id FROM heads h CROSS JOIN LATERAL ( \
+               SELECT request_id, lane, id FROM capacity.outbox \
+               WHERE status = 'pending' AND (request_id, lane) > (h.request_id, h.lane) \
+               ORDER BY request_id, lane, id LIMIT 1) n) \
+         UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
+         FROM (SELECT c.id FROM capacity.outbox c JOIN heads ON heads.id = c.id \
                WHERE c.status = 'pending' AND c.next_attempt_at <= $2 \
                  AND (c.claimed_until IS NULL OR c.claimed_until < $2) \
-                 AND NOT EXISTS (SELECT 1 FROM capacity.outbox e \
-                                 WHERE e.request_id = c.request_id AND e.lane = c.lane \
-                                   AND e.status = 'pending' AND e.id < c.id) \
-               ORDER BY c.id LIMIT $4 FOR UPDATE SKIP LOCKED) picked \
+               ORDER BY c.id LIMIT $4 FOR UPDATE OF c SKIP LOCKED) picked \
          WHERE o.id = picked.id \
          RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at",
     )

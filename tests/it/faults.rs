@@ -835,3 +835,135 @@ async fn two_replicas_and_two_conflicting_clicks_record_one_event_and_tell_the_l
     h.stop().await;
     daemon_pool.close().await;
 }
+
+/// A TCP proxy to Postgres that holds back the server's answer to the first `BEGIN` a client
+/// sends, until released: a transaction can then be abandoned exactly while its `BEGIN` is in
+/// flight. Every other byte, and every later connection, passes straight through.
+struct BeginStall {
+    port: u16,
+    /// Notified once the `BEGIN` has gone to the server (its answer now held back).
+    begun: Arc<tokio::sync::Notify>,
+    /// Notify to let the held answer through.
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl BeginStall {
+    async fn start(upstream: (String, u16)) -> BeginStall {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let begun = Arc::new(tokio::sync::Notify::new());
+        let release = Arc::new(tokio::sync::Notify::new());
+        let armed = Arc::new(AtomicBool::new(true));
+        let (b, r) = (begun.clone(), release.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream.clone()).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let held = Arc::new(AtomicBool::new(false));
+                let (armed, held2, begun) = (armed.clone(), held.clone(), b.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = from_client.read(&mut buf).await {
+                        let chunk = &buf[..n];
+                        if n == 0 {
+                            break;
+                        }
+                        // A simple-protocol Query ('Q') carrying exactly "BEGIN".
+                        let is_begin = chunk.windows(6).any(|w| w == b"BEGIN\0");
+                        if is_begin && armed.swap(false, Ordering::SeqCst) {
+                            held2.store(true, Ordering::SeqCst);
+                            begun.notify_one();
+                        }
+                        if to_server.write_all(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let release = r.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = from_server.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if held.swap(false, Ordering::SeqCst) {
+                            release.notified().await;
+                        }
+                        if to_client.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        BeginStall {
+            port,
+            begun,
+            release,
+        }
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_append_abandoned_while_its_begin_is_in_flight_leaves_no_transaction_open(pool: PgPool) {
+    let options = pool.connect_options();
+    let upstream = (options.get_host().to_string(), options.get_port());
+    let req = crate::support::submit(&pool, 10_000).await.request;
+    let stall = BeginStall::start(upstream).await;
+    // One connection, through the proxy and in plain text (so it can see the BEGIN): whatever
+    // the abandoned append leaves behind, the next query meets.
+    let one = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            (*options)
+                .clone()
+                .host("127.0.0.1")
+                .port(stall.port)
+                .ssl_mode(sqlx::postgres::PgSslMode::Disable),
+        )
+        .await
+        .expect("a one-connection pool through the proxy");
+
+    let append = crate::support::append_for(
+        store::Target::Existing(req.id),
+        vec![capacity_bot::domain::Event::CommercialApproved],
+        actor(AE),
+        t0(),
+        Some(req.version),
+        "abandoned-click",
+    );
+    // The click's budget runs out while BEGIN is on the wire, as `append_within_budget`'s
+    // timeout or a closed socket would end it.
+    tokio::select! {
+        done = store::events::append(&one, &append) => panic!("the BEGIN was held: {done:?}"),
+        () = stall.begun.notified() => {}
+    }
+    stall.release.notify_one();
+
+    // A simple-protocol query in a transaction of its own starts when its transaction does;
+    // inside a transaction left open, the transaction is older.
+    let probe = sqlx::raw_sql("SELECT now() < statement_timestamp() AS inside")
+        .fetch_one(&one)
+        .await
+        .expect("the probe runs");
+    let inside: bool = sqlx::Row::get(&probe, "inside");
+    assert!(
+        !inside,
+        "the next user of the pool found itself inside the abandoned append's transaction"
+    );
+    // It went on to its end by itself (it had started); the same click again is a repeat.
+    assert_eq!(approvals(&pool, req.id).await, 1);
+    let again = store::events::append(&one, &append)
+        .await
+        .expect("answered");
+    assert!(again.duplicate, "recorded once");
+    assert_eq!(approvals(&pool, req.id).await, 1);
+    one.close().await;
+}
