@@ -25,6 +25,7 @@ use crate::replay::fold;
 use crate::slack::api::{ApiError, SlackApi};
 use crate::slack::roles::RoleResolver;
 use crate::store::outbox::OutboxRow;
+use crate::store::requests::Links;
 use crate::store::{self, StoreError};
 
 /// After this many attempts a transiently failing row is given up on and left for a human.
@@ -159,8 +160,8 @@ impl Deliverer {
         }
     }
 
-    async fn request(&self, row: &OutboxRow) -> Result<Request, DeliveryError> {
-        store::requests::by_id(&self.pool, row.request_id)
+    async fn request(&self, row: &OutboxRow) -> Result<(Request, Links), DeliveryError> {
+        store::requests::with_links(&self.pool, row.request_id)
             .await?
             .ok_or_else(|| DeliveryError::Missing(format!("request {} is gone", row.request_id)))
     }
@@ -173,12 +174,11 @@ impl Deliverer {
         let now = self.clock.now();
         match &row.effect {
             Effect::PostRootMessage => {
-                let links = store::requests::links(&self.pool, row.request_id).await?;
+                let (req, links) = self.request(row).await?;
                 if links.slack_ts.is_some() {
                     // Posted before a crash lost the mark: do not post twice.
                     return Ok(());
                 }
-                let req = self.request(row).await?;
                 let content = render::root::root_message(&req, &links, policy, roles, now);
                 let ts = self.api.post_message(channel, content, None).await?;
                 // Store the ts before anything else can fail, so a retry updates instead of reposting.
@@ -201,13 +201,12 @@ impl Deliverer {
                 }
             }
             Effect::UpdateRootMessage => {
-                let links = store::requests::links(&self.pool, row.request_id).await?;
+                let (req, links) = self.request(row).await?;
                 let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
                     return Err(DeliveryError::Missing(
                         "the root message was never posted, so it cannot be updated".into(),
                     ));
                 };
-                let req = self.request(row).await?;
                 let content = render::root::root_message(&req, &links, policy, roles, now);
                 self.api.update_message(ch, ts, content).await?;
             }
@@ -223,7 +222,7 @@ impl Deliverer {
                 self.api.post_message(ch, content, Some(ts)).await?;
             }
             Effect::DirectMessage { to } => {
-                let req = self.request(row).await?;
+                let (req, links) = self.request(row).await?;
                 let (after, event) = self.request_at_event(row).await?;
                 let why = match &event.event {
                     Event::ReminderSent { slot, .. }
@@ -238,7 +237,6 @@ impl Deliverer {
                     },
                     _ => render::dm::DmReason::TimedOut,
                 };
-                let links = store::requests::links(&self.pool, row.request_id).await?;
                 let content = render::dm::decision_dm(
                     &req,
                     why,
@@ -252,11 +250,10 @@ impl Deliverer {
             }
             Effect::CreateLinearIssue => {
                 let linear = self.linear()?;
-                let links = store::requests::links(&self.pool, row.request_id).await?;
+                let (req, links) = self.request(row).await?;
                 if links.linear_issue_id.is_some() {
                     return Ok(());
                 }
-                let req = self.request(row).await?;
                 let description = issue_description(&req, links.permalink.as_deref());
                 let issue = linear
                     .create_issue(req.id, &issue_title(&req), &description)

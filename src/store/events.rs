@@ -255,34 +255,58 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
     upsert_request(&mut tx, &last).await?;
 
     let mut recorded = Vec::with_capacity(pending.len());
+    let mut outbox = OutboxRows::default();
     for (i, (event, after, effects)) in pending.into_iter().enumerate() {
         let rec = insert_event(&mut tx, append, i, event, &after).await?;
         for effect in effects {
-            sqlx::query(
-                "INSERT INTO capacity.outbox (request_id, event_id, effect, lane, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $5, $4, $4)",
-            )
-            .bind(request_id.0)
-            .bind(rec.id)
-            .bind(sqlx::types::Json(&effect))
-            .bind(append.now)
-            .bind(effect.lane())
-            .execute(&mut *tx)
-            .await?;
+            outbox.push(rec.id, &effect)?;
         }
         recorded.push(rec);
     }
-    // A wake-up hint for outbox workers; delivered only if the transaction commits.
-    sqlx::query("SELECT pg_notify('capacity_outbox', $1)")
-        .bind(request_id.0.to_string())
-        .execute(&mut *tx)
-        .await?;
+    // Every outbox row in one statement, in effect order (each row's id comes from the
+    // sequence as `unnest` yields it), with a wake-up hint for the workers that is delivered
+    // only if the transaction commits.
+    sqlx::query(
+        "WITH queued AS ( \
+           INSERT INTO capacity.outbox (request_id, event_id, effect, lane, next_attempt_at, created_at) \
+           SELECT $1, e.event_id, e.effect::jsonb, e.lane, $2, $2 \
+           FROM unnest($3::uuid[], $4::text[], $5::text[]) AS e (event_id, effect, lane) \
+           RETURNING 1) \
+         SELECT pg_notify('capacity_outbox', $6), (SELECT count(*) FROM queued)",
+    )
+    .bind(request_id.0)
+    .bind(append.now)
+    .bind(&outbox.event_ids)
+    .bind(&outbox.effects)
+    .bind(&outbox.lanes)
+    .bind(request_id.0.to_string())
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Appended {
         request: last,
         events: recorded,
         duplicate: false,
     })
+}
+
+/// The outbox rows of one append, as the columns of one `INSERT … SELECT FROM unnest`.
+#[derive(Default)]
+struct OutboxRows {
+    event_ids: Vec<Uuid>,
+    effects: Vec<String>,
+    lanes: Vec<&'static str>,
+}
+
+impl OutboxRows {
+    fn push(&mut self, event_id: Uuid, effect: &crate::domain::Effect) -> Result<(), AppendError> {
+        let json = serde_json::to_string(effect)
+            .map_err(|e| StoreError::Corrupt(format!("an effect could not be encoded: {e}")))?;
+        self.event_ids.push(event_id);
+        self.effects.push(json);
+        self.lanes.push(effect.lane());
+        Ok(())
+    }
 }
 
 async fn insert_event(

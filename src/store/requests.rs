@@ -1,6 +1,6 @@
 //! Reading the projection.
 
-use sqlx::PgPool;
+use sqlx::{FromRow, PgPool};
 
 use super::rows::{RequestRow, REQUEST_COLUMNS};
 use super::StoreError;
@@ -91,6 +91,24 @@ pub async fn links(pool: &PgPool, id: RequestId) -> Result<Links, StoreError> {
     .fetch_optional(pool)
     .await?;
     Ok(row.unwrap_or_default())
+}
+
+/// A request with its links, in one query (what the outbox renders from).
+pub async fn with_links(
+    pool: &PgPool,
+    id: RequestId,
+) -> Result<Option<(Request, Links)>, StoreError> {
+    let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url \
+         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
+         LEFT JOIN capacity.request_links l ON l.request_id = q.id"
+    )))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let request = RequestRow::from_row(&row)?.into_request()?;
+    Ok(Some((request, Links::from_row(&row)?)))
 }
 
 /// Records where the root message was posted.
