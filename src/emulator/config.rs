@@ -1,6 +1,6 @@
 //! Seed data and timing knobs for an [`Emulator`](super::Emulator).
 //!
-//! Defaults reuse the identities of `/work/shared/slack-fixtures` so recorded payloads look
+//! Defaults reuse the identities of `tests/fixtures/slack` so recorded payloads look
 //! like the fixtures (team `T07QCRB2H1N`, app `A07R1CAPRQ2`, bot user `U07R1D8BOT9`).
 
 use std::time::Duration;

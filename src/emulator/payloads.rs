@@ -1,5 +1,5 @@
 //! Wire shapes: envelopes, interaction payloads, stored messages and views, field for field
-//! as in `/work/shared/slack-fixtures`.
+//! as in `tests/fixtures/slack`.
 
 use serde_json::{json, Value};
 use uuid::Uuid;
