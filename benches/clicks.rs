@@ -13,6 +13,9 @@
 //! - `BENCH_SATURATION_SECONDS` (15): length of each saturation run.
 //! - `BENCH_HISTORY_EVENTS` (100000): events driven through the real binary for the memory part.
 //! - `BENCH_PARTS` (`floor,startup,rates,saturation,memory`): which parts run.
+//! - `BENCH_NO_PING` (unset): when set, the in-process daemon's pool skips sqlx's
+//!   ping-before-acquire (`store::connect` pings on every acquire), to measure what that costs.
+//!   (TLS to Postgres follows `DATABASE_URL`: add `?sslmode=disable` to measure without it.)
 //!
 //! Clicks are legal ones: requests are created straight through `store::events::append`,
 //! their root messages posted to the emulator as the outbox would post them, and each click
@@ -156,7 +159,16 @@ impl Bench {
             .context("creating the bench database")?;
         let mut url = url::Url::parse(&self.admin_url)?;
         url.set_path(&name);
-        let pool = store::connect(url.as_str()).await?;
+        let pool = if std::env::var_os("BENCH_NO_PING").is_some() {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(2))
+                .test_before_acquire(false)
+                .connect(url.as_str())
+                .await?
+        } else {
+            store::connect(url.as_str()).await?
+        };
         Ok(Scratch {
             name,
             url: url.to_string(),
@@ -567,6 +579,7 @@ impl Bench {
             .await?;
         let mut conn = s.pool.acquire().await?;
         let mut inserts = Vec::new();
+        let cpu0 = cpu_seconds("self");
         for i in 0..3_000 {
             let t = Instant::now();
             sqlx::query("INSERT INTO floor (v) VALUES ($1)")
@@ -575,12 +588,14 @@ impl Bench {
                 .await?;
             inserts.push(t.elapsed());
         }
+        let insert_cpu = (cpu_seconds("self") - cpu0) / inserts.len() as f64;
         drop(conn);
         store::migrate(&s.pool).await?;
         let emu = Emulator::start(emulator_config()).await?;
         let settings = settings(&emu, &s.url)?;
         let (seeded, _) = seed(&s.pool, &emu, &settings, 1_000, false).await?;
         let mut appends = Vec::new();
+        let cpu0 = cpu_seconds("self");
         for r in &seeded {
             let t = Instant::now();
             store::events::append(
@@ -603,24 +618,27 @@ impl Bench {
             .await?;
             appends.push(t.elapsed());
         }
+        let append_cpu = (cpu_seconds("self") - cpu0) / seeded.len() as f64;
         let (ip50, ip99, imax) = quantiles(&mut inserts);
         let (ap50, ap99, amax) = quantiles(&mut appends);
         println!("### Floor: Postgres commits on this machine\n");
-        println!("| what (sequential, one connection) | n | p50 | p99 | max |");
-        println!("|---|---:|---:|---:|---:|");
+        println!("| what (sequential, one connection) | n | p50 | p99 | max | client CPU each |");
+        println!("|---|---:|---:|---:|---:|---:|");
         println!(
-            "| one-row INSERT, autocommit | {} | {} | {} | {} |",
+            "| one-row INSERT, autocommit | {} | {} | {} | {} | {:.3} ms |",
             inserts.len(),
             ms(ip50),
             ms(ip99),
-            ms(imax)
+            ms(imax),
+            insert_cpu * 1000.0
         );
         println!(
-            "| `store::events::append` of one click (no Slack) | {} | {} | {} | {} |\n",
+            "| `store::events::append` of one click (no Slack) | {} | {} | {} | {} | {:.3} ms |\n",
             appends.len(),
             ms(ap50),
             ms(ap99),
-            ms(amax)
+            ms(amax),
+            append_cpu * 1000.0
         );
         emu.shutdown().await;
         self.drop_scratch(s).await
@@ -744,7 +762,7 @@ impl Bench {
             let deadline = Instant::now() + Duration::from_secs(knobs.saturation_seconds);
             let started = Instant::now();
             let (latencies, failures) =
-                closed_loops(&emu, seeded, &blocks, Stop::At(deadline)).await;
+                closed_loops(&emu, seeded, requests, &blocks, Stop::At(deadline)).await;
             let elapsed = started.elapsed();
             let cpu = cpu_seconds("self") - cpu0;
             let recorded = count_events(&s.pool, "technical_owner_assigned").await? - before;
@@ -773,10 +791,19 @@ impl Bench {
         Ok(())
     }
 
-    /// The real binary, idle and then after `history_events` events have gone through it.
+    /// The real binary: idle, then approvals at a fixed rate on fresh requests (its own CPU per
+    /// click), then `history_events` events through it (memory with history).
     async fn memory(&self, knobs: &Knobs) -> anyhow::Result<()> {
+        const RATE: u32 = 100;
+        const HISTORY_REQUESTS: usize = 1_000;
+        const HISTORY_LOOPS: usize = 32;
         let s = self.scratch("memory").await?;
+        store::migrate(&s.pool).await?;
         let emu = Arc::new(Emulator::start(emulator_config()).await?);
+        let settings = settings(&emu, &s.url)?;
+        let clicks = RATE as usize * knobs.seconds.min(30) as usize;
+        let (fresh, blocks) = seed(&s.pool, &emu, &settings, clicks, false).await?;
+        let (history, _) = seed(&s.pool, &emu, &settings, HISTORY_REQUESTS, true).await?;
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("capacity.toml");
         std::fs::write(&config, config_toml(emu.team_id()))?;
@@ -800,15 +827,40 @@ impl Bench {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let connected = spawned.elapsed();
+        let idle_cpu0 = cpu_seconds(&pid);
         tokio::time::sleep(Duration::from_secs(5)).await;
+        let idle_cpu = (cpu_seconds(&pid) - idle_cpu0) / 5.0;
         let (idle_rss, idle_hwm) = memory_mib(&pid);
 
-        let settings = settings(&emu, &s.url)?;
-        let (seeded, blocks) = seed(&s.pool, &emu, &settings, 64, true).await?;
+        // Approvals at a fixed rate, each on a request of its own.
+        let frames: Vec<String> = fresh
+            .iter()
+            .map(|r| click_frame(&emu, AE, r, "commercial_approved", &blocks))
+            .collect();
+        let calls0 = calls_by_method(&emu);
+        let cpu0 = cpu_seconds(&pid);
+        let results = paced(&emu, &frames, RATE).await;
+        outbox_drained(&s.pool, Duration::from_secs(300)).await?;
+        let click_cpu = (cpu_seconds(&pid) - cpu0) / frames.len() as f64;
+        let calls = calls_by_method(&emu)
+            .into_iter()
+            .map(|(method, n)| {
+                let per =
+                    (n - calls0.get(&method).copied().unwrap_or(0)) as f64 / frames.len() as f64;
+                format!("{method} {per:.2}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut latencies: Vec<Duration> = results.iter().flatten().copied().collect();
+        let missing = results.len() - latencies.len();
+        let (p50, p99, _) = quantiles(&mut latencies);
+        let (rate_rss, _) = memory_mib(&pid);
+
+        // History: two infra users taking turns on 1,000 requests, 32 clicks in flight.
         let target = knobs.history_events;
+        let before = count_events(&s.pool, "technical_owner_assigned").await?;
         let cpu0 = cpu_seconds(&pid);
         let started = Instant::now();
-        let mut samples = Vec::new();
         let recorded = Arc::new(AtomicU64::new(0));
         let checkpoints = [target / 4, target / 2, target * 3 / 4];
         let sampler = {
@@ -825,38 +877,68 @@ impl Bench {
                 out
             })
         };
-        let (_, failures) =
-            closed_loops(&emu, seeded, &blocks, Stop::After(recorded.clone(), target)).await;
+        let (_, failures) = closed_loops(
+            &emu,
+            history,
+            HISTORY_LOOPS,
+            &blocks,
+            Stop::After(recorded.clone(), target),
+        )
+        .await;
         let drive = started.elapsed();
-        samples.extend(sampler.await?);
-        let drained = outbox_drained(&s.pool, Duration::from_secs(600)).await?;
-        let cpu = cpu_seconds(&pid) - cpu0;
-        let events = count_events(&s.pool, "technical_owner_assigned").await?;
+        let samples = sampler.await?;
+        let drained = outbox_drained(&s.pool, Duration::from_secs(900)).await?;
+        let history_cpu = cpu_seconds(&pid) - cpu0;
+        let events = count_events(&s.pool, "technical_owner_assigned").await? - before;
         let (busy_rss, _) = memory_mib(&pid);
         tokio::time::sleep(Duration::from_secs(5)).await;
         let (after_rss, after_hwm) = memory_mib(&pid);
+        let total_events: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM capacity.capacity_request_events")
+                .fetch_one(&s.pool)
+                .await?;
 
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status();
         let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-        println!("### The real binary (`capacity-bot run`): start-up, memory, CPU\n");
+        println!("### The real binary (`capacity-bot run`): start-up, memory, its own CPU\n");
         println!("| measure | value |");
         println!("|---|---|");
-        println!("| process spawned → 2 sockets connected (incl. migrations on an empty database) | {} |", ms(connected));
-        println!("| VmRSS idle, 5 s after connecting | {idle_rss:.1} MiB (peak so far {idle_hwm:.1} MiB) |");
-        for (mark, rss) in &samples {
-            println!("| VmRSS after {mark} events | {rss:.1} MiB |");
-        }
-        println!("| VmRSS after {events} events, outbox drained | {busy_rss:.1} MiB |");
-        println!("| VmRSS 5 s later (idle again) | {after_rss:.1} MiB (peak {after_hwm:.1} MiB) |");
         println!(
-            "| events/s through it (64 requests at once, incl. outbox) | {:.0} (clicks with no ack within 3 s: {failures}) |",
-            events as f64 / drive.as_secs_f64()
+            "| process spawned → 2 sockets connected (migrations already applied) | {} |",
+            ms(connected)
+        );
+        println!("| VmRSS idle, 5 s after connecting | {idle_rss:.1} MiB (peak so far {idle_hwm:.1} MiB) |");
+        println!(
+            "| its CPU while idle (timers, outbox polling, socket pings) | {:.2} ms per second |",
+            idle_cpu * 1000.0
         );
         println!(
-            "| its own CPU per event (socket, handler, append, outbox: render, 2 Slack calls, marks) | {:.3} ms |",
-            cpu * 1000.0 / events.max(1) as f64
+            "| {} approvals at {RATE}/s, one per request: ack p50 / p99, no ack within 3 s | {} / {}, {missing} |",
+            frames.len(),
+            ms(p50),
+            ms(p99)
+        );
+        println!(
+            "| its own CPU per approval (socket, handler, append; outbox: 2 renders, 2 Slack calls, marks) | {:.3} ms |",
+            click_cpu * 1000.0
+        );
+        println!("| Slack Web API calls per approval | {calls} |");
+        println!("| VmRSS after the approvals, outbox drained | {rate_rss:.1} MiB |");
+        for (mark, rss) in &samples {
+            println!("| VmRSS after {mark} more events | {rss:.1} MiB |");
+        }
+        println!("| VmRSS after {events} more events ({total_events} in the log), outbox drained | {busy_rss:.1} MiB |");
+        println!("| VmRSS 5 s later (idle again) | {after_rss:.1} MiB (peak {after_hwm:.1} MiB) |");
+        println!(
+            "| events/s through it ({HISTORY_REQUESTS} requests, {HISTORY_LOOPS} clicks in flight, outbox keeping up) | {:.0} (no ack within 3 s: {failures}) |",
+            events as f64 / (drive + drained).as_secs_f64()
+        );
+        println!(
+            "| its own CPU per event over those, each request's log growing to ~{} events | {:.3} ms |",
+            events as usize / HISTORY_REQUESTS + 3,
+            history_cpu * 1000.0 / events.max(1) as f64
         );
         println!(
             "| outbox drained after the last ack | {:.1} s |",
@@ -872,6 +954,15 @@ impl Bench {
         drop(emu);
         self.drop_scratch(s).await
     }
+}
+
+/// How many times each Web API method has been called so far.
+fn calls_by_method(emu: &Emulator) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for call in emu.all_calls() {
+        *counts.entry(call.method).or_insert(0) += 1;
+    }
+    counts
 }
 
 /// Sends `frames` at `rate` per second; each result is the ack latency, or `None` when no
@@ -903,23 +994,28 @@ enum Stop {
     After(Arc<AtomicU64>, u64),
 }
 
-/// One loop per request: INFRA and INFRA2 take turns taking it, each click at the version
-/// the previous one produced. Returns the ack latencies and how many clicks failed.
+/// `loops` closed loops over `seeded` (each loop takes its share of the requests in turn):
+/// INFRA and INFRA2 take turns taking a request, each click at the version the previous one
+/// produced. Returns the ack latencies and how many clicks got no ack within 3 s.
 async fn closed_loops(
     emu: &Arc<Emulator>,
     seeded: Vec<Seeded>,
+    loops: usize,
     blocks: &Value,
     stop: Stop,
 ) -> (Vec<Duration>, usize) {
     let stop = Arc::new(stop);
+    let mut shares: Vec<Vec<Seeded>> = vec![Vec::new(); loops.max(1)];
+    for (i, req) in seeded.into_iter().enumerate() {
+        shares[i % loops.max(1)].push(req);
+    }
     let mut tasks = JoinSet::new();
-    for (i, mut req) in seeded.into_iter().enumerate() {
+    for mut share in shares.into_iter().filter(|s| !s.is_empty()) {
         let (emu, blocks, stop) = (emu.clone(), blocks.clone(), stop.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0;
-            let mut turn = i;
-            loop {
+            for turn in 0.. {
                 let done = match stop.as_ref() {
                     Stop::At(t) => Instant::now() >= *t,
                     Stop::After(n, target) => n.load(Ordering::Relaxed) >= *target,
@@ -927,9 +1023,11 @@ async fn closed_loops(
                 if done || failures > 3 {
                     break;
                 }
-                let user = if turn % 2 == 0 { INFRA } else { INFRA2 };
-                turn += 1;
-                let frame = click_frame(&emu, user, &req, "technical_owner_assigned", &blocks);
+                let n = share.len();
+                let req = &mut share[turn % n];
+                // Who took it last is who did not: turns alternate per request.
+                let user = if (turn / n) % 2 == 0 { INFRA } else { INFRA2 };
+                let frame = click_frame(&emu, user, req, "technical_owner_assigned", &blocks);
                 match emu.send_raw_envelope(&frame, SLACK_ACK).await {
                     Ok(Some(ack)) => {
                         latencies.push(ack.latency);

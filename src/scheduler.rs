@@ -161,7 +161,9 @@ async fn record(s: &Sweeper, append: Append) -> Option<Appended> {
             debug!(%refusal, "scheduler event not recorded: the request moved on");
             None
         }
-        Err(AppendError::Conflict { .. } | AppendError::NotFound) => None,
+        Err(AppendError::Conflict { .. } | AppendError::NotFound | AppendError::WrongButton(_)) => {
+            None
+        }
         Err(AppendError::Store(e)) => {
             warn!(error.message = %e, error.cause_chain = ?e, "scheduler event not recorded; the next sweep retries");
             None

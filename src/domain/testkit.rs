@@ -23,6 +23,37 @@ pub const INFRA2: &str = "UINFRATWO";
 pub const ADMIN: &str = "UADMIN";
 pub const STRANGER: &str = "USTRANGER";
 
+/// Free text that tries each way mrkdwn offers to notify, mention or link, and an entity
+/// that Slack would decode into markup. What people type goes through `render::text`; the
+/// render tests and the end-to-end tests type this into every free-text field.
+pub const EVIL_TEXT: &str =
+    "<!channel> @here <https://evil|click> &lt;b&gt; <@UEVIL> <!subteam^SEVIL> @Everyone";
+
+/// The rest of the tricks, short enough for the region field (at most 64 characters).
+pub const EVIL_SHORT_TEXT: &str = "<!here> <!everyone> @channel <#CEVIL>";
+
+/// What must never appear in anything rendered from [`EVIL_TEXT`] or [`EVIL_SHORT_TEXT`]:
+/// each would notify, mention, link, or show `<b>` where the person typed `&lt;b&gt;`.
+pub const EVIL_LEAKS: [&str; 12] = [
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "@here",
+    "@channel",
+    "@Everyone",
+    "<https://evil|click>",
+    "&lt;b&gt;",
+    "<@UEVIL>",
+    "<!subteam^SEVIL>",
+    "<#CEVIL>",
+    // Escaped twice: Slack would show `&amp;lt;` instead of what was typed.
+    "&amp;amp;",
+];
+
+/// The `&lt;b&gt;` of [`EVIL_TEXT`] escaped once, as it must be rendered: Slack shows it as
+/// typed.
+pub const EVIL_ENTITY_ESCAPED: &str = "&amp;lt;b&amp;gt;";
+
 pub fn uid(s: &str) -> UserId {
     UserId::parse(s).expect("test user id")
 }

@@ -121,7 +121,9 @@ pub async fn activation(
         Err(AppendError::NotFound) => {
             error(StatusCode::NOT_FOUND, format!("{number} does not exist"))
         }
-        Err(e @ AppendError::Conflict { .. }) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ (AppendError::Conflict { .. } | AppendError::WrongButton(_))) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
         Err(AppendError::Store(e)) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("database unavailable: {e}"),

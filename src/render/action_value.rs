@@ -1,7 +1,11 @@
 //! The `value` every button carries: which request, at which version, e.g.
-//! `CR-12|0190c3c4-…|v3`. The request number is there for people reading payloads; the id and
-//! the version are what the daemon checks. Button values come back from Slack untrusted, so
-//! [`decode`] accepts only the exact form [`ActionValue::encode`] writes.
+//! `CR-12|0190c3c4-…|v3`. The id names the request and the version must be its current one.
+//! Button values come back from Slack untrusted, so [`decode`] accepts only the exact form
+//! [`ActionValue::encode`] writes, and the click handler has the store check the rest against
+//! the request the id names (`store::events::Button`): the number must be that request's, and
+//! a click from the requests channel must come from that request's root message. Buttons are
+//! therefore rendered only on the root message and in DMs; a button anywhere else in the
+//! requests channel would be refused.
 
 use std::fmt;
 use std::str::FromStr;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{Connection, FromRow, PgConnection, PgPool};
+use sqlx::{Connection, FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::rows::{upsert_request, RequestRow, REQUEST_COLUMNS};
@@ -14,11 +14,88 @@ use crate::domain::{
 };
 
 /// Which request an append is for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// A new request with this id; its `CR-<n>` number comes from the database sequence.
     New(RequestId),
     Existing(RequestId),
+    /// An existing request as a clicked button names it. A button's value comes back from the
+    /// client, so what it says besides the id is checked against the row the append locks
+    /// anyway: no extra round trip on the click's hot path.
+    Button(Button),
+}
+
+impl Target {
+    /// The request, when it exists already.
+    pub fn existing(&self) -> Option<RequestId> {
+        match self {
+            Target::New(_) => None,
+            Target::Existing(id) => Some(*id),
+            Target::Button(b) => Some(b.request),
+        }
+    }
+}
+
+/// What a clicked button says about its request: the id and number in its value, and the
+/// message it was clicked on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub request: RequestId,
+    /// The `CR-<n>` the value carries.
+    pub number: RequestNumber,
+    /// Where the click came from, when the payload says (`container`).
+    pub message: Option<SlackMessage>,
+}
+
+/// A Slack message by channel and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackMessage {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// A button that does not belong to the request it names, or to the message it was on: a
+/// forged or transplanted value. Nothing is recorded; each case says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WrongButton {
+    #[error(
+        "That button says {shown}, but it belongs to another request; nothing was recorded. \
+         Use the buttons on {shown}'s own message in the requests channel."
+    )]
+    Number { shown: RequestNumber },
+    #[error(
+        "That button is for {number}, but it was not on {number}'s message; nothing was \
+         recorded. Use the buttons on {number}'s own message in the requests channel."
+    )]
+    Message { number: RequestNumber },
+}
+
+impl Button {
+    /// Checks the button against `req`, the request its id names, and `root`, where that
+    /// request's root message was posted (`None` until the outbox has posted it).
+    ///
+    /// The number must always match. The message is checked only where a mismatch is proof
+    /// of a wrong button: buttons are rendered on a request's root message and in DMs
+    /// (`render::buttons`), and the root is posted once and only ever updated in place
+    /// (`outbox`: the ts is stored before anything else can fail). So in the root's own
+    /// channel, the only message carrying this request's buttons is its root; a click from
+    /// any other message there (another request's root, a thread reply, an ephemeral) carries
+    /// a value that message never showed. Clicks from another channel (a DM) are not
+    /// checked, since a DM's ts is not recorded anywhere, and neither are clicks made before
+    /// the root's ts was stored.
+    pub fn check(&self, req: &Request, root: Option<&SlackMessage>) -> Result<(), WrongButton> {
+        if self.number != req.number {
+            return Err(WrongButton::Number { shown: self.number });
+        }
+        match (&self.message, root) {
+            (Some(clicked), Some(root))
+                if clicked.channel == root.channel && clicked.ts != root.ts =>
+            {
+                Err(WrongButton::Message { number: req.number })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// One decision to record: one or more events by one actor, in one transaction.
@@ -78,6 +155,8 @@ pub enum AppendError {
     },
     #[error("no such request")]
     NotFound,
+    #[error(transparent)]
+    WrongButton(WrongButton),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -197,13 +276,29 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
         });
     }
 
-    let (request_id, mut current) = match append.target {
-        Target::New(id) => (id, None),
+    let (request_id, mut current) = match &append.target {
+        Target::New(id) => (*id, None),
         Target::Existing(id) => {
-            let r = load_for_update(&mut tx, id, true)
+            let r = load_for_update(&mut tx, *id, true)
                 .await?
                 .ok_or(AppendError::NotFound)?;
-            (id, Some(r))
+            (*id, Some(r))
+        }
+        Target::Button(button) => {
+            let (r, root) = if button.message.is_some() {
+                load_with_root_for_update(&mut tx, button.request)
+                    .await?
+                    .ok_or(AppendError::NotFound)?
+            } else {
+                let r = load_for_update(&mut tx, button.request, true)
+                    .await?
+                    .ok_or(AppendError::NotFound)?;
+                (r, None)
+            };
+            button
+                .check(&r, root.as_ref())
+                .map_err(AppendError::WrongButton)?;
+            (button.request, Some(r))
         }
     };
     let mut pending = Vec::with_capacity(append.events.len());
@@ -421,6 +516,32 @@ async fn load_for_update(
     Ok(row.map(RequestRow::into_request).transpose()?)
 }
 
+/// [`load_for_update`] with where the request's root message was posted, in the same
+/// statement (the link is a primary-key lookup; the lock is on the request row only).
+async fn load_with_root_for_update(
+    conn: &mut PgConnection,
+    id: RequestId,
+) -> Result<Option<(Request, Option<SlackMessage>)>, AppendError> {
+    let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT q.*, l.slack_channel, l.slack_ts \
+         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1 FOR UPDATE) q \
+         LEFT JOIN capacity.request_links l ON l.request_id = q.id"
+    )))
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let request = RequestRow::from_row(&row)?
+        .into_request()
+        .map_err(AppendError::Store)?;
+    let channel: Option<String> = row.try_get("slack_channel")?;
+    let ts: Option<String> = row.try_get("slack_ts")?;
+    let root = channel
+        .zip(ts)
+        .map(|(channel, ts)| SlackMessage { channel, ts });
+    Ok(Some((request, root)))
+}
+
 /// The whole log of one request, in order.
 pub async fn events_of(pool: &PgPool, id: RequestId) -> Result<Vec<RecordedEvent>, StoreError> {
     let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -441,4 +562,60 @@ pub async fn event_by_id(pool: &PgPool, id: Uuid) -> Result<Option<RecordedEvent
     .fetch_optional(pool)
     .await?;
     row.map(EventRow::into_recorded).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::Play;
+
+    fn at(channel: &str, ts: &str) -> SlackMessage {
+        SlackMessage {
+            channel: channel.into(),
+            ts: ts.into(),
+        }
+    }
+
+    fn button(number: i64, message: Option<SlackMessage>) -> Button {
+        Button {
+            request: RequestId(Uuid::nil()),
+            number: RequestNumber(number),
+            message,
+        }
+    }
+
+    #[test]
+    fn a_button_counts_only_for_its_own_request_and_message() {
+        let play = Play::submitted(1000);
+        let req = play.req();
+        assert_eq!(req.number, RequestNumber(1));
+        let root = at("C0REQUESTS", "100.000001");
+        let check = |b: Button, root: Option<&SlackMessage>| b.check(req, root);
+
+        // Its own root, a DM (no ts is kept for those), and before the root's ts is stored.
+        assert_eq!(check(button(1, Some(root.clone())), Some(&root)), Ok(()));
+        assert_eq!(
+            check(button(1, Some(at("D0AE", "200.000001"))), Some(&root)),
+            Ok(())
+        );
+        assert_eq!(check(button(1, Some(root.clone())), None), Ok(()));
+        assert_eq!(check(button(1, None), Some(&root)), Ok(()));
+
+        // Another number, wherever it was clicked.
+        let number = WrongButton::Number {
+            shown: RequestNumber(2),
+        };
+        assert_eq!(
+            check(button(2, Some(root.clone())), Some(&root)),
+            Err(number.clone())
+        );
+        assert_eq!(check(button(2, None), None), Err(number));
+        // Another message in the root's channel: another request's root, a thread reply.
+        assert_eq!(
+            check(button(1, Some(at("C0REQUESTS", "100.000002"))), Some(&root)),
+            Err(WrongButton::Message {
+                number: RequestNumber(1)
+            })
+        );
+    }
 }

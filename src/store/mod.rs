@@ -15,7 +15,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-pub use events::{Append, AppendError, Appended, RecordedEvent, Target};
+pub use events::{
+    Append, AppendError, Appended, Button, RecordedEvent, SlackMessage, Target, WrongButton,
+};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -82,6 +82,14 @@ pub struct Links {
     pub linear_url: Option<String>,
 }
 
+impl Links {
+    /// The root message, once both its channel and ts are stored.
+    pub fn root(&self) -> Option<super::events::SlackMessage> {
+        let (channel, ts) = (self.slack_channel.clone()?, self.slack_ts.clone()?);
+        Some(super::events::SlackMessage { channel, ts })
+    }
+}
+
 pub async fn links(pool: &PgPool, id: RequestId) -> Result<Links, StoreError> {
     let row: Option<Links> = sqlx::query_as(
         "SELECT slack_channel, slack_ts, permalink, linear_issue_id, linear_url \

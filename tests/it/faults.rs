@@ -343,27 +343,16 @@ async fn an_events_api_envelope_lost_with_its_socket_is_redelivered_and_handled_
     h.stop().await;
 }
 
-/// GET `path` on the daemon's HTTP server.
-async fn http_get(daemon: &Daemon, path: &str) -> (u16, String) {
-    let r = reqwest::get(format!("http://{}{path}", daemon.http_addr))
-        .await
-        .expect("the daemon answers HTTP");
-    (r.status().as_u16(), r.text().await.unwrap_or_default())
-}
-
-/// Probes `/readyz` until it answers `code` (each probe is one use of the pool, which is
-/// what lets it notice a server coming back).
-async fn readyz_becomes(daemon: &Daemon, code: u16) -> String {
+/// Waits until every reply spawned for a refused click has reached Slack: a reply is
+/// spawned before the ack, and its `chat.postEphemeral` is recorded before the task ends.
+async fn replies_sent(h: &Harness) {
     let deadline = Instant::now() + WAIT;
-    loop {
-        let (got, body) = http_get(daemon, "/readyz").await;
-        if got == code {
-            return body;
-        }
+    while !h.daemon().state.tasks.is_empty() {
         assert!(
             Instant::now() < deadline,
-            "/readyz never answered {code}: {got} {body}"
+            "replies to refused clicks still on their way"
         );
+        tokio::task::yield_now().await;
     }
 }
 
@@ -376,7 +365,8 @@ async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_i
     let pool = store::connect(&pg.url).await.expect("connects");
     MIGRATOR.run(&pool).await.expect("migrated");
     let mut h = Harness::start(pool.clone()).await;
-    let posted = requests(&h, 6).await;
+    // 0..2 before the outage, 2..5 in flight when it starts, 5..8 during it, 8 after it.
+    let posted = requests(&h, 9).await;
     let daemon = h.daemon();
     let updates = h.emu.calls("chat.update").len();
 
@@ -392,10 +382,37 @@ async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_i
         .await
         .contains("\"database\":\"ok\""));
 
-    let pg = tokio::task::spawn_blocking(move || pg.stop_server().map(|()| pg))
-        .await
-        .expect("joined")
-        .expect("Postgres stops");
+    // Mid-burst: three clicks wait on their rows' lock inside their append when Postgres
+    // stops. Each comes from a different approver, so what each one was told is known.
+    let in_flight: Vec<(&str, &Posted)> = [AE, APPROVER, BOTH]
+        .into_iter()
+        .zip(&posted[2..5])
+        .collect();
+    let in_flight_clicks: Vec<Value> = in_flight
+        .iter()
+        .map(|(user, p)| h.click_envelope(user, &p.root, "commercial_approved"))
+        .collect();
+    let held: Vec<RequestId> = in_flight.iter().map(|(_, p)| p.id).collect();
+    let mut locker = hold_rows(&pool, &held).await;
+    let (mid, pg) = tokio::join!(
+        join_all(in_flight_clicks.iter().map(|c| acked(&h, c, SLACK_ACK))),
+        async {
+            wait_for_lock_waiters(&pool, held.len() as i64).await;
+            let pg = tokio::task::spawn_blocking(move || pg.stop_server().map(|()| pg))
+                .await
+                .expect("joined")
+                .expect("Postgres stops");
+            // Release: the lock went with the server, and so did the transactions behind it.
+            let commit = sqlx::query("COMMIT").execute(&mut locker).await;
+            assert!(commit.is_err(), "the lock holder's server is gone");
+            drop(locker);
+            pg
+        }
+    );
+    assert_eq!(
+        mid, [true; 3],
+        "every in-flight click answered within Slack's 3 s"
+    );
     let body = readyz_becomes(daemon, 503).await;
     assert!(body.contains("unreachable"), "{body}");
     assert!(body.contains("connected (2)"), "the socket is fine: {body}");
@@ -404,53 +421,101 @@ async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_i
         200,
         "the process is up"
     );
+    // What each in-flight clicker was told; whether it was recorded is read once Postgres
+    // is back.
+    replies_sent(&h).await;
+    let told_mid: Vec<usize> = in_flight
+        .iter()
+        .map(|(user, _)| {
+            let told = h.emu.ephemerals(user);
+            for e in &told {
+                assert_eq!(e.text, NOT_RECORDED, "{user}");
+            }
+            told.len()
+        })
+        .collect();
+    let ephemerals_before = h.emu.calls("chat.postEphemeral").len();
 
     // During: acked, told plainly that nothing was recorded; no fake success.
-    let outage: Vec<Value> = posted[2..5]
+    let outage: Vec<Value> = posted[5..8]
         .iter()
         .map(|p| h.click_envelope(AE, &p.root, "commercial_approved"))
         .collect();
     let during = join_all(outage.iter().map(|c| acked(&h, c, SLACK_ACK))).await;
     assert_eq!(during, [true; 3], "answered within Slack's 3 s");
+    let (code, body) = http_get(daemon, "/readyz").await;
+    assert_eq!(code, 503, "not ready while Postgres is down: {body}");
     let told = h
         .emu
-        .wait_for_calls("chat.postEphemeral", 3, WAIT)
+        .wait_for_calls("chat.postEphemeral", ephemerals_before + 3, WAIT)
         .await
         .expect("each clicker is told");
-    assert_eq!(told.len(), 3);
+    assert_eq!(told.len(), ephemerals_before + 3);
+    assert_eq!(h.emu.ephemerals(AE).len(), told_mid[0] + 3);
     for e in h.emu.ephemerals(AE) {
         assert_eq!(e.text, NOT_RECORDED);
         assert!(e.text.contains("try again"), "{}", e.text);
     }
     assert_eq!(h.emu.connected_sockets(), 2, "the daemon stayed connected");
 
+    let (code, body) = http_get(daemon, "/readyz").await;
+    assert_eq!(code, 503, "still not ready just before the restart: {body}");
     let pg = tokio::task::spawn_blocking(move || pg.start_server().map(|()| pg))
         .await
         .expect("joined")
         .expect("Postgres starts again");
     let body = readyz_becomes(daemon, 200).await;
     assert!(body.contains("\"database\":\"ok\""), "{body}");
-    for p in &posted[2..5] {
+
+    // Each in-flight click was either recorded once and not refused, or refused and not
+    // recorded: never both, never neither. (Here they were waiting behind a lock whose
+    // holder died with the server, so none can have committed; the check allows either.)
+    let mut recorded_mid = 0;
+    for ((user, p), told) in in_flight.iter().zip(&told_mid) {
+        let n = approvals(&pool, p.id).await;
+        assert!(
+            (n, *told) == (1, 0) || (n, *told) == (0, 1),
+            "CR-{} clicked by {user} in flight: recorded {n} times, told {told} times",
+            p.number
+        );
+        recorded_mid += n;
+    }
+    for p in &posted[5..8] {
         assert_eq!(approvals(&pool, p.id).await, 0, "CR-{}: nothing", p.number);
     }
+    settled(&h).await;
     assert_eq!(
         h.emu.calls("chat.update").len(),
-        updates + 2,
+        updates + 2 + recorded_mid,
         "no root update for a click that was not recorded"
     );
 
     // After: the same clicks again, and a new one, are recorded once each.
-    let retries: Vec<Value> = outage
+    let retries: Vec<Value> = in_flight_clicks
         .iter()
-        .map(again)
-        .chain([h.click_envelope(AE, &posted[5].root, "commercial_approved")])
+        .zip(&told_mid)
+        .filter(|(_, told)| **told == 1)
+        .map(|(c, _)| again(c))
+        .chain(outage.iter().map(again))
+        .chain([h.click_envelope(AE, &posted[8].root, "commercial_approved")])
         .collect();
     let after = join_all(retries.iter().map(|c| acked(&h, c, WAIT))).await;
-    assert_eq!(after, [true; 4]);
+    assert!(after.iter().all(|a| *a), "{after:?}");
+    assert_eq!(after.len(), 3 - recorded_mid + 4);
     for p in &posted {
         assert_eq!(approvals(&pool, p.id).await, 1, "CR-{}", p.number);
     }
-    assert_eq!(h.emu.ephemerals(AE).len(), 3, "only the outage was refused");
+    let (code, body) = http_get(daemon, "/readyz").await;
+    assert_eq!(code, 200, "ready after the retried clicks: {body}");
+    replies_sent(&h).await;
+    for ((user, _), told) in in_flight.iter().zip(&told_mid) {
+        let extra = if *user == AE { 3 } else { 0 };
+        assert_eq!(
+            h.emu.ephemerals(user).len(),
+            told + extra,
+            "only the outage was refused ({user})"
+        );
+    }
     settled(&h).await;
     for p in &posted {
         assert_eq!(
@@ -460,7 +525,7 @@ async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_i
             p.number
         );
     }
-    assert_eq!(h.emu.calls("chat.update").len(), updates + 6);
+    assert_eq!(h.emu.calls("chat.update").len(), updates + posted.len());
     h.stop().await;
     pool.close().await;
     drop(pg);
@@ -789,10 +854,17 @@ async fn two_replicas_and_two_conflicting_clicks_record_one_event_and_tell_the_l
         replica.state.socket.envelopes(),
     );
 
-    let (a, b) = tokio::join!(
+    // Force the race: both appends reach the request's row while it is held, and both wait
+    // on its lock (one in each replica) before it is let go.
+    let locker = hold_rows(&pool, &[p.id]).await;
+    let (a, b, ()) = tokio::join!(
         h.emu.click(INFRA, CHANNEL, &root.ts, "technical_approved"),
         h.emu
             .click(INFRA2, CHANNEL, &root.ts, "technical_owner_assigned"),
+        async {
+            wait_for_lock_waiters(&pool, 2).await;
+            release_rows(locker).await;
+        }
     );
     assert_eq!(a.expect("acked").payload, None);
     assert_eq!(b.expect("acked").payload, None);

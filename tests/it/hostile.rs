@@ -8,6 +8,8 @@ use capacity_bot::store::MIGRATOR;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use capacity_bot::emulator::Message;
+
 use crate::support::harness::*;
 
 const SHORT: Duration = Duration::from_secs(3);
@@ -22,19 +24,6 @@ async fn events(pool: &PgPool) -> i64 {
         .unwrap()
 }
 
-/// A real click's envelope, to mutate into hostile ones.
-async fn template(h: &Harness) -> Value {
-    let root = h.root_showing(1, "Commercial approval").await;
-    // STRANGER's click is refused, so the template records nothing itself.
-    let ack = h
-        .emu
-        .click(STRANGER, CHANNEL, &root.ts, "commercial_approved")
-        .await
-        .unwrap();
-    h.ephemeral_to(STRANGER, "Only").await;
-    ack.envelope
-}
-
 fn mutate(template: &Value, n: usize, change: impl FnOnce(&mut Value)) -> String {
     let mut e = template.clone();
     e["envelope_id"] = json!(format!("hostile-{n}"));
@@ -46,8 +35,32 @@ fn mutate(template: &Value, n: usize, change: impl FnOnce(&mut Value)) -> String
 async fn hostile_envelopes_record_nothing_and_the_daemon_keeps_serving(pool: PgPool) {
     let mut h = Harness::start(pool.clone()).await;
     h.submit(REQUESTER, answers("1000")).await;
-    let t = template(&h).await;
+    // The AE's real approval, built but not sent, to mutate into hostile ones.
+    let root = h.root_showing(1, "Commercial approval").await;
+    let t = h.click_envelope(AE, &root, "commercial_approved");
     let before = events(&pool).await;
+
+    // Another team and another app: no reply at all. First, so that any reply would be the
+    // only one: a reply is spawned before the ack, so once it is acked `no_reply_sent` sees
+    // it either in flight or sent.
+    for (n, change) in [
+        Box::new(|p: &mut Value| {
+            p["team"]["id"] = json!("T0OTHERTEAM");
+            p["user"]["team_id"] = json!("T0OTHERTEAM");
+        }) as Change,
+        Box::new(|p: &mut Value| p["api_app_id"] = json!("A0SOMEONEELSE")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ack = h
+            .emu
+            .send_raw_envelope(&mutate(&t, 100 + n, change), SHORT)
+            .await
+            .unwrap();
+        assert!(ack.is_some());
+        assert!(h.no_reply_sent(), "foreign envelope {n} gets no reply");
+    }
 
     // Not JSON, not an envelope, an unknown type: dropped or acked, never a crash.
     assert!(h
@@ -102,21 +115,18 @@ async fn hostile_envelopes_record_nothing_and_the_daemon_keeps_serving(pool: PgP
         (
             "does not exist",
             Box::new(|p: &mut Value| {
-                p["user"]["id"] = json!(AE);
                 p["actions"][0]["value"] = json!(format!("CR-1|{}|v2", uuid::Uuid::new_v4()));
             }),
         ),
         (
             "not one this bot knows",
             Box::new(|p: &mut Value| {
-                p["user"]["id"] = json!(AE);
                 p["actions"][0]["action_id"] = json!("drop_table_requests");
             }),
         ),
         (
             "moved on",
             Box::new(|p: &mut Value| {
-                p["user"]["id"] = json!(AE);
                 let v = p["actions"][0]["value"]
                     .as_str()
                     .unwrap()
@@ -127,9 +137,12 @@ async fn hostile_envelopes_record_nothing_and_the_daemon_keeps_serving(pool: PgP
         (
             "not something a button can do",
             Box::new(|p: &mut Value| {
-                p["user"]["id"] = json!(AE);
                 p["actions"][0]["action_id"] = json!("customer_confirmation_timeout");
             }),
+        ),
+        (
+            "Only",
+            Box::new(|p: &mut Value| p["user"]["id"] = json!(STRANGER)),
         ),
     ];
     for (n, (expect, change)) in cases.into_iter().enumerate() {
@@ -152,38 +165,9 @@ async fn hostile_envelopes_record_nothing_and_the_daemon_keeps_serving(pool: PgP
             });
         assert!(!seen.text.is_empty());
     }
-
-    // Another team and another app: no reply at all.
-    let ephemerals_before = h.emu.ephemerals(AE).len();
-    for (n, change) in [
-        Box::new(|p: &mut Value| {
-            p["user"]["id"] = json!(AE);
-            p["team"]["id"] = json!("T0OTHERTEAM");
-        }) as Change,
-        Box::new(|p: &mut Value| {
-            p["user"]["id"] = json!(AE);
-            p["api_app_id"] = json!("A0SOMEONEELSE");
-        }),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let ack = h
-            .emu
-            .send_raw_envelope(&mutate(&t, 100 + n, change), SHORT)
-            .await
-            .unwrap();
-        assert!(ack.is_some());
-    }
     assert_eq!(events(&pool).await, before, "nothing hostile was recorded");
-    assert_eq!(
-        h.emu.ephemerals(AE).len(),
-        ephemerals_before,
-        "foreign envelopes get no reply"
-    );
 
     // Still serving: the real approval goes through.
-    let root = h.root_showing(1, "Commercial approval").await;
     h.emu
         .click(AE, CHANNEL, &root.ts, "commercial_approved")
         .await
@@ -193,36 +177,214 @@ async fn hostile_envelopes_record_nothing_and_the_daemon_keeps_serving(pool: PgP
     h.stop().await;
 }
 
+/// The `value` of `action`'s button on `message`.
+fn button_value(message: &Message, action: &str) -> String {
+    let (_, button) = message
+        .element(action)
+        .unwrap_or_else(|| panic!("no {action} button on {}", message.render()));
+    button["value"].as_str().expect("a value").to_string()
+}
+
+/// Sends `envelope` (a click by `user`) and returns the one new ephemeral it gets, which
+/// must contain `expect`.
+async fn told(h: &Harness, envelope: &Value, user: &str, expect: &str) -> String {
+    let earlier: Vec<String> = h.emu.ephemerals(user).into_iter().map(|e| e.ts).collect();
+    let ack = h.send_envelope(envelope).await;
+    assert_eq!(ack.payload, None, "a click is acked without a payload");
+    let reply = h
+        .emu
+        .wait_for_ephemeral(|e| e.user == user && !earlier.contains(&e.ts), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("no reply to {user}: {e}"));
+    assert!(
+        reply.text.contains(expect),
+        "expected {expect:?} in {:?}",
+        reply.text
+    );
+    reply.text
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_button_for_another_request_or_message_is_refused_and_records_nothing(pool: PgPool) {
+    let mut h = Harness::start(pool.clone()).await;
+    assert_eq!(h.submit(REQUESTER, answers("1000")).await, None);
+    assert_eq!(h.submit(REQUESTER, answers("2000")).await, None);
+    h.root_showing(1, "Commercial approval").await;
+    h.root_showing(2, "Commercial approval").await;
+    // Every submission effect delivered, so the roots change only if a click counts.
+    crate::timers::settle(&h).await;
+    let (one, two) = (h.root(1).await, h.root(2).await);
+    let value_two = button_value(&two, "commercial_approved");
+    assert!(value_two.starts_with("CR-2|"), "{value_two}");
+    let before = events(&pool).await;
+    let forms = h.emu.calls("views.open").len();
+
+    // Both paths: a button that records at once, and one that first opens a reason form.
+    for action in ["commercial_approved", "commercial_rejected"] {
+        // CR-2's button relabelled CR-1, on CR-2's own message: only the number is wrong.
+        let mut forged = h.click_envelope(AE, &two, action);
+        forged["payload"]["actions"][0]["value"] = json!(value_two.replacen("CR-2|", "CR-1|", 1));
+        let text = told(&h, &forged, AE, "That button says CR-1").await;
+        assert!(text.contains("own message"), "says what to do: {text}");
+
+        // CR-2's real button, clicked on CR-1's message.
+        let mut moved = h.click_envelope(AE, &one, action);
+        moved["payload"]["actions"][0]["value"] = json!(value_two);
+        let text = told(&h, &moved, AE, "not on CR-2's message").await;
+        assert!(text.contains("own message"), "says what to do: {text}");
+    }
+    assert_eq!(events(&pool).await, before, "nothing was recorded");
+    assert_eq!(
+        h.emu.calls("views.open").len(),
+        forms,
+        "no reason form was opened"
+    );
+    for root in [&one, &two] {
+        let now = h.emu.message(CHANNEL, &root.ts).expect("root");
+        assert_eq!(now.edits, root.edits, "the root message is left alone");
+    }
+
+    // Still serving, and each request's own buttons still count.
+    h.emu
+        .click(AE, CHANNEL, &two.ts, "commercial_approved")
+        .await
+        .unwrap();
+    h.root_showing(2, "Technical review").await;
+    h.emu
+        .click(AE, CHANNEL, &one.ts, "commercial_approved")
+        .await
+        .unwrap();
+    h.root_showing(1, "Technical review").await;
+    assert_eq!(events(&pool).await, before + 2);
+    h.stop().await;
+}
+
+/// Every recorded message, ephemeral and modal shown to anyone, as the raw text Slack got
+/// (line breaks as typed), with where it was.
+fn everything_shown(h: &Harness) -> Vec<(String, String)> {
+    let raw = |blocks: &Value, text: &str| (blocks.to_string() + text).replace("\\n", "\n");
+    let mut shown: Vec<(String, String)> = h
+        .emu
+        .all_messages()
+        .iter()
+        .map(|m| {
+            let place = match &m.thread_ts {
+                Some(t) => format!("reply in {} under {t}", m.channel),
+                None => format!("message in {}", m.channel),
+            };
+            (place, raw(&m.blocks, &m.text))
+        })
+        .collect();
+    for user in [
+        REQUESTER, AE, APPROVER, FINANCE, BOTH, INFRA, INFRA2, ADMIN, STRANGER,
+    ] {
+        for e in h.emu.ephemerals(user) {
+            shown.push((format!("ephemeral to {user}"), raw(&e.blocks, &e.text)));
+        }
+        for v in h.emu.views(user) {
+            shown.push((format!("modal for {user}"), v.json.to_string()));
+        }
+    }
+    shown
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn free_text_cannot_ping_the_channel_or_fake_a_link(pool: PgPool) {
     let mut h = Harness::start(pool).await;
+    // The render tests' hostile text in every free-text field of the form.
     let mut a = answers("1000");
-    a["customer"] = json!("<!channel> Acme <@UADMIN>");
-    a["justification"] =
-        json!("@here urgent <!everyone> see <https://evil.example|the docs> &amp; <#C0REQUESTS>");
-    h.submit(REQUESTER, a).await;
-    let root = h.root_showing(1, "Acme").await;
-    let raw = root.blocks.to_string() + &root.text;
-    for forbidden in [
-        "<!channel>",
-        "<!everyone>",
-        "<@UADMIN>",
-        "<https://evil.example",
-        "<#C0REQUESTS>",
+    a["customer"] = json!(format!("Evil {EVIL_TEXT}"));
+    for field in ["org_id", "project_ref", "current_size"] {
+        a[field] = json!(EVIL_TEXT);
+    }
+    a["region"] = json!(EVIL_SHORT_TEXT);
+    a["justification"] = json!(format!("line one\n{EVIL_TEXT}\n> fake quote"));
+    assert_eq!(h.submit(REQUESTER, a).await, None);
+    let root = h.root_showing(1, "Commercial approval").await;
+    h.thread_len(&root, 2).await;
+
+    // A refusal, which says who the request waits on.
+    h.emu
+        .click(STRANGER, CHANNEL, &root.ts, "commercial_approved")
+        .await
+        .unwrap();
+    h.ephemeral_to(STRANGER, "Only").await;
+
+    // A reminder DM to the AE (the next business day), whose buttons work from the DM.
+    crate::timers::sweep(&h, "2026-12-04T15:00:00Z".parse().unwrap()).await;
+    let dm = h
+        .emu
+        .dms(AE)
+        .into_iter()
+        .find(|m| m.element("commercial_rejected").is_some())
+        .expect("a reminder DM with the request's buttons");
+    h.emu
+        .click(AE, &dm.channel, &dm.ts, "commercial_rejected")
+        .await
+        .unwrap();
+    let form = h
+        .emu
+        .wait_for_view(AE, WAIT)
+        .await
+        .expect("the reason form");
+    let ack = h
+        .emu
+        .submit_view(
+            &form.id,
+            AE,
+            json!({"reason": format!("because {EVIL_TEXT}")}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack.payload, None, "the rejection is recorded");
+    h.root_showing(1, "Cancelled").await;
+    let thread = h.thread_len(&root, 3).await;
+    crate::timers::settle(&h).await;
+
+    // Replies that show the request to people: status, a list, and an unknown command.
+    for (text, expect) in [
+        ("status CR-1", "CR-1"),
+        ("list mine", "CR-1"),
+        (EVIL_TEXT, "I don't know"),
     ] {
+        let command = format!("/capacity {text}");
+        h.emu
+            .slash_command(REQUESTER, "/capacity", text, CHANNEL)
+            .await
+            .unwrap_or_else(|e| panic!("{command}: {e}"));
+        h.ephemeral_to(REQUESTER, expect).await;
+    }
+
+    // The text is shown, escaped once, where people read it ...
+    let root = h.emu.message(CHANNEL, &root.ts).expect("root");
+    let root_raw = root.blocks.to_string() + &root.text;
+    assert!(root_raw.contains(EVIL_ENTITY_ESCAPED), "{root_raw}");
+    let reason = thread.last().expect("the rejection reply");
+    assert!(
+        reason.blocks.to_string().contains(EVIL_ENTITY_ESCAPED),
+        "the reason is shown: {}",
+        reason.render()
+    );
+    // ... and nowhere can it notify, mention or link.
+    let shown = everything_shown(&h);
+    for kind in ["message in", "reply in", "ephemeral to", "modal for"] {
         assert!(
-            !raw.contains(forbidden),
-            "{forbidden} survived into the root message: {raw}"
+            shown.iter().any(|(place, _)| place.starts_with(kind)),
+            "no {kind} was checked"
         );
     }
-    assert!(!raw.contains("@here "), "@here is neutralised: {raw}");
-    let thread = h.thread_len(&root, 2).await;
-    for m in thread {
-        let raw = m.blocks.to_string() + &m.text;
-        assert!(
-            !raw.contains("<!channel>") && !raw.contains("<https://evil.example"),
-            "{raw}"
-        );
+    let dm_channel = h.emu.dm_channel(AE).expect("the AE's DM");
+    assert!(
+        shown.iter().any(|(place, _)| place.contains(&dm_channel)),
+        "the DM was checked"
+    );
+    for (place, raw) in &shown {
+        for bad in EVIL_LEAKS.into_iter().chain(["\n> fake"]) {
+            assert!(
+                !raw.contains(bad),
+                "{bad:?} survived into the {place}: {raw}"
+            );
+        }
     }
     h.stop().await;
 }

@@ -2,12 +2,12 @@
 
 use super::scenarios::{all_states, roles, Inputs};
 use super::{json, messages_of, texts_of};
+use crate::domain::testkit::{EVIL_ENTITY_ESCAPED, EVIL_LEAKS, EVIL_SHORT_TEXT, EVIL_TEXT};
 use crate::domain::EventKind;
 use crate::render::ephemeral::{list_text, ListScope};
 use crate::render::modal::reason_modal;
 
-const EVIL: &str =
-    "<!channel> @here <https://evil|click> &lt;b&gt; <@UEVIL> <!subteam^SEVIL> @Everyone";
+const EVIL: &str = EVIL_TEXT;
 
 fn evil_inputs() -> Inputs {
     Inputs {
@@ -16,24 +16,14 @@ fn evil_inputs() -> Inputs {
         project_ref: EVIL.into(),
         current_size: EVIL.into(),
         requested_size: EVIL.into(),
-        region: "<!here>".into(),
+        region: EVIL_SHORT_TEXT.into(),
         justification: format!("line one\n{EVIL}\n> fake quote"),
         reason: format!("because {EVIL}"),
     }
 }
 
 fn assert_clean(what: &str, rendered: &str) {
-    for bad in [
-        "<!channel>",
-        "<!here>",
-        "@here",
-        "@Everyone",
-        "<https://evil|click>",
-        "&lt;b&gt;",
-        "<@UEVIL>",
-        "<!subteam^SEVIL>",
-        "\n> fake",
-    ] {
+    for bad in EVIL_LEAKS.into_iter().chain(["\n> fake"]) {
         assert!(
             !rendered.contains(bad),
             "{what} contains {bad:?}: {rendered}"
@@ -51,7 +41,7 @@ fn user_text_never_survives_unescaped() {
             // serde_json writes line breaks as `\n` escapes; undo that for the quote check.
             let text = text.replace("\\n", "\n");
             assert_clean(&format!("{name}: {what}"), &text);
-            rendered_user_text |= text.contains("&amp;lt;b&amp;gt;");
+            rendered_user_text |= text.contains(EVIL_ENTITY_ESCAPED);
         }
         for text in texts_of(story) {
             assert_clean(&format!("{name}: status"), &text);

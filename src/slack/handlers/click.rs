@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::domain::{reduce, Context, Event, EventKind, TeamId, UserId};
 use crate::render::action_value::{decode, ActionValue};
 use crate::render::modal::reason_modal;
-use crate::store::{self, Append, Target};
+use crate::store::{self, Append, Button, SlackMessage, Target};
 
 /// The event a button records, for the buttons that need no further input.
 fn event_for(kind: EventKind) -> Option<Event> {
@@ -82,14 +82,21 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
     })?;
     let actor = state.actor(user, &team).await.map_err(Reply::Text)?;
     let now = state.clock.now();
+    // The value is checked against the request it names where that request is read anyway
+    // (the append's locked row, the modal's lookup), so a forged one costs no extra query.
+    let button = Button {
+        request: value.request,
+        number: value.number,
+        message: clicked_message(payload),
+    };
 
     if kind.takes_input() {
-        return open_reason_modal(state, payload, kind, value, &actor, now).await;
+        return open_reason_modal(state, payload, kind, value, &button, &actor, now).await;
     }
     let event = event_for(kind)
         .ok_or_else(|| Reply::Text(format!("`{kind}` is not something a button can do.")))?;
     let append = Append {
-        target: Target::Existing(value.request),
+        target: Target::Button(button),
         events: vec![event],
         actor,
         policy: state.settings.policy.clone(),
@@ -114,19 +121,25 @@ async fn open_reason_modal(
     payload: &Value,
     kind: EventKind,
     value: ActionValue,
+    button: &Button,
     actor: &crate::domain::Actor,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Reply> {
-    let req = match tokio::time::timeout(
+    let (req, links) = match tokio::time::timeout(
         super::DB_BUDGET,
-        store::requests::by_id(&state.pool, value.request),
+        store::requests::with_links(&state.pool, value.request),
     )
     .await
     {
         Err(_) | Ok(Err(_)) => return Err(Reply::NotRecorded),
         Ok(Ok(None)) => return Err(Reply::Text("That request does not exist.".into())),
-        Ok(Ok(Some(r))) => r,
+        Ok(Ok(Some(found))) => found,
     };
+    // The form would carry the request the id names; a value that is not that request's
+    // own button gets no form to type a reason into.
+    button
+        .check(&req, links.root().as_ref())
+        .map_err(|wrong| Reply::Text(wrong.to_string()))?;
     let probe = with_placeholder_input(kind)
         .ok_or_else(|| Reply::Text(format!("`{kind}` takes no input.")))?;
     let ctx = Context {
@@ -166,4 +179,12 @@ async fn open_reason_modal(
                 "The form could not be opened ({e}); please click again."
             ))
         })
+}
+
+/// The message a click came from, as the payload's `container` names it.
+fn clicked_message(payload: &Value) -> Option<SlackMessage> {
+    Some(SlackMessage {
+        channel: str_at(payload, "/container/channel_id")?.to_string(),
+        ts: str_at(payload, "/container/message_ts")?.to_string(),
+    })
 }

@@ -127,10 +127,8 @@ impl AppState {
 
     /// The request as it is now, so a refused clicker can be told who acts next. `None` when
     /// it cannot be read within `LOOKUP_BUDGET`: the refusal then goes out without that line.
-    async fn request_now(&self, target: Target) -> Option<Request> {
-        let Target::Existing(id) = target else {
-            return None;
-        };
+    async fn request_now(&self, target: &Target) -> Option<Request> {
+        let id = target.existing()?;
         let read = store::requests::by_id(&self.pool, id);
         tokio::time::timeout(LOOKUP_BUDGET, read).await.ok()?.ok()?
     }
@@ -151,7 +149,7 @@ impl AppState {
                 Ok(appended)
             }
             Ok(Err(AppendError::Refused(r))) => {
-                let req = self.request_now(append.target).await;
+                let req = self.request_now(&append.target).await;
                 Err(Reply::Text(render::ephemeral::refusal_reply(
                     &r,
                     req.as_ref(),
@@ -161,7 +159,7 @@ impl AppState {
                 )))
             }
             Ok(Err(AppendError::Conflict { winner, .. })) => {
-                let req = self.request_now(append.target).await;
+                let req = self.request_now(&append.target).await;
                 Err(Reply::Text(render::ephemeral::conflict_reply(
                     winner.as_deref(),
                     req.as_ref(),
@@ -172,6 +170,10 @@ impl AppState {
             }
             Ok(Err(AppendError::NotFound)) => {
                 Err(Reply::Text("That request does not exist.".into()))
+            }
+            Ok(Err(AppendError::WrongButton(wrong))) => {
+                warn!(%wrong, "a button that does not belong to its request or message");
+                Err(Reply::Text(wrong.to_string()))
             }
             Ok(Err(AppendError::Store(e))) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string();

@@ -451,3 +451,27 @@ pub fn intake_values(answers: &Value) -> Value {
     }
     Value::Object(values)
 }
+
+/// GET `path` on the daemon's HTTP server.
+pub async fn http_get(daemon: &Daemon, path: &str) -> (u16, String) {
+    let r = reqwest::get(format!("http://{}{path}", daemon.http_addr))
+        .await
+        .expect("the daemon answers HTTP");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// Probes `/readyz` until it answers `code` (each probe is one use of the pool, which is
+/// what lets it notice a server coming back).
+pub async fn readyz_becomes(daemon: &Daemon, code: u16) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (got, body) = http_get(daemon, "/readyz").await;
+        if got == code {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never answered {code}: {got} {body}"
+        );
+    }
+}
