@@ -199,7 +199,7 @@ impl Emulator {
                 event["parent_user_id"] = json!(parent_user);
             }
             st.log(LogKind::Message, format!("{user} wrote in #{name}: {text}"));
-            st.messages.push(Message {
+            st.push_message(Message {
                 channel: channel.to_owned(),
                 ts,
                 thread_ts: thread_ts.map(str::to_owned),

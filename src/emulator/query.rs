@@ -12,7 +12,7 @@ impl Emulator {
     /// Top-level messages of a channel, oldest first (thread replies: [`Emulator::thread`]).
     pub fn messages(&self, channel: &str) -> Vec<Message> {
         self.shared.read(|st| {
-            st.messages
+            st.messages()
                 .iter()
                 .filter(|m| m.channel == channel && !m.is_thread_reply())
                 .cloned()
@@ -22,7 +22,7 @@ impl Emulator {
 
     /// Every message in every channel, in posting order.
     pub fn all_messages(&self) -> Vec<Message> {
-        self.shared.read(|st| st.messages.clone())
+        self.shared.read(|st| st.messages().to_vec())
     }
 
     /// The current version of one message.
@@ -33,7 +33,7 @@ impl Emulator {
     /// The replies in the thread under `thread_ts`, oldest first (not the parent).
     pub fn thread(&self, channel: &str, thread_ts: &str) -> Vec<Message> {
         self.shared.read(|st| {
-            st.messages
+            st.messages()
                 .iter()
                 .filter(|m| m.channel == channel && m.is_thread_reply())
                 .filter(|m| m.thread_ts.as_deref() == Some(thread_ts))
@@ -62,7 +62,7 @@ impl Emulator {
     pub fn dms(&self, user: &str) -> Vec<Message> {
         self.shared.read(|st| match st.dms.get(user) {
             Some(dm) => st
-                .messages
+                .messages()
                 .iter()
                 .filter(|m| &m.channel == dm)
                 .cloned()
@@ -209,7 +209,7 @@ impl Emulator {
     ) -> Result<Message, EmulatorError> {
         self.shared
             .wait_for("a matching message", within, |st| {
-                st.messages.iter().find(|m| matches(m)).cloned()
+                st.messages().iter().find(|m| matches(m)).cloned()
             })
             .await
     }
@@ -225,7 +225,7 @@ impl Emulator {
         self.shared
             .wait_for(&what, within, |st| {
                 let dm = st.dms.get(user)?;
-                st.messages
+                st.messages()
                     .iter()
                     .find(|m| &m.channel == dm && matches(m))
                     .cloned()

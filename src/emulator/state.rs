@@ -77,7 +77,11 @@ pub(crate) struct State {
     pub(crate) trigger_ttl: Duration,
     last_ts_micros: u64,
     pub(crate) dms: HashMap<String, String>,
-    pub(crate) messages: Vec<Message>,
+    /// Every message, oldest first. Private: pushes and removals keep `by_ts` in step.
+    messages: Vec<Message>,
+    /// (channel, ts) → position in `messages`: edits and thread replies find their message
+    /// without a scan, so a benchmark's tens of thousands of messages cost nothing per call.
+    by_ts: HashMap<(String, String), usize>,
     pub(crate) ephemerals: Vec<Ephemeral>,
     pub(crate) views: Vec<View>,
     /// Open views per user, root first (Slack's view stack, max 3).
@@ -108,6 +112,7 @@ impl State {
             last_ts_micros: 0,
             dms: HashMap::new(),
             messages: Vec::new(),
+            by_ts: HashMap::new(),
             ephemerals: Vec::new(),
             views: Vec::new(),
             stacks: HashMap::new(),
@@ -198,16 +203,46 @@ impl State {
             .map(|(user, _)| user.as_str())
     }
 
-    pub(crate) fn message(&self, channel: &str, ts: &str) -> Option<&Message> {
+    pub(crate) fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    pub(crate) fn push_message(&mut self, message: Message) {
+        self.by_ts.insert(
+            (message.channel.clone(), message.ts.clone()),
+            self.messages.len(),
+        );
+        self.messages.push(message);
+    }
+
+    /// Deletes a message (a `response_url` asked for it).
+    pub(crate) fn remove_message(&mut self, channel: &str, ts: &str) {
+        let before = self.messages.len();
         self.messages
-            .iter()
-            .find(|m| m.channel == channel && m.ts == ts)
+            .retain(|m| !(m.channel == channel && m.ts == ts));
+        if self.messages.len() != before {
+            self.by_ts = self
+                .messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| ((m.channel.clone(), m.ts.clone()), i))
+                .collect();
+        }
+    }
+
+    fn message_index(&self, channel: &str, ts: &str) -> Option<usize> {
+        self.by_ts
+            .get(&(channel.to_owned(), ts.to_owned()))
+            .copied()
+    }
+
+    pub(crate) fn message(&self, channel: &str, ts: &str) -> Option<&Message> {
+        self.message_index(channel, ts).map(|i| &self.messages[i])
     }
 
     pub(crate) fn message_mut(&mut self, channel: &str, ts: &str) -> Option<&mut Message> {
-        self.messages
-            .iter_mut()
-            .find(|m| m.channel == channel && m.ts == ts)
+        self.message_index(channel, ts)
+            .map(|i| &mut self.messages[i])
     }
 
     pub(crate) fn view(&self, id: &str) -> Option<&View> {

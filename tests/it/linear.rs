@@ -6,7 +6,7 @@ use capacity_bot::store::MIGRATOR;
 use chrono::Duration;
 use sqlx::PgPool;
 
-use crate::support::fake_linear::FakeLinear;
+use crate::support::fake_linear::{FakeLinear, Linear};
 use crate::support::harness::*;
 
 fn with_linear(url: String) -> impl FnOnce(&str) -> String {
@@ -31,6 +31,16 @@ async fn approve_to_technical_review(h: &Harness) -> capacity_bot::emulator::Mes
 
 async fn drain(h: &Harness) {
     h.daemon().deliverer.drain().await.unwrap();
+}
+
+/// Drains until `done` holds of the fake Linear, bounded: the daemon's own worker may be
+/// mid-call on a row this test's drain then finds leased, so one drain is not enough.
+async fn drain_until(h: &Harness, linear: &FakeLinear, done: impl Fn(&Linear) -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !linear.with(|l| done(l)) && tokio::time::Instant::now() < deadline {
+        drain(h).await;
+        tokio::task::yield_now().await;
+    }
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -73,12 +83,7 @@ async fn an_issue_is_opened_at_technical_review_and_follows_each_transition(pool
         .await
         .unwrap();
     h.root_showing(1, "Provisioning").await;
-    // The background worker may be mid-call on a comment: wait for both, bounded.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while linear.with(|l| l.comments.len()) < 2 && tokio::time::Instant::now() < deadline {
-        drain(&h).await;
-        tokio::task::yield_now().await;
-    }
+    drain_until(&h, &linear, |l| l.comments.len() >= 2).await;
     let comments = linear.with(|l| l.comments.clone());
     let texts: Vec<&str> = comments.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
@@ -114,6 +119,10 @@ async fn linear_down_for_a_while_changes_nothing_and_the_issue_arrives_once(pool
         h.clock.advance(Duration::minutes(10));
         drain(&h).await;
     }
+    drain_until(&h, &linear, |l| {
+        !l.issues.is_empty() && !l.comments.is_empty()
+    })
+    .await;
     linear.with(|l| {
         assert_eq!(l.issues.len(), 1, "created once after the outage");
         assert_eq!(

@@ -142,7 +142,7 @@ pub(crate) fn post_message(shared: &Shared, state: &mut State, params: &Params) 
     let mut echoed = message_json(&shared.config, &message);
     echoed["bot_profile"] = bot_profile(&shared.config);
     let reply = Reply::ok(json!({"channel": target.id, "ts": message.ts, "message": echoed}));
-    state.messages.push(message);
+    state.push_message(message);
     reply
 }
 

@@ -96,9 +96,7 @@ pub(crate) fn apply_message_response(
     };
     if params.bool("delete_original") {
         if let Some(ts) = &source_ts {
-            state
-                .messages
-                .retain(|m| !(m.channel == channel && &m.ts == ts));
+            state.remove_message(&channel, ts);
             state.log(
                 LogKind::Message,
                 format!("response_url deleted {ts} in {channel}"),
@@ -144,7 +142,7 @@ pub(crate) fn apply_message_response(
                 message.render()
             ),
         );
-        state.messages.push(message);
+        state.push_message(message);
     } else {
         let ts = state.next_ts();
         record_ephemeral(
