@@ -891,6 +891,14 @@ impl Bench {
         )
         .await;
         let drive = started.elapsed();
+        // A backend that sits idle yet holds a snapshot keeps every dead outbox row alive
+        // (the outbox's LISTEN connection did, when it was read only between drains).
+        let idle_snapshots: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'idle' AND backend_xmin IS NOT NULL",
+        )
+        .fetch_one(&s.pool)
+        .await?;
         let samples = sampler.await?;
         let drained = outbox_drained(&s.pool, Duration::from_secs(900)).await?;
         let history_cpu = cpu_seconds(&pid) - cpu0;
@@ -948,6 +956,9 @@ impl Bench {
         println!(
             "| outbox drained after the last ack | {:.1} s |",
             drained.as_secs_f64()
+        );
+        println!(
+            "| idle connections holding a snapshot (vacuum blocked) at the last ack | {idle_snapshots} |"
         );
         println!(
             "| exit after SIGTERM | {} |\n",

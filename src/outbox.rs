@@ -324,39 +324,69 @@ impl Deliverer {
     /// Delivers until `shutdown`, woken by NOTIFY from committing transactions and by a
     /// short poll (for retries falling due and for a lost listener connection).
     pub async fn run(self, shutdown: CancellationToken, poll: Duration) {
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(mut l) => match l.listen("capacity_outbox").await {
-                Ok(()) => Some(l),
-                Err(e) => {
-                    warn!(error.message = %e, "outbox: LISTEN failed; polling only");
-                    None
+        let wake = tokio::sync::Notify::new();
+        let work = async {
+            loop {
+                match self.drain_once().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => warn!(error.message = %e, "outbox: claiming failed; will retry"),
                 }
-            },
-            Err(e) => {
-                warn!(error.message = %e, "outbox: no listener connection; polling only");
-                None
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
             }
         };
-        loop {
-            match self.drain_once().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => warn!(error.message = %e, "outbox: claiming failed; will retry"),
-            }
-            let wake = async {
-                match listener.as_mut() {
-                    Some(l) => {
-                        if l.try_recv().await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                    }
-                    None => std::future::pending::<()>().await,
+        tokio::join!(listen(&self.pool, &wake, &shutdown, poll), work);
+    }
+}
+
+/// Turns `capacity_outbox` notifications into wake-ups, reading them as they come, even
+/// while the worker is busy draining. A listening backend delivers a notification inside a
+/// transaction of its own; if the client stops reading and the socket fills, the backend
+/// blocks there holding its snapshot, and Postgres can vacuum no outbox row delivered since.
+/// (Read only between drains, a burst of 100,000 clicks did that: dead index entries piled up
+/// in the pending indexes and a claim took 139 ms.) Many notifications make one wake-up.
+async fn listen(
+    pool: &PgPool,
+    wake: &tokio::sync::Notify,
+    shutdown: &CancellationToken,
+    retry: Duration,
+) {
+    let mut listener = loop {
+        let connected = async {
+            let mut l = PgListener::connect_with(pool).await?;
+            l.listen("capacity_outbox").await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        match connected.await {
+            Ok(l) => break l,
+            Err(e) => {
+                warn!(error.message = %e, "outbox: cannot LISTEN yet; polling meanwhile");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(retry.max(Duration::from_secs(1))) => {}
                 }
-            };
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = wake => {}
-                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            got = listener.try_recv() => match got {
+                Ok(Some(_)) => wake.notify_one(),
+                // The connection was lost; the next call reconnects and re-listens. Anything
+                // notified meanwhile is found by a drain.
+                Ok(None) => wake.notify_one(),
+                Err(e) => {
+                    warn!(error.message = %e, "outbox: LISTEN connection failed; polling meanwhile");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(retry.max(Duration::from_secs(1))) => {}
+                    }
+                }
             }
         }
     }
