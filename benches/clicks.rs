@@ -13,6 +13,8 @@
 //! - `BENCH_SATURATION_SECONDS` (15): length of each saturation run.
 //! - `BENCH_HISTORY_EVENTS` (100000): events driven through the real binary for the memory part.
 //! - `BENCH_PARTS` (`floor,startup,rates,saturation,memory`): which parts run.
+//! - `BENCH_VACUUM_SECONDS` (60): how often the outbox is vacuumed during a part (see
+//!   `vacuum_ticker`; 0 = never).
 //! - `BENCH_NO_PING` (unset): when set, the in-process daemon's pool skips sqlx's
 //!   ping-before-acquire (`store::connect` pings on every acquire), to measure what that costs.
 //!   (TLS to Postgres follows `DATABASE_URL`: add `?sslmode=disable` to measure without it.)
@@ -710,6 +712,7 @@ impl Bench {
             .map(|r| click_frame(&emu, AE, r, "commercial_approved", &blocks))
             .collect();
         let (daemon, _) = start_daemon(&emu, &s, connections).await?;
+        let vacuum = vacuum_ticker(&s.url);
 
         // Warm-up: the role cache, the pool's connections, the emulator's sockets.
         let (warm, measured) = frames.split_at(warmup);
@@ -741,6 +744,7 @@ impl Bench {
             cpu * 1000.0 / results.len() as f64,
             drained.as_secs_f64()
         );
+        vacuum.abort();
         daemon.shutdown().await;
         stop_emulator(emu).await;
         self.drop_scratch(s).await
@@ -762,6 +766,7 @@ impl Bench {
             let settings = settings(&emu, &s.url)?;
             let (seeded, blocks) = seed(&s.pool, &emu, &settings, requests, true).await?;
             let (daemon, _) = start_daemon(&emu, &s, 2).await?;
+            let vacuum = vacuum_ticker(&s.url);
             let before = count_events(&s.pool, "technical_owner_assigned").await?;
             let cpu0 = cpu_seconds("self");
             let deadline = Instant::now() + Duration::from_secs(knobs.saturation_seconds);
@@ -782,6 +787,7 @@ impl Bench {
                 cpu * 1000.0 / recorded.max(1) as f64
             );
             outbox_drained(&s.pool, Duration::from_secs(300)).await?;
+            vacuum.abort();
             daemon.shutdown().await;
             stop_emulator(emu).await;
             self.drop_scratch(s).await?;
@@ -813,6 +819,7 @@ impl Bench {
         let config = dir.path().join("capacity.toml");
         std::fs::write(&config, config_toml(emu.team_id()))?;
         let spawned = Instant::now();
+        let vacuum = vacuum_ticker(&s.url);
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_capacity-bot"))
             .args(["run", "--config"])
             .arg(&config)
@@ -914,6 +921,7 @@ impl Bench {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status();
+        vacuum.abort();
         let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
         println!("### The real binary (`capacity-bot run`): start-up, memory, its own CPU\n");
         println!("| measure | value |");
@@ -970,6 +978,31 @@ impl Bench {
         stop_emulator(emu).await;
         self.drop_scratch(s).await
     }
+}
+
+/// Vacuums the outbox every `BENCH_VACUUM_SECONDS` (60; 0 = never), as autovacuum with its
+/// default one-minute naptime would at most. The machine these figures come from runs
+/// Postgres with `autovacuum = off`; without a vacuum, every delivered outbox row stays in
+/// the pending indexes the claim walks, and claims slow down for as long as the run lasts.
+fn vacuum_ticker(url: &str) -> tokio::task::JoinHandle<()> {
+    let every = env_or("BENCH_VACUUM_SECONDS", 60u64);
+    let url = url.to_string();
+    tokio::spawn(async move {
+        if every == 0 {
+            return;
+        }
+        let Ok(pool) = store::connect(&url).await else {
+            return;
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = sqlx::query("VACUUM capacity.outbox").execute(&pool).await {
+                eprintln!("vacuum: {e}");
+            }
+        }
+    })
 }
 
 /// Shuts the emulator down so its server tasks end and its records (every message and call
