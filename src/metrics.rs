@@ -36,6 +36,8 @@ pub struct Metrics {
     pub socket_connected: Gauge,
     pub socket_reconnects: Gauge,
     pub envelopes: Gauge,
+    /// `capacity_outbox` notifications read (each a wake-up hint for the outbox worker).
+    pub outbox_notifications: Counter,
 }
 
 impl Metrics {
@@ -102,8 +104,15 @@ impl Metrics {
             "Socket Mode envelopes received since start",
             envelopes.clone(),
         );
+        let outbox_notifications = Counter::default();
+        registry.register(
+            "outbox_notifications",
+            "capacity_outbox notifications read by the outbox worker",
+            outbox_notifications.clone(),
+        );
         Metrics {
             registry,
+            outbox_notifications,
             events,
             ack_latency,
             deliveries,

@@ -339,7 +339,14 @@ impl Deliverer {
                 }
             }
         };
-        tokio::join!(listen(&self.pool, &wake, &shutdown, poll), work);
+        // `true` for a notification; `false` when the connection was lost and re-listened.
+        let heard = |notified: bool| {
+            if notified {
+                self.metrics.outbox_notifications.inc();
+            }
+            wake.notify_one();
+        };
+        tokio::join!(listen(&self.pool, heard, &shutdown, poll), work);
     }
 }
 
@@ -351,7 +358,7 @@ impl Deliverer {
 /// in the pending indexes and a claim took 139 ms.) Many notifications make one wake-up.
 async fn listen(
     pool: &PgPool,
-    wake: &tokio::sync::Notify,
+    heard: impl Fn(bool),
     shutdown: &CancellationToken,
     retry: Duration,
 ) {
@@ -376,10 +383,10 @@ async fn listen(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             got = listener.try_recv() => match got {
-                Ok(Some(_)) => wake.notify_one(),
+                Ok(Some(_)) => heard(true),
                 // The connection was lost; the next call reconnects and re-listens. Anything
                 // notified meanwhile is found by a drain.
-                Ok(None) => wake.notify_one(),
+                Ok(None) => heard(false),
                 Err(e) => {
                     warn!(error.message = %e, "outbox: LISTEN connection failed; polling meanwhile");
                     tokio::select! {

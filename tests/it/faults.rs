@@ -1039,3 +1039,76 @@ async fn an_append_abandoned_while_its_begin_is_in_flight_leaves_no_transaction_
     assert_eq!(approvals(&pool, req.id).await, 1);
     one.close().await;
 }
+
+/// Notifications are read while the outbox worker is busy. A listening backend delivers them
+/// inside a transaction of its own; a client that stops reading while a flood fills its
+/// socket leaves that backend blocked there with a snapshot, and no delivered outbox row can
+/// be vacuumed until it reads again (seen in the benchmark: claims of 139 ms).
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_flood_of_outbox_notifications_is_read_while_the_worker_is_stuck(pool: PgPool) {
+    let mut h = Harness::start(pool.clone()).await;
+    let heard = || h.daemon().state.metrics.outbox_notifications.get();
+    // Stick the worker inside a delivery: it can post the root message but not record where.
+    let mut locker = pool
+        .connect_options()
+        .connect()
+        .await
+        .expect("a connection");
+    sqlx::query("BEGIN")
+        .execute(&mut locker)
+        .await
+        .expect("begin");
+    sqlx::query("LOCK TABLE capacity.request_links IN EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .expect("locked");
+    crate::support::submit(&pool, 10_000).await;
+    wait_for_lock_waiters(&pool, 1).await;
+    let before = heard();
+
+    // About 3 MB of distinct notifications (equal ones in a transaction are merged): far
+    // more than a socket buffers.
+    const FLOOD: u64 = 400;
+    sqlx::query(
+        "SELECT pg_notify('capacity_outbox', repeat('x', 7900) || g) \
+         FROM generate_series(1, $1::int) g",
+    )
+    .bind(FLOOD as i32)
+    .execute(&pool)
+    .await
+    .expect("notified");
+    let deadline = Instant::now() + WAIT;
+    while heard() < before + FLOOD {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {FLOOD} notifications read while the worker is stuck",
+            heard() - before
+        );
+        tokio::task::yield_now().await;
+    }
+    let snapshot: Option<String> = sqlx::query_scalar(
+        "SELECT backend_xmin::text FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the listener's backend");
+    assert_eq!(snapshot, None, "the listening backend holds no snapshot");
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("pg_stat_activity"),
+        1,
+        "the worker was stuck all along"
+    );
+
+    sqlx::query("COMMIT")
+        .execute(&mut locker)
+        .await
+        .expect("released");
+    h.stop().await;
+}
