@@ -372,9 +372,8 @@ async fn listen(
             Ok(l) => break l,
             Err(e) => {
                 warn!(error.message = %e, "outbox: cannot LISTEN yet; polling meanwhile");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(retry.max(Duration::from_secs(1))) => {}
+                if stopped_while_waiting(shutdown, retry).await {
+                    return;
                 }
             }
         }
@@ -389,13 +388,21 @@ async fn listen(
                 Ok(None) => heard(false),
                 Err(e) => {
                     warn!(error.message = %e, "outbox: LISTEN connection failed; polling meanwhile");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(retry.max(Duration::from_secs(1))) => {}
+                    if stopped_while_waiting(shutdown, retry).await {
+                        return;
                     }
                 }
             }
         }
+    }
+}
+
+/// Waits before the listener tries again (at least a second, so a database that refuses
+/// connections is not hammered); `true` when shutdown came first.
+async fn stopped_while_waiting(shutdown: &CancellationToken, retry: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(retry.max(Duration::from_secs(1))) => false,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{Connection, FromRow, PgConnection, PgPool, Row};
+use sqlx::{Connection, FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::rows::{upsert_request, RequestRow, REQUEST_COLUMNS};
@@ -285,16 +285,10 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
             (*id, Some(r))
         }
         Target::Button(button) => {
-            let (r, root) = if button.message.is_some() {
-                load_with_root_for_update(&mut tx, button.request)
-                    .await?
-                    .ok_or(AppendError::NotFound)?
-            } else {
-                let r = load_for_update(&mut tx, button.request, true)
-                    .await?
-                    .ok_or(AppendError::NotFound)?;
-                (r, None)
-            };
+            let (r, links) = super::requests::with_links_on(&mut *tx, button.request, true)
+                .await?
+                .ok_or(AppendError::NotFound)?;
+            let root = links.root();
             button
                 .check(&r, root.as_ref())
                 .map_err(AppendError::WrongButton)?;
@@ -514,32 +508,6 @@ async fn load_for_update(
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.map(RequestRow::into_request).transpose()?)
-}
-
-/// [`load_for_update`] with where the request's root message was posted, in the same
-/// statement (the link is a primary-key lookup; the lock is on the request row only).
-async fn load_with_root_for_update(
-    conn: &mut PgConnection,
-    id: RequestId,
-) -> Result<Option<(Request, Option<SlackMessage>)>, AppendError> {
-    let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT q.*, l.slack_channel, l.slack_ts \
-         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1 FOR UPDATE) q \
-         LEFT JOIN capacity.request_links l ON l.request_id = q.id"
-    )))
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let request = RequestRow::from_row(&row)?
-        .into_request()
-        .map_err(AppendError::Store)?;
-    let channel: Option<String> = row.try_get("slack_channel")?;
-    let ts: Option<String> = row.try_get("slack_ts")?;
-    let root = channel
-        .zip(ts)
-        .map(|(channel, ts)| SlackMessage { channel, ts });
-    Ok(Some((request, root)))
 }
 
 /// The whole log of one request, in order.

@@ -106,13 +106,24 @@ pub async fn with_links(
     pool: &PgPool,
     id: RequestId,
 ) -> Result<Option<(Request, Links)>, StoreError> {
+    with_links_on(pool, id, false).await
+}
+
+/// [`with_links`] on any connection; `for_update` locks the request row (not its links), as
+/// an append does before checking a clicked button against it.
+pub(super) async fn with_links_on<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: RequestId,
+    for_update: bool,
+) -> Result<Option<(Request, Links)>, StoreError> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
     let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url \
-         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
+         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1{lock}) q \
          LEFT JOIN capacity.request_links l ON l.request_id = q.id"
     )))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let request = RequestRow::from_row(&row)?.into_request()?;

@@ -105,10 +105,8 @@ fn again(envelope: &Value) -> Value {
     e
 }
 
-/// Locks the rows of `ids` in a transaction of its own, so clicks on them wait inside their
-/// append: in flight for sure when a fault lands. `COMMIT` on the returned connection
-/// releases them.
-async fn hold_rows(pool: &PgPool, ids: &[RequestId]) -> PgConnection {
+/// A connection of its own (outside the daemon's pool), inside a transaction.
+async fn own_transaction(pool: &PgPool) -> PgConnection {
     let mut conn = pool
         .connect_options()
         .connect()
@@ -118,6 +116,14 @@ async fn hold_rows(pool: &PgPool, ids: &[RequestId]) -> PgConnection {
         .execute(&mut conn)
         .await
         .expect("begin");
+    conn
+}
+
+/// Locks the rows of `ids` in a transaction of its own, so clicks on them wait inside their
+/// append: in flight for sure when a fault lands. `COMMIT` on the returned connection
+/// releases them.
+async fn hold_rows(pool: &PgPool, ids: &[RequestId]) -> PgConnection {
+    let mut conn = own_transaction(pool).await;
     let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
     sqlx::query("SELECT 1 FROM capacity.capacity_requests WHERE id = ANY($1) FOR UPDATE")
         .bind(&ids)
@@ -1049,15 +1055,7 @@ async fn a_flood_of_outbox_notifications_is_read_while_the_worker_is_stuck(pool:
     let mut h = Harness::start(pool.clone()).await;
     let heard = || h.daemon().state.metrics.outbox_notifications.get();
     // Stick the worker inside a delivery: it can post the root message but not record where.
-    let mut locker = pool
-        .connect_options()
-        .connect()
-        .await
-        .expect("a connection");
-    sqlx::query("BEGIN")
-        .execute(&mut locker)
-        .await
-        .expect("begin");
+    let mut locker = own_transaction(&pool).await;
     sqlx::query("LOCK TABLE capacity.request_links IN EXCLUSIVE MODE")
         .execute(&mut locker)
         .await

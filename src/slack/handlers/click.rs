@@ -91,7 +91,7 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
     };
 
     if kind.takes_input() {
-        return open_reason_modal(state, payload, kind, value, &button, &actor, now).await;
+        return open_reason_modal(state, payload, kind, &button, value.version, &actor, now).await;
     }
     let event = event_for(kind)
         .ok_or_else(|| Reply::Text(format!("`{kind}` is not something a button can do.")))?;
@@ -120,14 +120,14 @@ async fn open_reason_modal(
     state: &AppState,
     payload: &Value,
     kind: EventKind,
-    value: ActionValue,
     button: &Button,
+    version: i32,
     actor: &crate::domain::Actor,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Reply> {
     let (req, links) = match tokio::time::timeout(
         super::DB_BUDGET,
-        store::requests::with_links(&state.pool, value.request),
+        store::requests::with_links(&state.pool, button.request),
     )
     .await
     {
@@ -147,7 +147,7 @@ async fn open_reason_modal(
         actor,
         policy: &state.settings.policy,
         now,
-        expected_version: Some(value.version),
+        expected_version: Some(version),
     };
     if let Err(refusal) = reduce(Some(&req), &probe, &ctx) {
         let (roles, policy) = (state.roles.roles(), &state.settings.policy);
@@ -155,7 +155,7 @@ async fn open_reason_modal(
             let winner = store::events::events_of(&state.pool, req.id)
                 .await
                 .ok()
-                .and_then(|log| log.into_iter().find(|e| e.version_after > value.version));
+                .and_then(|log| log.into_iter().find(|e| e.version_after > version));
             crate::render::ephemeral::conflict_reply(
                 winner.as_ref(),
                 Some(&req),
