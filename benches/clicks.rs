@@ -38,7 +38,7 @@ use capacity_bot::config::Settings;
 use capacity_bot::domain::testkit::{
     actor, submission, uid, ADMIN, AE, APPROVER, BOTH, FINANCE, INFRA, INFRA2, REQUESTER,
 };
-use capacity_bot::domain::{Event, RequestId, RequestNumber};
+use capacity_bot::domain::{Command, RequestId, RequestNumber};
 use capacity_bot::emulator::{Emulator, EmulatorConfig};
 use capacity_bot::render::action_value::ActionValue;
 use capacity_bot::slack::api::SlackApi;
@@ -401,12 +401,12 @@ async fn seed(
                         pool,
                         &Append {
                             target: Target::New(id),
-                            events: vec![
-                                Event::Submitted {
+                            commands: vec![
+                                Command::Submitted {
                                     number: RequestNumber(0),
                                     details: submission(10_000),
                                 },
-                                Event::CommercialOwnerAssigned { owner: uid(AE) },
+                                Command::CommercialOwnerAssigned { owner: uid(AE) },
                             ],
                             actor: actor(REQUESTER),
                             policy: settings.policy.clone(),
@@ -423,7 +423,7 @@ async fn seed(
                             pool,
                             &Append {
                                 target: Target::Existing(id),
-                                events: vec![Event::CommercialApproved],
+                                commands: vec![Command::CommercialApproved],
                                 actor: actor(AE),
                                 policy: settings.policy.clone(),
                                 now,
@@ -438,7 +438,7 @@ async fn seed(
                     let req = appended.request;
                     let content = capacity_bot::render::root::root_message(
                         &req,
-                        &store::requests::Links::default(),
+                        &capacity_bot::domain::Links::default(),
                         &settings.policy,
                         &settings.roles,
                         now,
@@ -609,7 +609,7 @@ impl Bench {
                 &s.pool,
                 &Append {
                     target: Target::Existing(r.id),
-                    events: vec![Event::CommercialApproved],
+                    commands: vec![Command::CommercialApproved],
                     actor: actor(AE),
                     policy: settings.policy.clone(),
                     now: Utc::now(),

@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
+use crate::domain::Links;
+use crate::domain::RecordedEvent;
 use crate::domain::{decision_owner, Request, State};
-use crate::store::requests::Links;
-use crate::store::RecordedEvent;
 
 /// "3d 4h", "25m": how long a state lasted, for people.
 pub fn human_duration(d: Duration) -> String {

@@ -18,14 +18,14 @@ use tracing::{error, info_span, warn, Instrument};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domain::cost::format_usd;
+use crate::domain::fold;
+use crate::domain::Links;
 use crate::domain::{Effect, Event, Request};
 use crate::linear::{LinearClient, LinearError};
 use crate::render;
-use crate::replay::fold;
 use crate::slack::api::{ApiError, SlackApi};
 use crate::slack::roles::RoleResolver;
 use crate::store::outbox::OutboxRow;
-use crate::store::requests::Links;
 use crate::store::{self, StoreError};
 
 /// After this many attempts a transiently failing row is given up on and left for a human.
@@ -309,7 +309,7 @@ impl Deliverer {
     async fn request_at_event(
         &self,
         row: &OutboxRow,
-    ) -> Result<(Request, store::RecordedEvent), DeliveryError> {
+    ) -> Result<(Request, crate::domain::RecordedEvent), DeliveryError> {
         let events = store::events::events_of(&self.pool, row.request_id).await?;
         let Some(pos) = events.iter().position(|e| e.id == row.event_id) else {
             return Err(DeliveryError::Missing(format!(
@@ -317,7 +317,7 @@ impl Deliverer {
                 row.event_id
             )));
         };
-        let after = fold(&events[..=pos]).map_err(DeliveryError::Missing)?;
+        let after = fold(&events[..=pos]).map_err(|e| DeliveryError::Missing(e.to_string()))?;
         Ok((after, events[pos].clone()))
     }
 

@@ -1,55 +1,14 @@
 //! Rebuilding projections from the log and reporting where they differ.
 //!
-//! The fold runs the same reducer as a live click, with each event's recorded actor, policy
-//! and time, so a difference means the projection was changed outside the log (or the
-//! reducer changed its mind about history, which is just as important to know).
+//! The fold is `domain::fold`: `evolve` over the recorded events, the same function an
+//! append runs after `decide`, and it asks no rule. So a difference means the projection was
+//! changed outside the log, never that a rule has changed since the events were recorded.
 
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::domain::{reduce, Context, Request, RequestId, RequestNumber};
-use crate::store::{self, RecordedEvent, StoreError};
-
-/// Folds a request's recorded events into the request they describe.
-pub fn fold(events: &[RecordedEvent]) -> Result<Request, String> {
-    let mut current: Option<Request> = None;
-    for (i, rec) in events.iter().enumerate() {
-        let expected_seq = i32::try_from(i + 1).unwrap_or(i32::MAX);
-        if rec.seq != expected_seq {
-            return Err(format!(
-                "event sequence jumps to {} where {} was expected",
-                rec.seq, expected_seq
-            ));
-        }
-        let ctx = Context {
-            request_id: rec.request_id,
-            actor: &rec.actor,
-            policy: &rec.policy,
-            now: rec.occurred_at,
-            expected_version: None,
-        };
-        let next = reduce(current.as_ref(), &rec.event, &ctx).map_err(|refusal| {
-            format!(
-                "event {} ({}) no longer applies: {refusal}",
-                rec.seq,
-                rec.event.kind()
-            )
-        })?;
-        if next.version != rec.version_after || next.state != rec.state_after {
-            return Err(format!(
-                "event {} ({}) recorded version {} / {}, replay gives {} / {}",
-                rec.seq,
-                rec.event.kind(),
-                rec.version_after,
-                rec.state_after,
-                next.version,
-                next.state
-            ));
-        }
-        current = Some(next);
-    }
-    current.ok_or_else(|| "the request has no events".to_string())
-}
+use crate::domain::{fold, Request, RequestId, RequestNumber};
+use crate::store::{self, StoreError};
 
 /// Names the top-level fields where two requests differ.
 pub fn differing_fields(stored: &Request, folded: &Request) -> Vec<String> {

@@ -6,7 +6,7 @@
 //! request, the state entry and the deadline or reminder slot. That key (and the append's
 //! advisory lock) is what makes every timeout and reminder happen once, however many
 //! replicas sweep and however often: a sweep that finds it already recorded, or that the
-//! reducer refuses because a click moved the request on, simply moves on.
+//! `decide` refuses because a click moved the request on, simply moves on.
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::app::AppState;
 use crate::config::Settings;
 use crate::domain::{
-    decision_owner, plan_reminder, Actor, Deadline, DeadlineKind, Event, LinearTrigger, Request,
+    decision_owner, plan_reminder, Actor, Command, Deadline, DeadlineKind, LinearTrigger, Request,
     RequestId,
 };
 use crate::metrics::Metrics;
@@ -125,13 +125,13 @@ fn stamp(t: DateTime<Utc>) -> String {
 fn append_for(
     s: &Sweeper,
     id: RequestId,
-    events: Vec<Event>,
+    commands: Vec<Command>,
     now: DateTime<Utc>,
     key: String,
 ) -> Append {
     Append {
         target: Target::Existing(id),
-        events,
+        commands,
         actor: Actor::Scheduler,
         policy: s.settings.policy.clone(),
         now,
@@ -179,8 +179,8 @@ async fn fire_timeout(
     now: DateTime<Utc>,
 ) -> bool {
     let event = match deadline.kind {
-        DeadlineKind::CustomerConfirmation => Event::CustomerConfirmationTimeout,
-        DeadlineKind::Activation => Event::ActivationTimeout,
+        DeadlineKind::CustomerConfirmation => Command::CustomerConfirmationTimeout,
+        DeadlineKind::Activation => Command::ActivationTimeout,
     };
     let key = format!("timeout:{id}:{}:{}", stamp(entered), stamp(deadline.at));
     let recorded = record(s, append_for(s, id, vec![event], now, key)).await;
@@ -212,13 +212,13 @@ async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
         );
         return false;
     }
-    let mut events = vec![Event::ReminderSent {
+    let mut commands = vec![Command::ReminderSent {
         slot: plan.slot.clone(),
         recipients: recipients.clone(),
         escalation: false,
     }];
     if plan.escalate {
-        events.push(Event::ReminderSent {
+        commands.push(Command::ReminderSent {
             slot: plan.escalation_slot(),
             recipients,
             escalation: true,
@@ -230,7 +230,7 @@ async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
         stamp(req.state_entered_at),
         plan.slot
     );
-    let recorded = record(s, append_for(s, req.id, events, now, key)).await;
+    let recorded = record(s, append_for(s, req.id, commands, now, key)).await;
     if let Some(done) = &recorded {
         s.metrics.reminders.inc_by(done.events.len() as u64);
     }

@@ -52,7 +52,7 @@ pub fn process_env(name: &str) -> Option<String> {
 pub struct Settings {
     pub slack: SlackSettings,
     pub roles: Roles,
-    /// `[policy]` and `[calendar]` together, as the reducer uses them.
+    /// `[policy]` and `[calendar]` together, as `decide` uses them.
     pub policy: Policy,
     pub scheduler: SchedulerSettings,
     pub http: HttpSettings,

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{RequestNumber, UserId};
@@ -16,24 +17,43 @@ pub enum OwnerRole {
     Technical,
 }
 
-/// An event as recorded. Its `kind` is the button's `action_id`.
+/// Which of commercial approval's two keys a click gave. One click gives one key, even from
+/// someone who holds both roles; `decide` chooses, and the event records the choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKey {
+    Commercial,
+    Finance,
+}
+
+/// An event as recorded: what happened, with every fact the rules derived when it happened
+/// (a deadline, a key, whether finance must approve). Folding the log (`evolve`) reads these
+/// facts and never applies a rule again, so a rule that changes later cannot change history.
+/// Its `kind` is the button's `action_id`. The stored shape is versioned: see `upcast`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     Submitted {
         number: RequestNumber,
         details: Submission,
+        /// At or above the finance threshold in force at submission.
+        finance_required: bool,
     },
     CommercialOwnerAssigned {
         owner: UserId,
     },
-    CommercialApproved,
+    CommercialApproved {
+        key: ApprovalKey,
+    },
     CommercialRejected {
         reason: String,
     },
     /// "I'll take it": the actor becomes the technical owner.
     TechnicalOwnerAssigned,
-    TechnicalApproved,
+    TechnicalApproved {
+        /// When the customer-confirmation window it opens closes.
+        deadline: DateTime<Utc>,
+    },
     TechnicalRejected {
         reason: String,
     },
@@ -42,8 +62,13 @@ pub enum Event {
     CustomerConfirmationTimeout,
     TtlExtended {
         days: u32,
+        /// The deadline after the extension.
+        deadline: DateTime<Utc>,
     },
-    ProvisioningCompleted,
+    ProvisioningCompleted {
+        /// When the activation window it opens closes.
+        deadline: DateTime<Utc>,
+    },
     ProvisioningFailed {
         reason: String,
     },
@@ -244,16 +269,16 @@ impl Event {
         match self {
             Event::Submitted { .. } => EventKind::Submitted,
             Event::CommercialOwnerAssigned { .. } => EventKind::CommercialOwnerAssigned,
-            Event::CommercialApproved => EventKind::CommercialApproved,
+            Event::CommercialApproved { .. } => EventKind::CommercialApproved,
             Event::CommercialRejected { .. } => EventKind::CommercialRejected,
             Event::TechnicalOwnerAssigned => EventKind::TechnicalOwnerAssigned,
-            Event::TechnicalApproved => EventKind::TechnicalApproved,
+            Event::TechnicalApproved { .. } => EventKind::TechnicalApproved,
             Event::TechnicalRejected { .. } => EventKind::TechnicalRejected,
             Event::EarlyProcurementStarted => EventKind::EarlyProcurementStarted,
             Event::CustomerConfirmed => EventKind::CustomerConfirmed,
             Event::CustomerConfirmationTimeout => EventKind::CustomerConfirmationTimeout,
             Event::TtlExtended { .. } => EventKind::TtlExtended,
-            Event::ProvisioningCompleted => EventKind::ProvisioningCompleted,
+            Event::ProvisioningCompleted { .. } => EventKind::ProvisioningCompleted,
             Event::ProvisioningFailed { .. } => EventKind::ProvisioningFailed,
             Event::Activated { .. } => EventKind::Activated,
             Event::ActivationTimeout => EventKind::ActivationTimeout,
@@ -295,7 +320,10 @@ mod tests {
 
     #[test]
     fn the_serialized_kind_is_the_action_id() {
-        let e = Event::TtlExtended { days: 3 };
+        let e = Event::TtlExtended {
+            days: 3,
+            deadline: "2026-12-08T22:00:00Z".parse().unwrap(),
+        };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["kind"], "ttl_extended");
         assert_eq!(serde_json::from_value::<Event>(v).unwrap(), e);

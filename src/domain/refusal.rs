@@ -1,4 +1,4 @@
-//! Why the reducer said no. Each variant reads as a sentence a person can act on; the Slack
+//! Why `decide` said no. Each variant reads as a sentence a person can act on; the Slack
 //! layer shows it as an ephemeral message to whoever clicked.
 
 use chrono::{DateTime, Utc};

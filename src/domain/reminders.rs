@@ -1,7 +1,7 @@
 //! Reminders to whoever owns the next decision, as pure rules over the request.
 //!
 //! A *gate* is one wait for one decision: it opens when the state changes or a pending
-//! cancellation starts or ends. The reducer keeps two derived fields per gate
+//! cancellation starts or ends. `evolve` keeps two derived fields per gate
 //! (`reminders_sent`, `reminder_due_at`), and [`plan`] turns them and the clock into "send
 //! today's reminder now" or nothing. Because a slot is a local calendar day, a daemon that
 //! was down over several slots sends one reminder (today's) when it comes back, not one per
@@ -80,10 +80,10 @@ fn next_work_start(cal: &Calendar, day: NaiveDate) -> DateTime<Utc> {
 }
 
 /// Starts a gate's reminder count: the first reminder is due on the next business day.
-pub(crate) fn open_gate(req: &mut Request, policy: &Policy, now: DateTime<Utc>) {
+pub(crate) fn open_gate(req: &mut Request, cal: &Calendar, now: DateTime<Utc>) {
     req.reminders_sent = 0;
-    let opened = policy.calendar.local_date(now);
-    req.reminder_due_at = decision_owner(req).map(|_| next_work_start(&policy.calendar, opened));
+    let opened = cal.local_date(now);
+    req.reminder_due_at = decision_owner(req).map(|_| next_work_start(cal, opened));
 }
 
 /// Keeps the derived reminder fields after `event` took `before` to `next`.
@@ -91,13 +91,13 @@ pub(crate) fn track(
     before: &Request,
     next: &mut Request,
     event: &Event,
-    policy: &Policy,
+    cal: &Calendar,
     now: DateTime<Utc>,
 ) {
     let gate_changed = before.state != next.state
         || before.pending_cancellation.is_some() != next.pending_cancellation.is_some();
     if gate_changed {
-        open_gate(next, policy, now);
+        open_gate(next, cal, now);
     } else if let Event::ReminderSent {
         escalation: false,
         slot,
@@ -105,8 +105,8 @@ pub(crate) fn track(
     } = event
     {
         next.reminders_sent = next.reminders_sent.saturating_add(1);
-        let day = slot_date(slot).unwrap_or_else(|| policy.calendar.local_date(now));
-        next.reminder_due_at = Some(next_work_start(&policy.calendar, day));
+        let day = slot_date(slot).unwrap_or_else(|| cal.local_date(now));
+        next.reminder_due_at = Some(next_work_start(cal, day));
     }
     // An owner can vanish without a gate change (committed capacity released after a
     // cancellation): then there is nobody left to remind.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 use crate::domain::testkit::*;
-use crate::domain::{Actor, Event, Refusal, State};
+use crate::domain::{Actor, Command, Refusal, State};
 
 fn utc(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -20,7 +20,7 @@ fn sweep(p: &mut Play, now: DateTime<Utc>) -> Vec<String> {
     let mut slots = vec![plan.slot.clone()];
     p.ok_as(
         Actor::Scheduler,
-        Event::ReminderSent {
+        Command::ReminderSent {
             slot: plan.slot.clone(),
             recipients: vec![uid(AE)],
             escalation: false,
@@ -29,7 +29,7 @@ fn sweep(p: &mut Play, now: DateTime<Utc>) -> Vec<String> {
     if plan.escalate {
         p.ok_as(
             Actor::Scheduler,
-            Event::ReminderSent {
+            Command::ReminderSent {
                 slot: plan.escalation_slot(),
                 recipients: vec![uid(AE)],
                 escalation: true,
@@ -140,14 +140,17 @@ fn holidays_and_weekends_get_no_reminder() {
     p.now = utc("2026-12-24T15:00:00Z");
     p.ok(
         REQUESTER,
-        Event::Submitted {
+        Command::Submitted {
             number: crate::domain::RequestNumber(1),
             details: submission(100),
         },
     );
-    p.ok(REQUESTER, Event::CommercialOwnerAssigned { owner: uid(AE) });
-    p.ok(AE, Event::CommercialApproved);
-    p.ok(INFRA, Event::TechnicalApproved);
+    p.ok(
+        REQUESTER,
+        Command::CommercialOwnerAssigned { owner: uid(AE) },
+    );
+    p.ok(AE, Command::CommercialApproved);
+    p.ok(INFRA, Command::TechnicalApproved);
     assert_eq!(
         p.req().deadline.unwrap().at,
         utc("2027-01-04T22:00:00Z"),
@@ -185,12 +188,15 @@ fn working_hours_are_those_of_the_configured_zone() {
     p.now = utc("2026-12-03T01:00:00Z");
     p.ok(
         REQUESTER,
-        Event::Submitted {
+        Command::Submitted {
             number: crate::domain::RequestNumber(1),
             details: submission(100),
         },
     );
-    p.ok(REQUESTER, Event::CommercialOwnerAssigned { owner: uid(AE) });
+    p.ok(
+        REQUESTER,
+        Command::CommercialOwnerAssigned { owner: uid(AE) },
+    );
     // 09:00 Friday in Tokyo is 00:00 UTC Friday; New York would still be Thursday.
     assert_eq!(p.req().reminder_due_at, Some(utc("2026-12-04T00:00:00Z")));
     let got = sweep_between(
@@ -239,9 +245,9 @@ fn due_tomorrow_is_the_business_day_before_the_deadline() {
     );
     // A deadline on Monday makes the Friday before it the day before.
     let mut p = Play::submitted(100);
-    p.ok(AE, Event::CommercialApproved);
+    p.ok(AE, Command::CommercialApproved);
     p.now = utc("2026-12-07T15:00:00Z"); // Monday
-    p.ok(INFRA, Event::TechnicalApproved);
+    p.ok(INFRA, Command::TechnicalApproved);
     assert_eq!(p.req().deadline.unwrap().at, utc("2026-12-14T22:00:00Z"));
     let thu = plan(p.req(), &p.policy, utc("2026-12-10T15:00:00Z")).unwrap();
     assert!(!thu.due_tomorrow);
@@ -256,13 +262,13 @@ fn a_new_gate_starts_over_and_the_old_one_gets_nothing_more() {
     assert_eq!(p.req().reminders_sent, 1);
     // The customer confirms on Friday: provisioning is infra's gate, first reminder Monday.
     p.now = utc("2026-12-04T15:00:00Z");
-    p.ok(AE, Event::CustomerConfirmed);
+    p.ok(AE, Command::CustomerConfirmed);
     assert_eq!(p.req().state, State::ProvisioningInProgress);
     assert_eq!(p.req().reminders_sent, 0);
     assert_eq!(p.req().reminder_due_at, Some(utc("2026-12-07T14:00:00Z")));
     assert!(sweep(&mut p, utc("2026-12-04T16:00:00Z")).is_empty());
     // A reminder the sweep planned for the old gate before the click is refused.
-    let stale = Event::ReminderSent {
+    let stale = Command::ReminderSent {
         slot: "2026-12-04".into(),
         recipients: vec![uid(AE)],
         escalation: false,
@@ -281,7 +287,7 @@ fn a_pending_cancellation_is_its_own_gate() {
     assert_eq!(sweep(&mut p, utc("2026-12-07T15:00:00Z")), ["2026-12-07"]);
     p.ok(
         REQUESTER,
-        Event::CancelRequested {
+        Command::CancelRequested {
             reason: "churn".into(),
         },
     );
@@ -289,26 +295,26 @@ fn a_pending_cancellation_is_its_own_gate() {
     assert_eq!(p.req().reminders_sent, 0);
     assert_eq!(p.req().reminder_due_at, Some(utc("2026-12-08T14:00:00Z")));
     p.now = utc("2026-12-08T15:00:00Z");
-    p.ok(AE, Event::CancelDenied);
+    p.ok(AE, Command::CancelDenied);
     assert_eq!(p.req().reminder_due_at, Some(utc("2026-12-09T14:00:00Z")));
 }
 
 #[test]
 fn closed_requests_get_no_reminders_unless_capacity_waits_for_release() {
     let mut p = Play::to_ready();
-    p.ok(AE, Event::Activated { signal_id: None });
+    p.ok(AE, Command::Activated { signal_id: None });
     assert_eq!(p.req().reminder_due_at, None);
     assert_eq!(plan(p.req(), &p.policy, utc("2026-12-08T15:00:00Z")), None);
 
     let mut p = Play::to_provisioning();
     p.ok(
         INFRA,
-        Event::ProvisioningFailed {
+        Command::ProvisioningFailed {
             reason: "stock".into(),
         },
     );
     assert!(p.req().reminder_due_at.is_some(), "infra must release");
-    p.ok(INFRA, Event::CapacityReleased);
+    p.ok(INFRA, Command::CapacityReleased);
     assert_eq!(p.req().state, State::Failed);
     assert_eq!(p.req().reminder_due_at, None, "nothing left to decide");
 }
@@ -318,10 +324,10 @@ fn comments_and_owner_changes_keep_the_count() {
     let mut p = Play::to_customer_confirmation(100);
     sweep(&mut p, utc("2026-12-04T14:00:00Z"));
     let (sent, due) = (p.req().reminders_sent, p.req().reminder_due_at);
-    p.ok(STRANGER, Event::CommentAdded { text: "?".into() });
+    p.ok(STRANGER, Command::CommentAdded { text: "?".into() });
     p.ok(
         ADMIN,
-        Event::OwnerReassigned {
+        Command::OwnerReassigned {
             role: crate::domain::OwnerRole::Commercial,
             to: uid(APPROVER),
         },

@@ -116,7 +116,7 @@ pub struct Request {
     pub close_reason: Option<String>,
     /// When the current state was entered; reminders count business days from here.
     pub state_entered_at: DateTime<Utc>,
-    /// Reminders sent in the current gate (derived by the reducer; escalations not counted).
+    /// Reminders sent in the current gate (derived by `evolve`; escalations not counted).
     pub reminders_sent: u32,
     /// When the decision owner is next due a reminder; `None` when nobody owns a decision.
     pub reminder_due_at: Option<DateTime<Utc>>,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{TeamId, UserId};
 
 /// A role from the `[roles]` section of the config. Membership is resolved by the shell
-/// (user ids and user groups) before the reducer sees an actor.
+/// (user ids and user groups) before `decide` sees an actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -70,7 +70,7 @@ impl RoleSet {
 }
 
 /// Who caused an event. Recorded with every event, roles included, so the audit record
-/// shows why the reducer let it through.
+/// shows why `decide` let it through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Actor {

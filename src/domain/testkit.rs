@@ -1,13 +1,15 @@
 //! Builders shared by the domain's tests and the integration tests: a cast of users with
-//! fixed roles and a way to play events against the reducer.
+//! fixed roles and a way to play commands through `decide` and `evolve`.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use uuid::Uuid;
 
+use super::command::Command;
+use super::decide::{decide, Context};
 use super::event::Event;
+use super::evolve::{evolve, genesis, Occurrence};
 use super::ids::{RequestId, RequestNumber, TeamId, UserId};
 use super::policy::Policy;
-use super::reducer::{reduce, Context};
 use super::refusal::Refusal;
 use super::request::{Request, Submission};
 use super::role::{Actor, Role, RoleSet};
@@ -101,7 +103,8 @@ pub fn t0() -> DateTime<Utc> {
     "2026-12-03T15:00:00Z".parse().expect("valid time")
 }
 
-/// Plays events against the reducer the way the store does, keeping the log.
+/// Plays commands the way the store does (`decide`, then `evolve` for each event), keeping
+/// the log of recorded events.
 pub struct Play {
     pub policy: Policy,
     pub now: DateTime<Utc>,
@@ -126,12 +129,15 @@ impl Play {
         let mut p = Play::new(Policy::default());
         p.ok(
             REQUESTER,
-            Event::Submitted {
+            Command::Submitted {
                 number: RequestNumber(1),
                 details: submission(cost_usd),
             },
         );
-        p.ok(REQUESTER, Event::CommercialOwnerAssigned { owner: uid(AE) });
+        p.ok(
+            REQUESTER,
+            Command::CommercialOwnerAssigned { owner: uid(AE) },
+        );
         p
     }
 
@@ -144,7 +150,7 @@ impl Play {
         self
     }
 
-    pub fn try_as(&mut self, who: Actor, event: Event) -> Result<&Request, Refusal> {
+    pub fn try_as(&mut self, who: Actor, command: Command) -> Result<&Request, Refusal> {
         let ctx = Context {
             request_id: self.id,
             actor: &who,
@@ -152,38 +158,64 @@ impl Play {
             now: self.now,
             expected_version: self.request.as_ref().map(|r| r.version),
         };
-        let next = reduce(self.request.as_ref(), &event, &ctx)?;
-        self.log.push((event, who, self.now));
-        self.request = Some(next);
+        let events = decide(self.request.as_ref(), &command, &ctx)?;
+        for event in events {
+            let next = apply(
+                self.request.as_ref(),
+                self.id,
+                &event,
+                &who,
+                &self.policy,
+                self.now,
+            );
+            self.log.push((event, who.clone(), self.now));
+            self.request = Some(next);
+        }
         Ok(self.req())
     }
 
-    pub fn attempt(&mut self, user: &str, event: Event) -> Result<&Request, Refusal> {
-        self.try_as(actor(user), event)
+    /// The log folded again from scratch, as replay does.
+    pub fn replayed(&self) -> Option<Request> {
+        let mut folded: Option<Request> = None;
+        for (event, who, at) in &self.log {
+            folded = Some(apply(
+                folded.as_ref(),
+                self.id,
+                event,
+                who,
+                &self.policy,
+                *at,
+            ));
+        }
+        folded
+    }
+
+    pub fn attempt(&mut self, user: &str, command: Command) -> Result<&Request, Refusal> {
+        self.try_as(actor(user), command)
     }
 
     #[track_caller]
-    pub fn ok(&mut self, user: &str, event: Event) -> &Request {
-        let kind = event.kind();
-        match self.attempt(user, event) {
+    pub fn ok(&mut self, user: &str, command: Command) -> &Request {
+        let kind = command.kind();
+        match self.attempt(user, command) {
             Ok(_) => self.req(),
             Err(e) => panic!("{user} {kind} was refused: {e}"),
         }
     }
 
     #[track_caller]
-    pub fn ok_as(&mut self, who: Actor, event: Event) -> &Request {
-        let kind = event.kind();
-        match self.try_as(who, event) {
+    pub fn ok_as(&mut self, who: Actor, command: Command) -> &Request {
+        let kind = command.kind();
+        match self.try_as(who, command) {
             Ok(_) => self.req(),
             Err(e) => panic!("{kind} was refused: {e}"),
         }
     }
 
     #[track_caller]
-    pub fn refused(&mut self, user: &str, event: Event) -> Refusal {
+    pub fn refused(&mut self, user: &str, command: Command) -> Refusal {
         let before = self.request.clone();
-        match self.attempt(user, event) {
+        match self.attempt(user, command) {
             Ok(r) => panic!("expected a refusal, got state {}", r.state),
             Err(e) => {
                 assert_eq!(self.request, before, "a refusal must change nothing");
@@ -195,31 +227,53 @@ impl Play {
     /// Walks the happy path up to (and including) the step that enters `target`.
     pub fn to_customer_confirmation(cost_usd: i64) -> Self {
         let mut p = Play::submitted(cost_usd);
-        p.ok(AE, Event::CommercialApproved);
+        p.ok(AE, Command::CommercialApproved);
         if p.req().finance_required {
-            p.ok(FINANCE, Event::CommercialApproved);
+            p.ok(FINANCE, Command::CommercialApproved);
         }
-        p.ok(INFRA, Event::TechnicalOwnerAssigned);
-        p.ok(INFRA, Event::TechnicalApproved);
+        p.ok(INFRA, Command::TechnicalOwnerAssigned);
+        p.ok(INFRA, Command::TechnicalApproved);
         p
     }
 
     pub fn to_provisioning() -> Self {
         let mut p = Play::to_customer_confirmation(10_000);
-        p.ok(AE, Event::CustomerConfirmed);
+        p.ok(AE, Command::CustomerConfirmed);
         p
     }
 
     pub fn to_ready() -> Self {
         let mut p = Play::to_provisioning();
-        p.ok(INFRA, Event::ProvisioningCompleted);
+        p.ok(INFRA, Command::ProvisioningCompleted);
         p
     }
 
     /// Moves time past the current deadline and lets the scheduler time it out.
-    pub fn time_out(&mut self, event: Event) -> &Request {
+    pub fn time_out(&mut self, command: Command) -> &Request {
         let due = self.req().deadline.expect("a deadline is set").at;
         self.now = due + Duration::minutes(1);
-        self.ok_as(Actor::Scheduler, event)
+        self.ok_as(Actor::Scheduler, command)
+    }
+}
+
+/// One fold step, as the store and replay take it.
+fn apply(
+    current: Option<&Request>,
+    id: RequestId,
+    event: &Event,
+    who: &Actor,
+    policy: &Policy,
+    at: DateTime<Utc>,
+) -> Request {
+    let o = Occurrence {
+        request_id: id,
+        event,
+        actor: who,
+        calendar: &policy.calendar,
+        at,
+    };
+    match current {
+        Some(req) => evolve(req, &o),
+        None => genesis(&o).expect("a log starts with a submission by a person"),
     }
 }

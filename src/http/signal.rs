@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::error;
 use super::signature::verify;
 use crate::app::AppState;
-use crate::domain::{Actor, Event, Refusal, RequestNumber};
+use crate::domain::{Actor, Command, Refusal, RequestNumber};
 use crate::store::{self, Append, AppendError, Target};
 
 #[derive(Debug, Deserialize)]
@@ -82,7 +82,7 @@ pub async fn activation(
     };
     let append = Append {
         target: Target::Existing(request.id),
-        events: vec![Event::Activated {
+        commands: vec![Command::Activated {
             signal_id: Some(signal_id.to_string()),
         }],
         actor: Actor::ControlPlane,

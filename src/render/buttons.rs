@@ -8,7 +8,7 @@ use slack_morphism::blocks::{
 };
 
 use super::action_value::ActionValue;
-use crate::domain::reducer::available_actions;
+use crate::domain::available_actions;
 use crate::domain::{EventKind, Policy, Request};
 
 /// The words on an action's button.

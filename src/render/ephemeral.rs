@@ -8,9 +8,9 @@ use super::lines::{capacity, clock, pending_cancellation, safe_url, summary, wai
 use super::text::{clip, mentions, truncate};
 use super::thread::actor_name;
 use crate::config::Roles;
+use crate::domain::Links;
+use crate::domain::RecordedEvent;
 use crate::domain::{Party, Policy, Refusal, Request, State};
-use crate::store::requests::Links;
-use crate::store::RecordedEvent;
 
 /// Slack keeps message `text` readable up to this many chars.
 pub const TEXT_MAX: usize = 4_000;

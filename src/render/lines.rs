@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use super::text::{clip, mention, mentions, quote};
 use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
-use crate::domain::reducer::who_may;
+use crate::domain::who_may;
 use crate::domain::{decision_owner, Calendar, EventKind, Party, Policy, Request, Role, State};
 
 /// "Thu 10 Dec 17:00 EST" in the calendar's zone; the year is added when it is not `now`'s.

@@ -19,8 +19,8 @@ use super::lines::{
 use super::text::{clip, mention, quote};
 use crate::config::Roles;
 use crate::domain::cost::format_usd;
+use crate::domain::Links;
 use crate::domain::{Party, Policy, Request, UserId};
-use crate::store::requests::Links;
 
 /// Header text is plain_text of at most 150 chars.
 const HEADER_MAX: usize = 150;

@@ -11,11 +11,11 @@ use super::root::{id, section};
 use super::text::{clip, mention, mentions, quote};
 use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
-use crate::domain::reducer::who_may;
+use crate::domain::who_may;
+use crate::domain::RecordedEvent;
 use crate::domain::{
     decision_owner, Actor, Event, EventKind, OwnerRole, Party, Policy, Request, Role, State, UserId,
 };
-use crate::store::RecordedEvent;
 
 const QUOTE_MAX: usize = 2_000;
 
@@ -94,8 +94,8 @@ fn what_happened(
         Event::CommercialOwnerAssigned { owner } => {
             format!("{who} assigned the commercial owner: <@{owner}>.")
         }
-        Event::CommercialApproved => approval(after, actor, &who, roles),
-        Event::TtlExtended { days } => {
+        Event::CommercialApproved { .. } => approval(after, actor, &who, roles),
+        Event::TtlExtended { days, .. } => {
             let unit = if *days == 1 {
                 "business day"
             } else {

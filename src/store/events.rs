@@ -8,9 +8,11 @@ use uuid::Uuid;
 use super::rows::{upsert_request, RequestRow, REQUEST_COLUMNS};
 use super::StoreError;
 use crate::domain::cost::cost_at_risk_cents;
+use crate::domain::log::step;
 use crate::domain::{
-    effects_of, reduce, Actor, Context, Event, LinearTrigger, Policy, Refusal, Request, RequestId,
-    RequestNumber, State,
+    decide, effects_of, read_log, Actor, Command, Context, Event, LinearTrigger, Occurrence,
+    Policy, Recorded, RecordedEvent, Refusal, Request, RequestId, RequestNumber, SlackMessage,
+    StoredPayload, CURRENT_SCHEMA,
 };
 
 /// Which request an append is for.
@@ -45,13 +47,6 @@ pub struct Button {
     pub number: RequestNumber,
     /// Where the click came from, when the payload says (`container`).
     pub message: Option<SlackMessage>,
-}
-
-/// A Slack message by channel and timestamp.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlackMessage {
-    pub channel: String,
-    pub ts: String,
 }
 
 /// A button that does not belong to the request it names, or to the message it was on: a
@@ -98,12 +93,13 @@ impl Button {
     }
 }
 
-/// One decision to record: one or more events by one actor, in one transaction.
+/// One decision to record: one or more commands by one actor, in one transaction.
 #[derive(Debug, Clone)]
 pub struct Append {
     pub target: Target,
-    /// Applied in order; a `submitted` event's number is filled in by the store.
-    pub events: Vec<Event>,
+    /// Decided in order, each against the request as the events before it left it; a
+    /// `submitted` command's number is filled in by the store.
+    pub commands: Vec<Command>,
     pub actor: Actor,
     pub policy: Policy,
     pub now: DateTime<Utc>,
@@ -114,25 +110,6 @@ pub struct Append {
     pub idempotency_key: String,
     pub envelope_id: Option<String>,
     pub linear: Option<LinearTrigger>,
-}
-
-/// An event as it sits in the log, with what the audit record needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedEvent {
-    pub id: Uuid,
-    pub request_id: RequestId,
-    pub seq: i32,
-    pub event: Event,
-    pub actor: Actor,
-    pub policy: Policy,
-    pub version_after: i32,
-    pub state_after: State,
-    pub deadline_after: Option<DateTime<Utc>>,
-    pub cost_at_risk_cents: Option<i64>,
-    pub idempotency_key: String,
-    pub envelope_id: Option<String>,
-    pub occurred_at: DateTime<Utc>,
-    pub recorded_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -172,6 +149,7 @@ struct EventRow {
     id: Uuid,
     request_id: Uuid,
     seq: i32,
+    schema_version: i16,
     payload: Value,
     actor_detail: Value,
     policy: Value,
@@ -185,23 +163,28 @@ struct EventRow {
     recorded_at: DateTime<Utc>,
 }
 
-const EVENT_COLUMNS: &str = "id, request_id, seq, payload, actor_detail, policy, version_after, \
+const EVENT_COLUMNS: &str =
+    "id, request_id, seq, schema_version, payload, actor_detail, policy, version_after, \
      state_after, deadline_after, cost_at_risk_cents, idempotency_key, envelope_id, occurred_at, \
      recorded_at";
 
 impl EventRow {
-    fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
+    /// The row with its payload as stored; `domain::read_log` reads payloads of any version.
+    fn into_stored(self) -> Result<Recorded<StoredPayload>, StoreError> {
+        let id = self.id;
         let bad = |what: &str, e: &dyn std::fmt::Display| {
-            StoreError::Corrupt(format!("event {} {what}: {e}", self.id))
+            StoreError::Corrupt(format!("event {id} {what}: {e}"))
         };
-        Ok(RecordedEvent {
-            id: self.id,
+        Ok(Recorded {
+            id,
             request_id: RequestId(self.request_id),
             seq: self.seq,
-            event: serde_json::from_value(self.payload.clone()).map_err(|e| bad("payload", &e))?,
-            actor: serde_json::from_value(self.actor_detail.clone())
-                .map_err(|e| bad("actor", &e))?,
-            policy: serde_json::from_value(self.policy.clone()).map_err(|e| bad("policy", &e))?,
+            event: StoredPayload {
+                schema_version: self.schema_version,
+                json: self.payload,
+            },
+            actor: serde_json::from_value(self.actor_detail).map_err(|e| bad("actor", &e))?,
+            policy: serde_json::from_value(self.policy).map_err(|e| bad("policy", &e))?,
             version_after: self.version_after,
             state_after: self.state_after.parse().map_err(|e| bad("state", &e))?,
             deadline_after: self.deadline_after,
@@ -212,6 +195,15 @@ impl EventRow {
             recorded_at: self.recorded_at,
         })
     }
+}
+
+/// Reads rows of one request's log, in order, into today's events.
+fn read_rows(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    let stored = rows
+        .into_iter()
+        .map(EventRow::into_stored)
+        .collect::<Result<Vec<_>, _>>()?;
+    read_log(stored).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn batch_key(key: &str, index: usize) -> String {
@@ -229,7 +221,7 @@ fn batch_key(key: &str, index: usize) -> String {
 pub const ACQUIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// Records `append` atomically: checks the idempotency key and the expected version, runs
-/// the reducer, inserts the events, rewrites the projection and enqueues the outbox rows, in
+/// `decide` and `evolve`, inserts the events, rewrites the projection and enqueues the outbox rows, in
 /// one transaction. Nothing is half-written: any failure rolls all of it back.
 ///
 /// Once it has a connection, the transaction runs to its end in a task of its own, even if
@@ -263,7 +255,7 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
         .execute(&mut *tx)
         .await?;
     if let Some(first) =
-        recorded_batch(&mut tx, &append.idempotency_key, append.events.len()).await?
+        recorded_batch(&mut tx, &append.idempotency_key, append.commands.len()).await?
     {
         let request = load_for_update(&mut tx, first[0].request_id, false)
             .await?
@@ -295,19 +287,19 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
             (button.request, Some(r))
         }
     };
-    let mut pending = Vec::with_capacity(append.events.len());
-    for (i, event) in append.events.iter().enumerate() {
-        let event = match (event, &current) {
-            (Event::Submitted { details, .. }, None) => {
+    let mut pending = Vec::with_capacity(append.commands.len());
+    for (i, command) in append.commands.iter().enumerate() {
+        let command = match (command, &current) {
+            (Command::Submitted { details, .. }, None) => {
                 let n: i64 = sqlx::query_scalar("SELECT nextval('capacity.request_number_seq')")
                     .fetch_one(&mut *tx)
                     .await?;
-                Event::Submitted {
+                Command::Submitted {
                     number: RequestNumber(n),
                     details: details.clone(),
                 }
             }
-            _ => event.clone(),
+            _ => command.clone(),
         };
         let ctx = Context {
             request_id,
@@ -320,8 +312,8 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
                 None
             },
         };
-        let next = match reduce(current.as_ref(), &event, &ctx) {
-            Ok(next) => next,
+        let events = match decide(current.as_ref(), &command, &ctx) {
+            Ok(events) => events,
             Err(Refusal::StaleVersion {
                 seen,
                 current: now_at,
@@ -334,9 +326,12 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
             }
             Err(refusal) => return Err(AppendError::Refused(refusal)),
         };
-        let effects = effects_of(current.as_ref(), &next, &event, append.linear);
-        pending.push((event, next.clone(), effects));
-        current = Some(next);
+        for event in events {
+            let next = fold_new(current.as_ref(), request_id, &event, append)?;
+            let effects = effects_of(current.as_ref(), &next, &event, append.linear);
+            pending.push((event, next.clone(), effects));
+            current = Some(next);
+        }
     }
     let Some(last) = current else {
         return Err(AppendError::Refused(Refusal::NoSuchRequest));
@@ -379,6 +374,28 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
     })
 }
 
+/// Folds an event `decide` just produced, exactly as every later reader will fold it.
+fn fold_new(
+    current: Option<&Request>,
+    request_id: RequestId,
+    event: &Event,
+    append: &Append,
+) -> Result<Request, AppendError> {
+    let occurrence = Occurrence {
+        request_id,
+        event,
+        actor: &append.actor,
+        calendar: &append.policy.calendar,
+        at: append.now,
+    };
+    // `decide` refuses whatever cannot start a log, so this is a bug, not a refusal.
+    step(current, &occurrence).map_err(|e| {
+        AppendError::Store(StoreError::Corrupt(format!(
+            "decide produced an event that does not fold: {e}"
+        )))
+    })
+}
+
 /// The outbox rows of one append, as the columns of one `INSERT … SELECT FROM unnest`.
 #[derive(Default)]
 struct OutboxRows {
@@ -413,15 +430,16 @@ async fn insert_event(
     };
     let cost = cost_at_risk_cents(after, append.now);
     let recorded_at: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO capacity.capacity_request_events (id, request_id, seq, kind, payload, actor, \
-         actor_team, actor_detail, policy, version_after, state_after, deadline_after, \
-         cost_at_risk_cents, idempotency_key, envelope_id, occurred_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING recorded_at",
+        "INSERT INTO capacity.capacity_request_events (id, request_id, seq, kind, schema_version, \
+         payload, actor, actor_team, actor_detail, policy, version_after, state_after, \
+         deadline_after, cost_at_risk_cents, idempotency_key, envelope_id, occurred_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING recorded_at",
     )
     .bind(id)
     .bind(after.id.0)
     .bind(after.seq)
     .bind(event.kind().as_str())
+    .bind(CURRENT_SCHEMA)
     .bind(sqlx::types::Json(&event))
     .bind(append.actor.label())
     .bind(actor_team)
@@ -470,11 +488,7 @@ async fn recorded_batch(
     if rows.is_empty() {
         return Ok(None);
     }
-    let events = rows
-        .into_iter()
-        .map(EventRow::into_recorded)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(events))
+    Ok(Some(read_these(conn, rows).await?))
 }
 
 async fn first_event_after(
@@ -490,7 +504,34 @@ async fn first_event_after(
     .bind(version)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(EventRow::into_recorded).transpose()?)
+    let Some(row) = row else { return Ok(None) };
+    Ok(read_these(conn, vec![row]).await?.pop())
+}
+
+/// Reads some rows of one request's log. Rows of the current schema read on their own; an
+/// older row may need the request as it stood before it (see `domain::upcast`), so then the
+/// log is read from its start up to the last row asked for.
+async fn read_these(
+    conn: &mut PgConnection,
+    rows: Vec<EventRow>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    if rows.iter().all(|r| r.schema_version == CURRENT_SCHEMA) {
+        return read_rows(rows);
+    }
+    let wanted: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let (request_id, last) = (rows[0].request_id, rows.iter().map(|r| r.seq).max());
+    let prefix: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events \
+         WHERE request_id = $1 AND seq <= $2 ORDER BY seq"
+    )))
+    .bind(request_id)
+    .bind(last)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(read_rows(prefix)?
+        .into_iter()
+        .filter(|e| wanted.contains(&e.id))
+        .collect())
 }
 
 async fn load_for_update(
@@ -518,18 +559,7 @@ pub async fn events_of(pool: &PgPool, id: RequestId) -> Result<Vec<RecordedEvent
     .bind(id.0)
     .fetch_all(pool)
     .await?;
-    rows.into_iter().map(EventRow::into_recorded).collect()
-}
-
-/// One event by id (the outbox renders thread replies from it).
-pub async fn event_by_id(pool: &PgPool, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    row.map(EventRow::into_recorded).transpose()
+    read_rows(rows)
 }
 
 #[cfg(test)]

@@ -15,9 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-pub use events::{
-    Append, AppendError, Appended, Button, RecordedEvent, SlackMessage, Target, WrongButton,
-};
+pub use events::{Append, AppendError, Appended, Button, Target, WrongButton};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -4,7 +4,7 @@ use sqlx::{FromRow, PgPool};
 
 use super::rows::{RequestRow, REQUEST_COLUMNS};
 use super::StoreError;
-use crate::domain::{Request, RequestId, RequestNumber, State, UserId};
+use crate::domain::{Links, Request, RequestId, RequestNumber, State, UserId};
 
 pub async fn by_id(pool: &PgPool, id: RequestId) -> Result<Option<Request>, StoreError> {
     let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -72,33 +72,37 @@ pub async fn overwrite(pool: &PgPool, request: &Request) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Where a request's root message lives, once the outbox has posted it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
-pub struct Links {
-    pub slack_channel: Option<String>,
-    pub slack_ts: Option<String>,
-    pub permalink: Option<String>,
-    pub linear_issue_id: Option<String>,
-    pub linear_url: Option<String>,
+/// `capacity.request_links` as read; [`Links`] is the domain's view of it.
+#[derive(sqlx::FromRow)]
+struct LinksRow {
+    slack_channel: Option<String>,
+    slack_ts: Option<String>,
+    permalink: Option<String>,
+    linear_issue_id: Option<String>,
+    linear_url: Option<String>,
 }
 
-impl Links {
-    /// The root message, once both its channel and ts are stored.
-    pub fn root(&self) -> Option<super::events::SlackMessage> {
-        let (channel, ts) = (self.slack_channel.clone()?, self.slack_ts.clone()?);
-        Some(super::events::SlackMessage { channel, ts })
+impl From<LinksRow> for Links {
+    fn from(r: LinksRow) -> Self {
+        Links {
+            slack_channel: r.slack_channel,
+            slack_ts: r.slack_ts,
+            permalink: r.permalink,
+            linear_issue_id: r.linear_issue_id,
+            linear_url: r.linear_url,
+        }
     }
 }
 
 pub async fn links(pool: &PgPool, id: RequestId) -> Result<Links, StoreError> {
-    let row: Option<Links> = sqlx::query_as(
+    let row: Option<LinksRow> = sqlx::query_as(
         "SELECT slack_channel, slack_ts, permalink, linear_issue_id, linear_url \
          FROM capacity.request_links WHERE request_id = $1",
     )
     .bind(id.0)
     .fetch_optional(pool)
     .await?;
-    Ok(row.unwrap_or_default())
+    Ok(row.map(Links::from).unwrap_or_default())
 }
 
 /// A request with its links, in one query (what the outbox renders from).
@@ -127,7 +131,7 @@ pub(super) async fn with_links_on<'e>(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let request = RequestRow::from_row(&row)?.into_request()?;
-    Ok(Some((request, Links::from_row(&row)?)))
+    Ok(Some((request, LinksRow::from_row(&row)?.into())))
 }
 
 /// Records where the root message was posted.

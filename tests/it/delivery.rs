@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use capacity_bot::clock::{Clock, TestClock};
 use capacity_bot::domain::testkit::*;
-use capacity_bot::domain::{Event, RequestId, RequestNumber};
+use capacity_bot::domain::{Command, RequestId, RequestNumber};
 use capacity_bot::emulator::{Fault, Message};
 use capacity_bot::outbox::{retry_delay, Deliverer};
 use capacity_bot::store::{self, MIGRATOR};
@@ -259,12 +259,12 @@ async fn two_workers_keep_each_requests_thread_in_event_order_without_duplicates
     // rows as due, so only the two workers below deliver them.
     let later = h.clock.now() + Duration::hours(1);
     let steps = [
-        (AE, Event::CommercialApproved),
-        (INFRA, Event::TechnicalOwnerAssigned),
-        (INFRA, Event::TechnicalApproved),
-        (REQUESTER, Event::CustomerConfirmed),
-        (INFRA2, Event::ProvisioningCompleted),
-        (AE, Event::Activated { signal_id: None }),
+        (AE, Command::CommercialApproved),
+        (INFRA, Command::TechnicalOwnerAssigned),
+        (INFRA, Command::TechnicalApproved),
+        (REQUESTER, Command::CustomerConfirmed),
+        (INFRA2, Command::ProvisioningCompleted),
+        (AE, Command::Activated { signal_id: None }),
     ];
     for (user, event) in &steps {
         for id in ids {

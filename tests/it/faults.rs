@@ -1011,7 +1011,7 @@ async fn an_append_abandoned_while_its_begin_is_in_flight_leaves_no_transaction_
 
     let append = crate::support::append_for(
         store::Target::Existing(req.id),
-        vec![capacity_bot::domain::Event::CommercialApproved],
+        vec![capacity_bot::domain::Command::CommercialApproved],
         actor(AE),
         t0(),
         Some(req.version),

@@ -7,6 +7,7 @@ mod delivery;
 mod doctor;
 mod faults;
 mod fuzz;
+mod golden;
 mod hostile;
 mod http;
 mod intake;

@@ -2,7 +2,7 @@
 //! found, and only that one.
 
 use capacity_bot::domain::testkit::*;
-use capacity_bot::domain::{Event, RequestId};
+use capacity_bot::domain::{Command, RequestId};
 use capacity_bot::replay;
 use capacity_bot::store::MIGRATOR;
 use chrono::Duration;
@@ -12,35 +12,35 @@ use sqlx::PgPool;
 
 use crate::support::*;
 
-fn candidate_events() -> Vec<(&'static str, Event)> {
+fn candidate_events() -> Vec<(&'static str, Command)> {
     vec![
-        (AE, Event::CommercialApproved),
-        (FINANCE, Event::CommercialApproved),
-        (INFRA, Event::TechnicalOwnerAssigned),
-        (INFRA, Event::TechnicalApproved),
-        (AE, Event::TtlExtended { days: 3 }),
-        (REQUESTER, Event::CustomerConfirmed),
-        (INFRA2, Event::ProvisioningCompleted),
+        (AE, Command::CommercialApproved),
+        (FINANCE, Command::CommercialApproved),
+        (INFRA, Command::TechnicalOwnerAssigned),
+        (INFRA, Command::TechnicalApproved),
+        (AE, Command::TtlExtended { days: 3 }),
+        (REQUESTER, Command::CustomerConfirmed),
+        (INFRA2, Command::ProvisioningCompleted),
         (
             INFRA,
-            Event::ProvisioningFailed {
+            Command::ProvisioningFailed {
                 reason: "stock".into(),
             },
         ),
-        (AE, Event::Activated { signal_id: None }),
+        (AE, Command::Activated { signal_id: None }),
         (
             REQUESTER,
-            Event::CancelRequested {
+            Command::CancelRequested {
                 reason: "churn".into(),
             },
         ),
-        (APPROVER, Event::CancelApproved),
-        (APPROVER, Event::CancelDenied),
-        (INFRA, Event::CapacityReleased),
-        (STRANGER, Event::CommentAdded { text: "hi".into() }),
+        (APPROVER, Command::CancelApproved),
+        (APPROVER, Command::CancelDenied),
+        (INFRA, Command::CapacityReleased),
+        (STRANGER, Command::CommentAdded { text: "hi".into() }),
         (
             ADMIN,
-            Event::OwnerReassigned {
+            Command::OwnerReassigned {
                 role: capacity_bot::domain::OwnerRole::Technical,
                 to: uid(INFRA2),
             },

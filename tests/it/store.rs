@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use capacity_bot::domain::testkit::*;
-use capacity_bot::domain::{Actor, Effect, Event, Refusal, RequestId, State};
+use capacity_bot::domain::{Actor, Command, Effect, Refusal, RequestId, State};
 use capacity_bot::store::{self, AppendError, Target, MIGRATOR};
 use chrono::Duration;
 use sqlx::PgPool;
@@ -107,55 +107,55 @@ async fn the_whole_lifecycle_goes_through_the_store(pool: PgPool) {
         now += Duration::hours(by);
         now
     };
-    let steps: Vec<(&str, Event, State)> = vec![
+    let steps: Vec<(&str, Command, State)> = vec![
         (
             AE,
-            Event::CommercialApproved,
+            Command::CommercialApproved,
             State::CommercialApprovalRequired,
         ),
         (
             FINANCE,
-            Event::CommercialApproved,
+            Command::CommercialApproved,
             State::TechnicalReviewRequired,
         ),
         (
             INFRA,
-            Event::TechnicalOwnerAssigned,
+            Command::TechnicalOwnerAssigned,
             State::TechnicalReviewRequired,
         ),
         (
             INFRA,
-            Event::TechnicalApproved,
+            Command::TechnicalApproved,
             State::CustomerConfirmationRequired,
         ),
         (
             AE,
-            Event::TtlExtended { days: 2 },
+            Command::TtlExtended { days: 2 },
             State::CustomerConfirmationRequired,
         ),
         (
             REQUESTER,
-            Event::CustomerConfirmed,
+            Command::CustomerConfirmed,
             State::ProvisioningInProgress,
         ),
         (
             INFRA2,
-            Event::TechnicalOwnerAssigned,
+            Command::TechnicalOwnerAssigned,
             State::ProvisioningInProgress,
         ),
         (
             INFRA2,
-            Event::ProvisioningCompleted,
+            Command::ProvisioningCompleted,
             State::ReadyForCustomer,
         ),
         (
             STRANGER,
-            Event::CommentAdded {
+            Command::CommentAdded {
                 text: "ETA?".into(),
             },
             State::ReadyForCustomer,
         ),
-        (AE, Event::Activated { signal_id: None }, State::Activated),
+        (AE, Command::Activated { signal_id: None }, State::Activated),
     ];
     for (who, event, expected) in steps {
         let kind = event.kind();
@@ -169,21 +169,21 @@ async fn the_whole_lifecycle_goes_through_the_store(pool: PgPool) {
     assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
     let stored = store::requests::by_id(&pool, id).await.unwrap().unwrap();
     assert_eq!(stored.state, State::Activated);
-    assert_eq!(capacity_bot::replay::fold(&log).unwrap(), stored);
+    assert_eq!(capacity_bot::domain::fold(&log).unwrap(), stored);
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_refused_click_records_nothing(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
     let before = count_events(&pool).await;
-    let err = click(&pool, id, STRANGER, Event::CommercialApproved, t0())
+    let err = click(&pool, id, STRANGER, Command::CommercialApproved, t0())
         .await
         .unwrap_err();
     assert!(
         matches!(err, AppendError::Refused(Refusal::NotPermitted { .. })),
         "{err}"
     );
-    let err = click(&pool, id, INFRA, Event::ProvisioningCompleted, t0())
+    let err = click(&pool, id, INFRA, Command::ProvisioningCompleted, t0())
         .await
         .unwrap_err();
     assert!(
@@ -203,7 +203,7 @@ async fn the_same_idempotency_key_twice_records_once(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
     let append = append_for(
         Target::Existing(id),
-        vec![Event::CommercialApproved],
+        vec![Command::CommercialApproved],
         actor(AE),
         t0(),
         Some(2),
@@ -223,7 +223,7 @@ async fn the_same_idempotency_key_from_two_tasks_at_once_records_once(pool: PgPo
     let id = submit(&pool, 100).await.request.id;
     let append = Arc::new(append_for(
         Target::Existing(id),
-        vec![Event::CommentAdded {
+        vec![Command::CommentAdded {
             text: "same envelope".into(),
         }],
         actor(AE),
@@ -257,7 +257,7 @@ async fn twenty_tasks_at_one_version_one_wins_and_the_rest_learn_who(pool: PgPoo
             tokio::spawn(async move {
                 let append = append_for(
                     Target::Existing(id),
-                    vec![Event::CommercialApproved],
+                    vec![Command::CommercialApproved],
                     actor(user),
                     t0(),
                     Some(2),
@@ -296,7 +296,7 @@ async fn an_unknown_request_is_not_found(pool: PgPool) {
         &pool,
         &append_for(
             Target::Existing(RequestId(uuid::Uuid::now_v7())),
-            vec![Event::CommercialApproved],
+            vec![Command::CommercialApproved],
             actor(AE),
             t0(),
             None,
@@ -311,10 +311,10 @@ async fn an_unknown_request_is_not_found(pool: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn timers_record_with_the_scheduler_as_actor(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
-    click(&pool, id, AE, Event::CommercialApproved, t0())
+    click(&pool, id, AE, Command::CommercialApproved, t0())
         .await
         .unwrap();
-    click(&pool, id, INFRA, Event::TechnicalApproved, t0())
+    click(&pool, id, INFRA, Command::TechnicalApproved, t0())
         .await
         .unwrap();
     let due = store::requests::by_id(&pool, id)
@@ -326,7 +326,7 @@ async fn timers_record_with_the_scheduler_as_actor(pool: PgPool) {
         .at;
     let append = append_for(
         Target::Existing(id),
-        vec![Event::CustomerConfirmationTimeout],
+        vec![Command::CustomerConfirmationTimeout],
         Actor::Scheduler,
         due,
         None,

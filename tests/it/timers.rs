@@ -14,10 +14,11 @@ use std::time::Duration;
 use capacity_bot::app::Daemon;
 use capacity_bot::clock::Clock;
 use capacity_bot::domain::testkit::*;
-use capacity_bot::domain::{Event, EventKind, Request, RequestId, RequestNumber};
+use capacity_bot::domain::RecordedEvent;
+use capacity_bot::domain::{Command, EventKind, Request, RequestId, RequestNumber};
 use capacity_bot::outbox::Deliverer;
 use capacity_bot::scheduler::{sweep_deadlines, sweep_reminders};
-use capacity_bot::store::{self, Append, RecordedEvent, Target};
+use capacity_bot::store::{self, Append, Target};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -30,12 +31,12 @@ pub fn utc(s: &str) -> DateTime<Utc> {
 
 /// Records `event` by `user` at the clock's time with the daemon's policy, as a click on an
 /// up-to-date message would.
-pub async fn act(h: &Harness, id: RequestId, user: &str, event: Event) -> Request {
+pub async fn act(h: &Harness, id: RequestId, user: &str, command: Command) -> Request {
     let current = request(h, id).await;
-    let kind = event.kind();
+    let kind = command.kind();
     let append = Append {
         target: Target::Existing(id),
-        events: vec![event],
+        commands: vec![command],
         actor: actor(user),
         policy: h.daemon().state.settings.policy.clone(),
         now: h.clock.now(),
@@ -79,12 +80,12 @@ pub async fn request_in(h: &Harness, gate: Gate) -> RequestId {
     let id = RequestId(Uuid::now_v7());
     let append = Append {
         target: Target::New(id),
-        events: vec![
-            Event::Submitted {
+        commands: vec![
+            Command::Submitted {
                 number: RequestNumber(0),
                 details: submission(cost),
             },
-            Event::CommercialOwnerAssigned { owner: uid(AE) },
+            Command::CommercialOwnerAssigned { owner: uid(AE) },
         ],
         actor: actor(REQUESTER),
         policy: h.daemon().state.settings.policy.clone(),
@@ -97,23 +98,23 @@ pub async fn request_in(h: &Harness, gate: Gate) -> RequestId {
     store::events::append(&h.pool, &append)
         .await
         .expect("submitted");
-    let steps: &[(&str, Event)] = match gate {
+    let steps: &[(&str, Command)] = match gate {
         Gate::CommercialApproval => &[],
-        Gate::TechnicalReview => &[(AE, Event::CommercialApproved)],
+        Gate::TechnicalReview => &[(AE, Command::CommercialApproved)],
         Gate::CustomerConfirmation => &[
-            (AE, Event::CommercialApproved),
-            (INFRA, Event::TechnicalApproved),
+            (AE, Command::CommercialApproved),
+            (INFRA, Command::TechnicalApproved),
         ],
         Gate::Provisioning => &[
-            (AE, Event::CommercialApproved),
-            (INFRA, Event::TechnicalApproved),
-            (AE, Event::CustomerConfirmed),
+            (AE, Command::CommercialApproved),
+            (INFRA, Command::TechnicalApproved),
+            (AE, Command::CustomerConfirmed),
         ],
         Gate::Ready => &[
-            (AE, Event::CommercialApproved),
-            (INFRA, Event::TechnicalApproved),
-            (AE, Event::CustomerConfirmed),
-            (INFRA, Event::ProvisioningCompleted),
+            (AE, Command::CommercialApproved),
+            (INFRA, Command::TechnicalApproved),
+            (AE, Command::CustomerConfirmed),
+            (INFRA, Command::ProvisioningCompleted),
         ],
     };
     for (user, event) in steps {
@@ -186,7 +187,7 @@ pub async fn events_of(h: &Harness, id: RequestId, kind: EventKind) -> Vec<Recor
 
 pub fn slot(e: &RecordedEvent) -> String {
     match &e.event {
-        Event::ReminderSent { slot, .. } => slot.clone(),
+        capacity_bot::domain::Event::ReminderSent { slot, .. } => slot.clone(),
         other => panic!("not a reminder: {other:?}"),
     }
 }

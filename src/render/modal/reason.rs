@@ -13,7 +13,7 @@ use slack_morphism::blocks::{
 
 use super::{plain, typed};
 use crate::domain::event::UnknownAction;
-use crate::domain::{Event, EventKind, Policy, Request};
+use crate::domain::{Command, EventKind, Policy, Request};
 use crate::render::action_value::{self, ActionValue, BadActionValue};
 use crate::render::lines::summary;
 
@@ -32,26 +32,26 @@ pub enum ReasonInput {
 
 impl ReasonInput {
     /// The event `kind` records with this input, or `None` when the kind takes other input.
-    pub fn to_event(&self, kind: EventKind) -> Option<Event> {
+    pub fn to_command(&self, kind: EventKind) -> Option<Command> {
         let reason = |r: &str| r.to_string();
         match (kind, self) {
             (EventKind::CommercialRejected, ReasonInput::Reason(r)) => {
-                Some(Event::CommercialRejected { reason: reason(r) })
+                Some(Command::CommercialRejected { reason: reason(r) })
             }
             (EventKind::TechnicalRejected, ReasonInput::Reason(r)) => {
-                Some(Event::TechnicalRejected { reason: reason(r) })
+                Some(Command::TechnicalRejected { reason: reason(r) })
             }
             (EventKind::ProvisioningFailed, ReasonInput::Reason(r)) => {
-                Some(Event::ProvisioningFailed { reason: reason(r) })
+                Some(Command::ProvisioningFailed { reason: reason(r) })
             }
             (EventKind::CancelRequested, ReasonInput::Reason(r)) => {
-                Some(Event::CancelRequested { reason: reason(r) })
+                Some(Command::CancelRequested { reason: reason(r) })
             }
             (EventKind::CommentAdded, ReasonInput::Reason(r)) => {
-                Some(Event::CommentAdded { text: reason(r) })
+                Some(Command::CommentAdded { text: reason(r) })
             }
             (EventKind::TtlExtended, ReasonInput::Days(days)) => {
-                Some(Event::TtlExtended { days: *days })
+                Some(Command::TtlExtended { days: *days })
             }
             _ => None,
         }

@@ -3,7 +3,7 @@
 
 use super::scenarios::{all_states, roles, Inputs};
 use super::{buttons, links};
-use crate::domain::reducer::available_actions;
+use crate::domain::available_actions;
 use crate::domain::{EventKind, State};
 use crate::render::action_value::{decode, ActionValue};
 use crate::render::dm::{decision_dm, DmReason};

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::scenarios::{all_states, Inputs};
 use crate::domain::testkit::uid;
-use crate::domain::{Event, EventKind, Submission};
+use crate::domain::{Command, EventKind, Submission};
 use crate::render::action_value::ActionValue;
 use crate::render::limits::check_view;
 use crate::render::modal::{
@@ -350,15 +350,15 @@ fn reason_modals_round_trip() {
             ReasonInput::Reason("The customer walked away".into())
         };
         assert_eq!(input, expected);
-        let event = input.to_event(kind).expect("the input fits the action");
+        let event = input.to_command(kind).expect("the input fits the action");
         assert_eq!(event.kind(), kind);
     }
     assert_eq!(
-        ReasonInput::Days(3).to_event(EventKind::TtlExtended),
-        Some(Event::TtlExtended { days: 3 })
+        ReasonInput::Days(3).to_command(EventKind::TtlExtended),
+        Some(Command::TtlExtended { days: 3 })
     );
     assert_eq!(
-        ReasonInput::Days(3).to_event(EventKind::CommercialRejected),
+        ReasonInput::Days(3).to_command(EventKind::CommercialRejected),
         None
     );
 }

@@ -78,7 +78,7 @@ fn inputs() -> impl Strategy<Value = Inputs> {
                 (requested_size, region, justification, reason),
             )| {
                 Inputs {
-                    // The reducer refuses a blank customer; the form trims and requires it.
+                    // `decide` refuses a blank customer; the form trims and requires it.
                     customer: format!("C{customer}"),
                     org_id,
                     project_ref,

@@ -6,14 +6,14 @@ use super::scenarios::{all_states, roles, Inputs, Story};
 use super::{all_text, links};
 use crate::config::Roles;
 use crate::domain::testkit::{submission, uid, Play, AE, APPROVER, STRANGER};
-use crate::domain::{Actor, Event, Party, Policy, Refusal, Role, State};
+use crate::domain::Links;
+use crate::domain::{Actor, Command, Event, Party, Policy, Refusal, Role, State};
 use crate::render::dm::{decision_dm, DmReason};
 use crate::render::ephemeral::{
     conflict_text, help_text, list_text, refusal_text, status_text, ListScope,
 };
 use crate::render::root::root_message;
 use crate::render::thread::thread_reply;
-use crate::store::requests::Links;
 
 fn story(name: &str) -> Story {
     all_states(&Inputs::plain())
@@ -123,7 +123,7 @@ fn finance_keys_are_shown_and_told_apart_in_the_thread() {
     let replies: Vec<String> = s
         .recorded
         .iter()
-        .filter(|(e, _)| e.event == Event::CommercialApproved)
+        .filter(|(e, _)| matches!(e.event, Event::CommercialApproved { .. }))
         .map(|(e, after)| all_text(&thread_reply(after, e, &roles(), &s.play.policy, s.now())))
         .collect();
     assert_eq!(replies.len(), 2);
@@ -235,20 +235,23 @@ fn the_timeout_dm_is_the_cancellation_gate() {
 #[test]
 fn refusals_name_configured_members() {
     let mut play = Play::submitted(10_000);
-    let refusal = play.refused(STRANGER, Event::CommercialApproved);
+    let refusal = play.refused(STRANGER, Command::CommercialApproved);
     let text = refusal_text(&refusal, &roles());
     assert!(text.starts_with("Only <@UAE> or a commercial approver (<!subteam^S0SALESLEAD>, <@UAPPROVER>) can do `commercial_approved`"), "{text}");
     // An approver who requested it may not approve it.
     let mut play = Play::new(Policy::default());
     play.ok(
         APPROVER,
-        Event::Submitted {
+        Command::Submitted {
             number: crate::domain::RequestNumber(1),
             details: submission(10_000),
         },
     );
-    play.ok(APPROVER, Event::CommercialOwnerAssigned { owner: uid(AE) });
-    let refusal = play.refused(APPROVER, Event::CommercialApproved);
+    play.ok(
+        APPROVER,
+        Command::CommercialOwnerAssigned { owner: uid(AE) },
+    );
+    let refusal = play.refused(APPROVER, Command::CommercialApproved);
     assert!(
         matches!(refusal, Refusal::SelfApproval { .. }),
         "{refusal:?}"
@@ -292,7 +295,7 @@ fn a_lost_conflict_names_the_winner() {
     let (winner, _) = s
         .recorded
         .iter()
-        .find(|(e, _)| e.event == Event::CommercialApproved)
+        .find(|(e, _)| matches!(e.event, Event::CommercialApproved { .. }))
         .unwrap()
         .clone();
     let mut winner = winner;

@@ -14,7 +14,7 @@ use super::dm::{decision_dm, DmReason};
 use super::ephemeral::status_text;
 use super::root::root_message;
 use super::thread::thread_reply;
-use crate::store::requests::Links;
+use crate::domain::Links;
 use scenarios::{roles, Story};
 
 /// Links as they are once the root message is posted and a Linear issue exists.

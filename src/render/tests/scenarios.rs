@@ -1,4 +1,4 @@
-//! Every state a request can be in, reached through the reducer (never built by hand), with
+//! Every state a request can be in, reached through `decide` and `evolve` (never built by hand), with
 //! the recorded events that led there, for any inputs.
 
 use chrono::{DateTime, Duration, Utc};
@@ -7,10 +7,10 @@ use uuid::Uuid;
 use crate::config::{Member, Roles};
 use crate::domain::cost::cost_at_risk_cents;
 use crate::domain::testkit::{actor, uid, Play, ADMIN, AE, APPROVER, FINANCE, INFRA, REQUESTER};
+use crate::domain::RecordedEvent;
 use crate::domain::{
-    Actor, Event, GroupId, Policy, Request, RequestId, RequestNumber, Role, Submission,
+    Actor, Command, GroupId, Policy, Request, RequestId, RequestNumber, Role, Submission,
 };
-use crate::store::RecordedEvent;
 
 /// The free text a request carries.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub(super) fn roles() -> Roles {
     ])
 }
 
-/// A request played through the reducer, keeping each event as the store records it.
+/// A request played through `decide` and `evolve`, keeping each event as the store records it.
 pub(super) struct Story {
     pub play: Play,
     pub recorded: Vec<(RecordedEvent, Request)>,
@@ -105,13 +105,16 @@ impl Story {
         };
         story.ok(
             REQUESTER,
-            Event::Submitted {
+            Command::Submitted {
                 number: RequestNumber(12),
                 details,
             },
         );
         if ae {
-            story.ok(REQUESTER, Event::CommercialOwnerAssigned { owner: uid(AE) });
+            story.ok(
+                REQUESTER,
+                Command::CommercialOwnerAssigned { owner: uid(AE) },
+            );
         }
         story
     }
@@ -124,14 +127,14 @@ impl Story {
         self.play.now
     }
 
-    pub fn ok(&mut self, user: &str, event: Event) -> &mut Self {
-        self.ok_as(actor(user), event)
+    pub fn ok(&mut self, user: &str, command: Command) -> &mut Self {
+        self.ok_as(actor(user), command)
     }
 
     #[track_caller]
-    pub fn ok_as(&mut self, who: Actor, event: Event) -> &mut Self {
+    pub fn ok_as(&mut self, who: Actor, command: Command) -> &mut Self {
         self.play.advance(Duration::minutes(7));
-        self.play.ok_as(who, event);
+        self.play.ok_as(who, command);
         self.record();
         self
     }
@@ -140,21 +143,21 @@ impl Story {
         self.inputs.reason.clone()
     }
 
-    pub fn time_out(&mut self, event: Event) -> &mut Self {
-        self.play.time_out(event);
+    pub fn time_out(&mut self, command: Command) -> &mut Self {
+        self.play.time_out(command);
         self.record();
         self
     }
 
     /// A comment and an escalation reminder, where the state still takes them.
     pub fn chatter(&mut self) -> &mut Self {
-        let comment = Event::CommentAdded {
+        let comment = Command::CommentAdded {
             text: self.reason(),
         };
         if self.play.attempt(AE, comment).is_ok() {
             self.record();
         }
-        let escalation = Event::ReminderSent {
+        let escalation = Command::ReminderSent {
             slot: "2026-12-09".into(),
             recipients: vec![uid(AE)],
             escalation: true,
@@ -197,48 +200,48 @@ fn early() -> Policy {
 
 fn approved(inputs: &Inputs, policy: Policy, cost_usd: i64) -> Story {
     let mut s = Story::new(policy, inputs, cost_usd, true);
-    s.ok(AE, Event::CommercialApproved);
+    s.ok(AE, Command::CommercialApproved);
     if s.req().finance_required {
-        s.ok(FINANCE, Event::CommercialApproved);
+        s.ok(FINANCE, Command::CommercialApproved);
     }
     s
 }
 
 fn confirmation(inputs: &Inputs, policy: Policy) -> Story {
     let mut s = approved(inputs, policy, 10_000);
-    s.ok(INFRA, Event::TechnicalOwnerAssigned);
-    s.ok(INFRA, Event::TechnicalApproved);
+    s.ok(INFRA, Command::TechnicalOwnerAssigned);
+    s.ok(INFRA, Command::TechnicalApproved);
     s
 }
 
 fn provisioning(inputs: &Inputs) -> Story {
     let mut s = confirmation(inputs, Policy::default());
-    s.ok(AE, Event::CustomerConfirmed);
+    s.ok(AE, Command::CustomerConfirmed);
     s
 }
 
 fn ready(inputs: &Inputs) -> Story {
     let mut s = provisioning(inputs);
-    s.ok(INFRA, Event::ProvisioningCompleted);
+    s.ok(INFRA, Command::ProvisioningCompleted);
     s
 }
 
 fn expired_activation(inputs: &Inputs) -> Story {
     let mut s = ready(inputs);
-    s.time_out(Event::ActivationTimeout);
+    s.time_out(Command::ActivationTimeout);
     s
 }
 
 fn expired_confirmation(inputs: &Inputs) -> Story {
     let mut s = confirmation(inputs, Policy::default());
-    s.time_out(Event::CustomerConfirmationTimeout);
+    s.time_out(Command::CustomerConfirmationTimeout);
     s
 }
 
 /// Every state, and the variants of it that render differently.
 pub(super) fn all_states(inputs: &Inputs) -> Vec<(&'static str, Story)> {
     let i = inputs;
-    let cancel = |s: &Story| Event::CancelRequested { reason: s.reason() };
+    let cancel = |s: &Story| Command::CancelRequested { reason: s.reason() };
     let mut out: Vec<(&'static str, Story)> = Vec::new();
     let mut add = |name, mut s: Story| {
         s.chatter();
@@ -251,7 +254,7 @@ pub(super) fn all_states(inputs: &Inputs) -> Vec<(&'static str, Story)> {
         Story::new(Policy::default(), i, 10_000, true),
     );
     let mut s = Story::new(Policy::default(), i, 60_000, true);
-    s.ok(AE, Event::CommercialApproved);
+    s.ok(AE, Command::CommercialApproved);
     add("commercial_approval_finance_key_missing", s);
     add("technical_review", approved(i, Policy::default(), 10_000));
     add(
@@ -259,14 +262,14 @@ pub(super) fn all_states(inputs: &Inputs) -> Vec<(&'static str, Story)> {
         approved(i, Policy::default(), 60_000),
     );
     let mut s = approved(i, Policy::default(), 10_000);
-    s.ok(INFRA, Event::TechnicalOwnerAssigned);
+    s.ok(INFRA, Command::TechnicalOwnerAssigned);
     add("technical_review_owned", s);
     add("customer_confirmation", confirmation(i, Policy::default()));
     let mut s = confirmation(i, early());
-    s.ok(INFRA, Event::EarlyProcurementStarted);
+    s.ok(INFRA, Command::EarlyProcurementStarted);
     add("customer_confirmation_committed", s);
     let mut s = confirmation(i, early());
-    s.ok(INFRA, Event::EarlyProcurementStarted);
+    s.ok(INFRA, Command::EarlyProcurementStarted);
     let e = cancel(&s);
     s.ok(REQUESTER, e);
     add("customer_confirmation_pending_cancellation", s);
@@ -278,8 +281,8 @@ pub(super) fn all_states(inputs: &Inputs) -> Vec<(&'static str, Story)> {
     add("ready", ready(i));
     add("expired_confirmation", expired_confirmation(i));
     let mut s = confirmation(i, early());
-    s.ok(INFRA, Event::EarlyProcurementStarted);
-    s.time_out(Event::CustomerConfirmationTimeout);
+    s.ok(INFRA, Command::EarlyProcurementStarted);
+    s.time_out(Command::CustomerConfirmationTimeout);
     add("expired_confirmation_committed", s);
     add("expired_activation", expired_activation(i));
     let mut s = expired_activation(i);
@@ -287,28 +290,28 @@ pub(super) fn all_states(inputs: &Inputs) -> Vec<(&'static str, Story)> {
     s.ok(AE, e);
     add("expired_activation_pending_cancellation", s);
     let mut s = expired_activation(i);
-    s.ok(INFRA, Event::CapacityReleased);
+    s.ok(INFRA, Command::CapacityReleased);
     add("expired_activation_released", s);
     let mut s = expired_confirmation(i);
-    s.ok(AE, Event::TtlExtended { days: 3 });
+    s.ok(AE, Command::TtlExtended { days: 3 });
     add("extended_after_expiry", s);
     let mut s = ready(i);
     s.ok_as(
         Actor::ControlPlane,
-        Event::Activated {
+        Command::Activated {
             signal_id: Some(i.reason.clone()),
         },
     );
     add("activated", s);
     let mut s = expired_activation(i);
-    s.ok(AE, Event::Activated { signal_id: None });
+    s.ok(AE, Command::Activated { signal_id: None });
     add("activated_after_expiry", s);
     let mut s = Story::new(Policy::default(), i, 10_000, true);
-    let e = Event::CommercialRejected { reason: s.reason() };
+    let e = Command::CommercialRejected { reason: s.reason() };
     s.ok(APPROVER, e);
     add("cancelled_commercially", s);
     let mut s = approved(i, Policy::default(), 10_000);
-    let e = Event::TechnicalRejected { reason: s.reason() };
+    let e = Command::TechnicalRejected { reason: s.reason() };
     s.ok(INFRA, e);
     add("cancelled_technically", s);
     let mut s = confirmation(i, Policy::default());
@@ -316,27 +319,27 @@ pub(super) fn all_states(inputs: &Inputs) -> Vec<(&'static str, Story)> {
     s.ok(REQUESTER, e);
     add("cancelled_at_once", s);
     let mut s = expired_confirmation(i);
-    s.ok(AE, Event::CancelApproved);
+    s.ok(AE, Command::CancelApproved);
     add("cancelled_at_the_gate", s);
     let mut s = provisioning(i);
     let e = cancel(&s);
     s.ok(REQUESTER, e);
-    s.ok(AE, Event::CancelApproved);
+    s.ok(AE, Command::CancelApproved);
     add("cancelled_committed", s);
     let mut s = provisioning(i);
     let e = cancel(&s);
     s.ok(REQUESTER, e);
-    s.ok(AE, Event::CancelApproved);
-    s.ok(INFRA, Event::CapacityReleased);
+    s.ok(AE, Command::CancelApproved);
+    s.ok(INFRA, Command::CapacityReleased);
     add("cancelled_released", s);
     let mut s = provisioning(i);
-    let e = Event::ProvisioningFailed { reason: s.reason() };
+    let e = Command::ProvisioningFailed { reason: s.reason() };
     s.ok(INFRA, e);
     add("failed", s);
     let mut s = provisioning(i);
-    let e = Event::ProvisioningFailed { reason: s.reason() };
+    let e = Command::ProvisioningFailed { reason: s.reason() };
     s.ok(INFRA, e);
-    s.ok(INFRA, Event::CapacityReleased);
+    s.ok(INFRA, Command::CapacityReleased);
     add("failed_released", s);
     out
 }

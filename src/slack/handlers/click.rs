@@ -5,37 +5,37 @@ use tracing::warn;
 
 use super::{str_at, Reply};
 use crate::app::AppState;
-use crate::domain::{reduce, Context, Event, EventKind, TeamId, UserId};
+use crate::domain::{decide, Command, Context, EventKind, SlackMessage, TeamId, UserId};
 use crate::render::action_value::{decode, ActionValue};
 use crate::render::modal::reason_modal;
-use crate::store::{self, Append, Button, SlackMessage, Target};
+use crate::store::{self, Append, Button, Target};
 
-/// The event a button records, for the buttons that need no further input.
-fn event_for(kind: EventKind) -> Option<Event> {
+/// The command a button sends, for the buttons that need no further input.
+fn command_for(kind: EventKind) -> Option<Command> {
     Some(match kind {
-        EventKind::CommercialApproved => Event::CommercialApproved,
-        EventKind::TechnicalOwnerAssigned => Event::TechnicalOwnerAssigned,
-        EventKind::TechnicalApproved => Event::TechnicalApproved,
-        EventKind::EarlyProcurementStarted => Event::EarlyProcurementStarted,
-        EventKind::CustomerConfirmed => Event::CustomerConfirmed,
-        EventKind::ProvisioningCompleted => Event::ProvisioningCompleted,
-        EventKind::Activated => Event::Activated { signal_id: None },
-        EventKind::CancelApproved => Event::CancelApproved,
-        EventKind::CancelDenied => Event::CancelDenied,
-        EventKind::CapacityReleased => Event::CapacityReleased,
+        EventKind::CommercialApproved => Command::CommercialApproved,
+        EventKind::TechnicalOwnerAssigned => Command::TechnicalOwnerAssigned,
+        EventKind::TechnicalApproved => Command::TechnicalApproved,
+        EventKind::EarlyProcurementStarted => Command::EarlyProcurementStarted,
+        EventKind::CustomerConfirmed => Command::CustomerConfirmed,
+        EventKind::ProvisioningCompleted => Command::ProvisioningCompleted,
+        EventKind::Activated => Command::Activated { signal_id: None },
+        EventKind::CancelApproved => Command::CancelApproved,
+        EventKind::CancelDenied => Command::CancelDenied,
+        EventKind::CapacityReleased => Command::CapacityReleased,
         _ => return None,
     })
 }
 
-/// A stand-in input, to ask the reducer "would this be allowed?" before opening a modal.
-fn with_placeholder_input(kind: EventKind) -> Option<Event> {
+/// A stand-in input, to ask `decide` "would this be allowed?" before opening a modal.
+fn with_placeholder_input(kind: EventKind) -> Option<Command> {
     let reason = "pending".to_string();
     Some(match kind {
-        EventKind::CommercialRejected => Event::CommercialRejected { reason },
-        EventKind::TechnicalRejected => Event::TechnicalRejected { reason },
-        EventKind::ProvisioningFailed => Event::ProvisioningFailed { reason },
-        EventKind::CancelRequested => Event::CancelRequested { reason },
-        EventKind::TtlExtended => Event::TtlExtended { days: 1 },
+        EventKind::CommercialRejected => Command::CommercialRejected { reason },
+        EventKind::TechnicalRejected => Command::TechnicalRejected { reason },
+        EventKind::ProvisioningFailed => Command::ProvisioningFailed { reason },
+        EventKind::CancelRequested => Command::CancelRequested { reason },
+        EventKind::TtlExtended => Command::TtlExtended { days: 1 },
         _ => return None,
     })
 }
@@ -93,11 +93,11 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
     if kind.takes_input() {
         return open_reason_modal(state, payload, kind, &button, value.version, &actor, now).await;
     }
-    let event = event_for(kind)
+    let command = command_for(kind)
         .ok_or_else(|| Reply::Text(format!("`{kind}` is not something a button can do.")))?;
     let append = Append {
         target: Target::Button(button),
-        events: vec![event],
+        commands: vec![command],
         actor,
         policy: state.settings.policy.clone(),
         now,
@@ -149,7 +149,7 @@ async fn open_reason_modal(
         now,
         expected_version: Some(version),
     };
-    if let Err(refusal) = reduce(Some(&req), &probe, &ctx) {
+    if let Err(refusal) = decide(Some(&req), &probe, &ctx) {
         let (roles, policy) = (state.roles.roles(), &state.settings.policy);
         let text = if refusal.is_stale() {
             let winner = store::events::events_of(&state.pool, req.id)

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{field_errors, fields_with_nul, str_at, Reply};
 use crate::app::AppState;
-use crate::domain::{Event, RequestId, RequestNumber, TeamId, UserId};
+use crate::domain::{Command, RequestId, RequestNumber, TeamId, UserId};
 use crate::render::modal::{parse_intake, INTAKE_BLOCK_IDS};
 use crate::store::{Append, Target};
 
@@ -49,16 +49,16 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
     } else {
         format!("intake:{view_id}")
     };
-    let mut events = vec![Event::Submitted {
+    let mut commands = vec![Command::Submitted {
         number: RequestNumber(0),
         details: details.clone(),
     }];
     if let Some(owner) = details.commercial_owner.clone() {
-        events.push(Event::CommercialOwnerAssigned { owner });
+        commands.push(Command::CommercialOwnerAssigned { owner });
     }
     let append = Append {
         target: Target::New(RequestId(Uuid::now_v7())),
-        events,
+        commands,
         actor,
         policy: state.settings.policy.clone(),
         now,

@@ -46,7 +46,7 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
     ) else {
         return fail("This submission has no user or team; please click the button again.".into());
     };
-    let Some(event) = input.to_event(kind) else {
+    let Some(command) = input.to_command(kind) else {
         return fail(format!("`{kind}` does not take this input."));
     };
     let actor = match state.actor(&user, &team).await {
@@ -56,7 +56,7 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
     let view_id = str_at(payload, "/view/id").unwrap_or_default();
     let append = Append {
         target: Target::Existing(value.request),
-        events: vec![event],
+        commands: vec![command],
         actor,
         policy: state.settings.policy.clone(),
         now: state.clock.now(),

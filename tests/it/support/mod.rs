@@ -4,7 +4,7 @@ pub mod fake_linear;
 pub mod harness;
 
 use capacity_bot::domain::testkit::{actor, submission, t0};
-use capacity_bot::domain::{Actor, Event, Policy, RequestId, RequestNumber, UserId};
+use capacity_bot::domain::{Actor, Command, Policy, RequestId, RequestNumber, UserId};
 use capacity_bot::store::{self, Append, AppendError, Appended, Target};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 pub fn append_for(
     target: Target,
-    events: Vec<Event>,
+    commands: Vec<Command>,
     who: Actor,
     now: DateTime<Utc>,
     expected_version: Option<i32>,
@@ -20,7 +20,7 @@ pub fn append_for(
 ) -> Append {
     Append {
         target,
-        events,
+        commands,
         actor: who,
         policy: Policy::default(),
         now,
@@ -44,11 +44,11 @@ pub async fn submit(pool: &PgPool, cost_usd: i64) -> Appended {
         &append_for(
             Target::New(id),
             vec![
-                Event::Submitted {
+                Command::Submitted {
                     number: RequestNumber(0),
                     details,
                 },
-                Event::CommercialOwnerAssigned { owner },
+                Command::CommercialOwnerAssigned { owner },
             ],
             actor(capacity_bot::domain::testkit::REQUESTER),
             t0(),
@@ -65,19 +65,19 @@ pub async fn click(
     pool: &PgPool,
     id: RequestId,
     user: &str,
-    event: Event,
+    command: Command,
     now: DateTime<Utc>,
 ) -> Result<Appended, AppendError> {
     let current = store::requests::by_id(pool, id)
         .await
         .expect("db")
         .expect("request exists");
-    let key = format!("click:{id}:{}:{}:{user}", current.version, event.kind());
+    let key = format!("click:{id}:{}:{}:{user}", current.version, command.kind());
     store::events::append(
         pool,
         &append_for(
             Target::Existing(id),
-            vec![event],
+            vec![command],
             actor(user),
             now,
             Some(current.version),

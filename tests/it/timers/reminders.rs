@@ -2,7 +2,7 @@
 //! downtime.
 
 use capacity_bot::domain::testkit::*;
-use capacity_bot::domain::{Event, EventKind, UserId};
+use capacity_bot::domain::{Command, EventKind, UserId};
 use capacity_bot::store::MIGRATOR;
 use chrono::{Duration, Timelike};
 use sqlx::PgPool;
@@ -15,7 +15,7 @@ fn users(ids: &[&str]) -> Vec<UserId> {
 
 fn recipients(e: &RecordedEvent) -> Vec<UserId> {
     match &e.event {
-        Event::ReminderSent { recipients, .. } => recipients.clone(),
+        capacity_bot::domain::Event::ReminderSent { recipients, .. } => recipients.clone(),
         other => panic!("not a reminder: {other:?}"),
     }
 }
@@ -47,7 +47,7 @@ async fn each_gate_reminds_its_owner_on_business_days_and_escalates_after_three(
     let mut t = utc("2026-12-03T16:00:00Z");
     while t <= utc("2026-12-09T23:00:00Z") {
         if t == utc("2026-12-08T17:00:00Z") {
-            act(&h, confirming, AE, Event::CustomerConfirmed).await;
+            act(&h, confirming, AE, Command::CustomerConfirmed).await;
         }
         sweep(&h, t).await;
         t += Duration::hours(1);

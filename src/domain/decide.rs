@@ -1,0 +1,274 @@
+//! `decide`: (request, command, actor, policy, now) → the events to record, or a refusal.
+//!
+//! Every rule of the lifecycle table lives here or in `rules`, and only here: a refusal is
+//! always decided, never found while folding. Checks run in a fixed order so the answer a
+//! person gets is the most useful one: a stale button first (whatever they clicked, the
+//! message they looked at is out of date), then the state, then who they are, then the
+//! command's own input. What the rules derive (a deadline from the calendar, which approval
+//! key a click gives, whether finance must approve) goes into the event, so `evolve` can
+//! apply it without asking any rule again.
+
+use chrono::{DateTime, Utc};
+
+use super::command::Command;
+use super::event::{ApprovalKey, Event, EventKind, OwnerRole};
+use super::ids::RequestId;
+use super::policy::Policy;
+use super::refusal::Refusal;
+use super::reminders;
+use super::request::{DeadlineKind, Request};
+use super::role::{Actor, Party, Role};
+use super::rules::{check_actor, check_state, not_permitted, who_may};
+
+/// Everything besides the request and the command that a decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub request_id: RequestId,
+    pub actor: &'a Actor,
+    pub policy: &'a Policy,
+    pub now: DateTime<Utc>,
+    /// The version the clicked button was rendered at; `None` for timers and signals.
+    pub expected_version: Option<i32>,
+}
+
+/// Decides `command` against `current` (`None`: the request does not exist yet). Returns the
+/// events to record, in order, each to be folded with `evolve`.
+pub fn decide(
+    current: Option<&Request>,
+    command: &Command,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, Refusal> {
+    let Some(req) = current else {
+        return submit(command, ctx).map(|e| vec![e]);
+    };
+    if let Command::Submitted { .. } = command {
+        return Err(Refusal::AlreadyExists);
+    }
+    if let Some(seen) = ctx.expected_version {
+        if seen != req.version {
+            return Err(Refusal::StaleVersion {
+                seen,
+                current: req.version,
+            });
+        }
+    }
+    let kind = command.kind();
+    check_state(req, kind, ctx.policy)?;
+    check_actor(req, kind, ctx.actor)?;
+    decide_existing(req, command, ctx).map(|e| vec![e])
+}
+
+fn submit(command: &Command, ctx: &Context<'_>) -> Result<Event, Refusal> {
+    let Command::Submitted { number, details } = command else {
+        return Err(Refusal::NoSuchRequest);
+    };
+    let is_requester = match ctx.actor {
+        Actor::User { roles, .. } => roles.has(Role::Requester),
+        _ => false,
+    };
+    if !is_requester {
+        return Err(not_permitted(
+            EventKind::Submitted,
+            vec![Party::Role(Role::Requester)],
+        ));
+    }
+    if details.est_monthly_cost_cents <= 0 {
+        return Err(Refusal::InvalidSubmission(
+            "the estimated monthly cost must be positive".into(),
+        ));
+    }
+    if details.duration_months == 0 {
+        return Err(Refusal::InvalidSubmission(
+            "the duration must be at least one month".into(),
+        ));
+    }
+    if details.customer.trim().is_empty() {
+        return Err(Refusal::InvalidSubmission("the customer is missing".into()));
+    }
+    Ok(Event::Submitted {
+        number: *number,
+        details: details.clone(),
+        finance_required: ctx.policy.finance_required(details.est_monthly_cost_cents),
+    })
+}
+
+fn reason(kind: EventKind, text: &str) -> Result<String, Refusal> {
+    let t = text.trim();
+    if t.is_empty() {
+        Err(Refusal::ReasonRequired { event: kind })
+    } else {
+        Ok(t.to_string())
+    }
+}
+
+/// The deadline a gate opened at `from` gets under the policy in force.
+fn deadline(policy: &Policy, from: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    policy.calendar.deadline(from, days)
+}
+
+fn decide_existing(req: &Request, command: &Command, ctx: &Context<'_>) -> Result<Event, Refusal> {
+    let kind = command.kind();
+    let (now, policy) = (ctx.now, ctx.policy);
+    Ok(match command {
+        Command::Submitted { .. } => return Err(Refusal::AlreadyExists),
+        Command::CommercialOwnerAssigned { owner } => Event::CommercialOwnerAssigned {
+            owner: owner.clone(),
+        },
+        Command::CommercialApproved => Event::CommercialApproved {
+            key: choose_key(req, ctx.actor)?,
+        },
+        Command::CommercialRejected { reason: r } => Event::CommercialRejected {
+            reason: reason(kind, r)?,
+        },
+        Command::TechnicalRejected { reason: r } => Event::TechnicalRejected {
+            reason: reason(kind, r)?,
+        },
+        Command::TechnicalOwnerAssigned => {
+            if ctx.actor.is(req.technical_owner.as_ref()) {
+                return Err(Refusal::NoChange(
+                    "you are already the technical owner".into(),
+                ));
+            }
+            Event::TechnicalOwnerAssigned
+        }
+        Command::TechnicalApproved => Event::TechnicalApproved {
+            deadline: deadline(policy, now, policy.customer_confirmation_ttl_business_days),
+        },
+        Command::EarlyProcurementStarted => Event::EarlyProcurementStarted,
+        Command::CustomerConfirmed => Event::CustomerConfirmed,
+        Command::CustomerConfirmationTimeout | Command::ActivationTimeout => {
+            let wanted = if kind == EventKind::ActivationTimeout {
+                DeadlineKind::Activation
+            } else {
+                DeadlineKind::CustomerConfirmation
+            };
+            match req.deadline {
+                Some(d) if d.kind == wanted && d.at <= now => {}
+                Some(d) if d.kind == wanted => {
+                    return Err(Refusal::NotDue {
+                        what: wanted.label(),
+                        due: d.at,
+                    });
+                }
+                _ => {
+                    return Err(Refusal::NoChange(format!(
+                        "there is no {} deadline",
+                        wanted.label()
+                    )))
+                }
+            }
+            if wanted == DeadlineKind::Activation {
+                Event::ActivationTimeout
+            } else {
+                Event::CustomerConfirmationTimeout
+            }
+        }
+        Command::TtlExtended { days } => {
+            if *days == 0 || *days > Policy::MAX_EXTENSION_DAYS {
+                return Err(Refusal::BadExtension {
+                    days: *days,
+                    max: Policy::MAX_EXTENSION_DAYS,
+                });
+            }
+            // Extending a live deadline adds to it; reopening an expired gate counts from now.
+            let from = req.deadline.map_or(now, |d| d.at.max(now));
+            Event::TtlExtended {
+                days: *days,
+                deadline: deadline(policy, from, *days),
+            }
+        }
+        Command::ProvisioningCompleted => Event::ProvisioningCompleted {
+            deadline: deadline(policy, now, policy.activation_ttl_business_days),
+        },
+        Command::ProvisioningFailed { reason: r } => Event::ProvisioningFailed {
+            reason: reason(kind, r)?,
+        },
+        Command::Activated { signal_id } => Event::Activated {
+            signal_id: signal_id.clone(),
+        },
+        Command::CancelRequested { reason: r } => {
+            let r = reason(kind, r)?;
+            // A pending cancellation names who asked; only a person can be named.
+            if req.capacity.is_committed() && ctx.actor.user().is_none() {
+                return Err(not_permitted(kind, who_may(req, kind)));
+            }
+            Event::CancelRequested { reason: r }
+        }
+        Command::CancelApproved => Event::CancelApproved,
+        Command::CancelDenied => Event::CancelDenied,
+        Command::CapacityReleased => Event::CapacityReleased,
+        // The escalation rides in the same append as its reminder, after the due time moved.
+        Command::ReminderSent {
+            slot,
+            recipients,
+            escalation,
+        } => {
+            if !escalation {
+                reminders::check_due(req, now)?;
+            }
+            Event::ReminderSent {
+                slot: slot.clone(),
+                recipients: recipients.clone(),
+                escalation: *escalation,
+            }
+        }
+        Command::CommentAdded { text } => {
+            if text.trim().is_empty() {
+                return Err(Refusal::EmptyComment);
+            }
+            Event::CommentAdded { text: text.clone() }
+        }
+        Command::OwnerReassigned { role, to } => {
+            let slot = match role {
+                OwnerRole::Commercial => &req.commercial_owner,
+                OwnerRole::Technical => &req.technical_owner,
+            };
+            if slot.as_ref() == Some(to) {
+                return Err(Refusal::NoChange(format!("<@{to}> is already that owner")));
+            }
+            Event::OwnerReassigned {
+                role: *role,
+                to: to.clone(),
+            }
+        }
+    })
+}
+
+/// One click gives one key, even from someone holding both roles; the two keys come from
+/// two different people.
+fn choose_key(req: &Request, actor: &Actor) -> Result<ApprovalKey, Refusal> {
+    let me = actor.user();
+    let can_commercial =
+        actor.is(req.commercial_owner.as_ref()) || actor.has(Role::CommercialApprover);
+    let can_finance = req.finance_required && actor.has(Role::Finance);
+    let approvals = &req.approvals;
+    if approvals.commercial.is_none() && can_commercial {
+        if approvals.finance.is_some() && approvals.finance.as_ref() == me {
+            return Err(Refusal::SameApproverTwice);
+        }
+        Ok(ApprovalKey::Commercial)
+    } else if req.finance_required && approvals.finance.is_none() && can_finance {
+        if approvals.commercial.is_some() && approvals.commercial.as_ref() == me {
+            return Err(Refusal::SameApproverTwice);
+        }
+        Ok(ApprovalKey::Finance)
+    } else if approvals.commercial.is_some() && approvals.commercial.as_ref() == me {
+        Err(Refusal::SameApproverTwice)
+    } else if approvals.commercial.is_some() {
+        Err(Refusal::FinanceKeyRequired)
+    } else {
+        Err(Refusal::NotPermitted {
+            event: EventKind::CommercialApproved,
+            who: vec![
+                req.commercial_owner
+                    .clone()
+                    .map_or(Party::Role(Role::CommercialApprover), Party::User),
+                Party::Role(Role::CommercialApprover),
+            ],
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -1,0 +1,317 @@
+//! The lifecycle table's rules: which events each state allows, who may record them, and
+//! which buttons a message offers. Only `decide` and the renderer ask these questions;
+//! folding the log never does.
+
+use super::event::EventKind;
+use super::policy::Policy;
+use super::refusal::Refusal;
+use super::request::{DeadlineKind, Request};
+use super::role::{Actor, Party, Role};
+use super::state::State;
+
+/// The states each event is recorded from, as in the lifecycle table.
+pub fn allowed_states(kind: EventKind) -> &'static [State] {
+    use State::*;
+    const OPEN: &[State] = &[
+        Submitted,
+        CommercialApprovalRequired,
+        TechnicalReviewRequired,
+        CustomerConfirmationRequired,
+        ProvisioningInProgress,
+        ReadyForCustomer,
+        Expired,
+    ];
+    match kind {
+        EventKind::Submitted => &[],
+        EventKind::CommercialOwnerAssigned => &[Submitted],
+        EventKind::CommercialApproved | EventKind::CommercialRejected => {
+            &[CommercialApprovalRequired]
+        }
+        EventKind::TechnicalOwnerAssigned => &[TechnicalReviewRequired, ProvisioningInProgress],
+        EventKind::TechnicalApproved | EventKind::TechnicalRejected => &[TechnicalReviewRequired],
+        EventKind::EarlyProcurementStarted | EventKind::CustomerConfirmationTimeout => {
+            &[CustomerConfirmationRequired]
+        }
+        EventKind::CustomerConfirmed => &[CustomerConfirmationRequired, Expired],
+        EventKind::TtlExtended => &[CustomerConfirmationRequired, ReadyForCustomer, Expired],
+        EventKind::ProvisioningCompleted | EventKind::ProvisioningFailed => {
+            &[ProvisioningInProgress]
+        }
+        EventKind::Activated => &[ReadyForCustomer, Expired],
+        EventKind::ActivationTimeout => &[ReadyForCustomer],
+        EventKind::CancelRequested
+        | EventKind::CancelApproved
+        | EventKind::CancelDenied
+        | EventKind::CommentAdded
+        | EventKind::OwnerReassigned => OPEN,
+        EventKind::CapacityReleased => &[Cancelled, Expired, Failed],
+        EventKind::ReminderSent => &State::ALL,
+    }
+}
+
+/// While a cancellation waits for its decision, forward steps wait too. Facts that happen
+/// regardless (a timer, a failure, a release) and bookkeeping still go through.
+fn allowed_while_cancellation_pending(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::CancelApproved
+            | EventKind::CancelDenied
+            | EventKind::CommentAdded
+            | EventKind::ReminderSent
+            | EventKind::OwnerReassigned
+            | EventKind::TechnicalOwnerAssigned
+            | EventKind::CustomerConfirmationTimeout
+            | EventKind::ActivationTimeout
+            | EventKind::ProvisioningFailed
+            | EventKind::CapacityReleased
+    )
+}
+
+/// Whether `kind` may be recorded on `req` in its current state, whoever asks. The renderer
+/// uses it to show only the buttons that someone could legally press.
+pub fn check_state(req: &Request, kind: EventKind, policy: &Policy) -> Result<(), Refusal> {
+    let states = allowed_states(kind);
+    let wrong = || Refusal::WrongState {
+        event: kind,
+        state: req.state,
+        allowed: describe_states(kind, states),
+    };
+    if !states.contains(&req.state) {
+        return Err(wrong());
+    }
+    if req.pending_cancellation.is_some() && !allowed_while_cancellation_pending(kind) {
+        return Err(Refusal::CancellationPending {
+            who: cancellation_deciders(req),
+        });
+    }
+    match kind {
+        // From EXPIRED only after their own gate's timeout.
+        EventKind::CustomerConfirmed
+            if req.state == State::Expired
+                && req.expired_from != Some(DeadlineKind::CustomerConfirmation) =>
+        {
+            return Err(wrong());
+        }
+        EventKind::Activated
+            if req.state == State::Expired
+                && req.expired_from != Some(DeadlineKind::Activation) =>
+        {
+            return Err(wrong());
+        }
+        EventKind::EarlyProcurementStarted => {
+            if !policy.allow_provisioning_before_confirmation {
+                return Err(Refusal::EarlyProvisioningDisabled);
+            }
+            if req.capacity.committed_at.is_some() {
+                return Err(Refusal::AlreadyCommitted);
+            }
+        }
+        EventKind::CancelRequested if req.pending_cancellation.is_some() => {
+            return Err(Refusal::CancellationAlreadyPending);
+        }
+        EventKind::CancelApproved
+            if req.pending_cancellation.is_none() && req.state != State::Expired =>
+        {
+            return Err(Refusal::NoPendingCancellation);
+        }
+        EventKind::CancelDenied if req.pending_cancellation.is_none() => {
+            return Err(Refusal::NoPendingCancellation);
+        }
+        EventKind::CapacityReleased if !req.needs_release() => {
+            return Err(Refusal::NothingToRelease);
+        }
+        EventKind::ReminderSent if req.state.is_terminal() && !req.needs_release() => {
+            return Err(wrong());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn describe_states(kind: EventKind, states: &[State]) -> String {
+    let mut names: Vec<String> = states.iter().map(|s| s.as_str().to_string()).collect();
+    if kind == EventKind::CustomerConfirmed || kind == EventKind::Activated {
+        if let Some(last) = names.last_mut() {
+            last.push_str(" (after its own timeout)");
+        }
+    }
+    if names.is_empty() {
+        "new".into()
+    } else {
+        names.join(" or ")
+    }
+}
+
+/// The parties who may record `kind` on `req`: the "who can act" of a refusal.
+pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
+    let owner = || match &req.commercial_owner {
+        Some(u) => Party::User(u.clone()),
+        None => Party::Role(Role::CommercialApprover),
+    };
+    let requester = Party::User(req.requester.clone());
+    match kind {
+        EventKind::Submitted => vec![Party::Role(Role::Requester)],
+        EventKind::CommercialOwnerAssigned => {
+            vec![
+                Party::Role(Role::CommercialApprover),
+                Party::Role(Role::Admin),
+            ]
+        }
+        EventKind::CommercialApproved | EventKind::CommercialRejected => {
+            let mut who = vec![owner(), Party::Role(Role::CommercialApprover)];
+            if req.finance_required {
+                who.push(Party::Role(Role::Finance));
+            }
+            dedup(who)
+        }
+        EventKind::TechnicalOwnerAssigned
+        | EventKind::TechnicalApproved
+        | EventKind::TechnicalRejected
+        | EventKind::EarlyProcurementStarted
+        | EventKind::ProvisioningCompleted
+        | EventKind::ProvisioningFailed
+        | EventKind::CapacityReleased => vec![Party::Role(Role::Infra)],
+        EventKind::CustomerConfirmed => dedup(vec![owner(), requester]),
+        EventKind::TtlExtended => vec![owner()],
+        EventKind::Activated => dedup(vec![owner(), requester, Party::Role(Role::Infra)]),
+        EventKind::CustomerConfirmationTimeout
+        | EventKind::ActivationTimeout
+        | EventKind::ReminderSent => {
+            vec![Party::System]
+        }
+        EventKind::CancelRequested => dedup(vec![requester, owner(), Party::Role(Role::Admin)]),
+        EventKind::CancelApproved | EventKind::CancelDenied => cancellation_deciders(req),
+        EventKind::CommentAdded => vec![Party::Role(Role::Requester)],
+        EventKind::OwnerReassigned => vec![Party::Role(Role::Admin)],
+    }
+}
+
+fn cancellation_deciders(req: &Request) -> Vec<Party> {
+    let mut who = Vec::new();
+    if let Some(owner) = &req.commercial_owner {
+        who.push(Party::User(owner.clone()));
+    }
+    who.push(Party::Role(Role::CommercialApprover));
+    who
+}
+
+fn dedup(mut parties: Vec<Party>) -> Vec<Party> {
+    let mut seen = Vec::new();
+    parties.retain(|p| {
+        if seen.contains(p) {
+            false
+        } else {
+            seen.push(p.clone());
+            true
+        }
+    });
+    parties
+}
+
+pub(super) fn not_permitted(event: EventKind, who: Vec<Party>) -> Refusal {
+    Refusal::NotPermitted { event, who }
+}
+
+pub(super) fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Result<(), Refusal> {
+    let is_owner = actor.is(req.commercial_owner.as_ref());
+    let is_requester = actor.is(Some(&req.requester));
+    let refuse = || Err(not_permitted(kind, who_may(req, kind)));
+    let separation = |who: Vec<Party>| {
+        if is_requester {
+            Err(Refusal::SelfApproval { event: kind, who })
+        } else {
+            Ok(())
+        }
+    };
+    let allowed = match kind {
+        EventKind::Submitted => false,
+        EventKind::CommercialOwnerAssigned => {
+            // The requester may confirm the AE they named on the form; that is the automatic
+            // assignment recorded right after submission, with the submitter as its actor.
+            actor.has(Role::CommercialApprover) || actor.has(Role::Admin) || is_requester
+        }
+        EventKind::CommercialApproved | EventKind::CommercialRejected => {
+            let can = is_owner
+                || actor.has(Role::CommercialApprover)
+                || (req.finance_required && actor.has(Role::Finance));
+            if can {
+                let others = who_may(req, kind)
+                    .into_iter()
+                    .filter(|p| *p != Party::User(req.requester.clone()))
+                    .collect();
+                separation(others)?;
+            }
+            can
+        }
+        EventKind::TechnicalApproved | EventKind::TechnicalRejected => {
+            let can = actor.has(Role::Infra);
+            if can {
+                separation(vec![Party::Role(Role::Infra)])?;
+            }
+            can
+        }
+        EventKind::TechnicalOwnerAssigned
+        | EventKind::EarlyProcurementStarted
+        | EventKind::ProvisioningCompleted
+        | EventKind::ProvisioningFailed
+        | EventKind::CapacityReleased => actor.has(Role::Infra),
+        EventKind::CustomerConfirmed => is_owner || is_requester,
+        EventKind::TtlExtended => is_owner,
+        EventKind::Activated => {
+            is_owner
+                || is_requester
+                || actor.has(Role::Infra)
+                || matches!(actor, Actor::ControlPlane)
+        }
+        EventKind::CustomerConfirmationTimeout
+        | EventKind::ActivationTimeout
+        | EventKind::ReminderSent => {
+            matches!(actor, Actor::Scheduler)
+        }
+        EventKind::CancelRequested => is_requester || is_owner || actor.has(Role::Admin),
+        EventKind::CancelApproved => {
+            let can = is_owner || actor.has(Role::CommercialApprover);
+            if can {
+                let others: Vec<Party> = cancellation_deciders(req)
+                    .into_iter()
+                    .filter(|p| *p != Party::User(req.requester.clone()))
+                    .collect();
+                separation(others.clone())?;
+                if let Some(pending) = &req.pending_cancellation {
+                    if req.capacity.is_committed() && actor.is(Some(&pending.requested_by)) {
+                        return Err(Refusal::OwnCancellation { who: others });
+                    }
+                }
+            }
+            can
+        }
+        EventKind::CancelDenied => is_owner || actor.has(Role::CommercialApprover),
+        EventKind::CommentAdded => actor.user().is_some(),
+        EventKind::OwnerReassigned => actor.has(Role::Admin),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        refuse()
+    }
+}
+
+/// The actions someone could legally take on `req` now: the buttons a message shows.
+pub fn available_actions(req: &Request, policy: &Policy) -> Vec<EventKind> {
+    EventKind::ALL
+        .into_iter()
+        .filter(|k| {
+            !matches!(
+                k,
+                EventKind::Submitted
+                    | EventKind::CustomerConfirmationTimeout
+                    | EventKind::ActivationTimeout
+                    | EventKind::ReminderSent
+                    | EventKind::CommentAdded
+                    | EventKind::OwnerReassigned
+                    | EventKind::CommercialOwnerAssigned
+            )
+        })
+        .filter(|k| check_state(req, *k, policy).is_ok())
+        .collect()
+}
