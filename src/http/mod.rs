@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::app::AppState;
+use crate::context::AppState;
 use crate::store;
 
 /// What readiness needs to know and the signal endpoint needs to record.

@@ -19,6 +19,9 @@ pub use events::{
     Append, AppendError, Appended, Button, RecordedEvent, SlackMessage, Target, WrongButton,
 };
 
+/// The `LISTEN`/`NOTIFY` channel that wakes outbox workers when rows are queued.
+pub const OUTBOX_CHANNEL: &str = "capacity_outbox";
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]
