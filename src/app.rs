@@ -117,26 +117,40 @@ impl Daemon {
             let api = api.clone();
             Arc::new(move || {
                 let api = api.clone();
-                async move { api.open_socket_url().await.map_err(|e| e.to_string()) }.boxed()
+                async move {
+                    api.open_socket_url()
+                        .await
+                        .map_err(|e| match e.is_bad_token() {
+                            true => socket::OpenError::Fatal(e.to_string()),
+                            false => socket::OpenError::Retry(e.to_string()),
+                        })
+                }
+                .boxed()
             })
         };
         let handler: socket::Handler = {
             let state = state.clone();
             Arc::new(move |envelope| handle_envelope(state.clone(), envelope).boxed())
         };
-        let socket_task = tokio::spawn(socket::run(
-            options.socket.clone(),
-            opener,
-            handler,
-            state.socket.clone(),
-            stop_intake.clone(),
-        ));
-        let deliverer = Deliverer::new(state.clone());
-        let outbox_task = tokio::spawn(
-            deliverer
-                .clone()
-                .run(stop_workers.clone(), options.outbox_poll),
+        let supervisor = state.supervisor.clone();
+        let socket_task = supervisor.spawn(
+            "socket",
+            socket::run(
+                options.socket.clone(),
+                opener,
+                handler,
+                state.socket.clone(),
+                stop_intake.clone(),
+            ),
         );
+        let deliverer = Deliverer::new(state.clone());
+        let outbox_task = {
+            let (deliverer, stop) = (deliverer.clone(), stop_workers.clone());
+            supervisor.spawn("outbox", async move {
+                deliverer.run(stop, options.outbox_poll).await;
+                Ok(())
+            })
+        };
         let sweeper = Sweeper::new(state.clone());
         let scheduler = Scheduler::start(
             sweeper.clone(),
@@ -162,11 +176,35 @@ impl Daemon {
         })
     }
 
+    /// Runs until `stop` (a signal) or until a task the daemon needs ends unexpectedly, then
+    /// stops in order. The error names the task and why it ended: the process should then
+    /// exit non-zero, for its supervisor to restart it.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let supervisor = self.state.supervisor.clone();
+        let failed = tokio::select! {
+            _ = stop => None,
+            why = supervisor.failed() => Some(why),
+        };
+        self.shutdown().await;
+        match failed {
+            None => Ok(()),
+            Some(why) => Err(anyhow::anyhow!(why)),
+        }
+    }
+
+    /// Aborts one supervised task (`socket`, `outbox` or `scheduler`) as if it had died: the
+    /// supervision's own tests use it. False when no task has that name.
+    #[doc(hidden)]
+    pub fn abort_task(&self, name: &str) -> bool {
+        self.state.supervisor.abort(name)
+    }
+
     /// Ordered stop: take no new envelopes and ack the ones in flight, stop the timers (a
     /// sweep in flight finishes its append), then flush what the outbox can within the
     /// bound, then stop the workers.
     pub async fn shutdown(self) {
         info!("shutting down: no new envelopes");
+        self.state.supervisor.stopping();
         self.stop_intake.cancel();
         let _ = self.socket_task.await;
         self.scheduler.shutdown().await;

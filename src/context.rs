@@ -21,6 +21,7 @@ use crate::slack::api::SlackApi;
 use crate::slack::roles::RoleResolver;
 use crate::slack::socket::SocketStatus;
 use crate::store::{self, Append, AppendError, Appended};
+use crate::supervise::Supervisor;
 
 /// What every handler and worker shares. Passed down explicitly; nothing is global. Workers
 /// that need something of their own (a lease name, a stop token) hold it beside an
@@ -40,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `None` when Linear is not configured; then no Linear effects are ever enqueued.
     pub linear: Option<LinearClient>,
+    /// Watches the daemon's long-running tasks; `/readyz` reads it.
+    pub supervisor: Arc<Supervisor>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             metrics,
             linear,
             settings,
+            supervisor: Arc::new(Supervisor::new()),
         })
     }
 

@@ -17,4 +17,5 @@ pub mod replay;
 pub mod scheduler;
 pub mod slack;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;

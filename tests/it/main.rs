@@ -15,6 +15,7 @@ mod linear;
 mod refusals;
 mod shutdown;
 mod socket;
+mod supervision;
 
 mod replay;
 mod store;
