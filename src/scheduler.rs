@@ -2,7 +2,7 @@
 //! tokio-cron-scheduler jobs that call them in the daemon.
 //!
 //! Each sweep reads what is due at the time it is given and records it through
-//! `store::events::append`, with actor `scheduler` and an idempotency key built from the
+//! `AppState::record` (the daemon's one append path), with actor `scheduler` and an idempotency key built from the
 //! request, the state entry and the deadline or reminder slot. That key (and the append's
 //! advisory lock) is what makes every timeout and reminder happen once, however many
 //! replicas sweep and however often: a sweep that finds it already recorded, or that the
