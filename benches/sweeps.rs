@@ -11,18 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use capacity_bot::clock::SystemClock;
 use capacity_bot::config::Settings;
+use capacity_bot::context::AppState;
 use capacity_bot::domain::request::Approvals;
 use capacity_bot::domain::testkit::{submission, uid, AE};
-use capacity_bot::metrics::Metrics;
 use capacity_bot::scheduler::{sweep_deadlines, sweep_reminders, Sweeper};
 use capacity_bot::slack::api::SlackApi;
-use capacity_bot::slack::roles::RoleResolver;
 use capacity_bot::store::{self, timers};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
 const SIZES: [i64; 3] = [1_000, 10_000, 100_000];
 const BATCH: i64 = 200;
@@ -187,15 +186,15 @@ fn sweeper(pool: &PgPool) -> anyhow::Result<Sweeper> {
     // Every recipient is a named user, so the resolver never calls this (unreachable) API.
     let token = SecretString::from("xoxb-bench");
     let api = SlackApi::new("http://127.0.0.1:9/api", &token, None)?;
-    let roles = RoleResolver::new(settings.roles.clone(), api, Duration::from_secs(300));
-    Ok(Sweeper {
-        pool: pool.clone(),
-        settings: Arc::new(settings),
-        roles: Arc::new(roles),
-        linear: None,
-        metrics: Arc::new(Metrics::new()),
-        stop: CancellationToken::new(),
-    })
+    let state = AppState::new(
+        Arc::new(settings),
+        pool.clone(),
+        api,
+        Arc::new(SystemClock),
+        None,
+        Duration::from_secs(300),
+    )?;
+    Ok(Sweeper::new(Arc::new(state)))
 }
 
 async fn median<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<Duration>

@@ -1,5 +1,5 @@
-//! Wiring: the shared state every handler and worker gets, and the daemon's start and
-//! ordered shutdown.
+//! Wiring: the daemon's start and ordered shutdown. What its parts share is in
+//! `context`; this module sits above all of them and nothing below imports it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,71 +10,17 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::clock::SharedClock;
-use crate::config::{LinearCreateOn, Settings};
-use crate::domain::{LinearTrigger, TeamId, UserId};
-use crate::metrics::Metrics;
+use crate::config::Settings;
+use crate::context::AppState;
+use crate::domain::TeamId;
 use crate::outbox::Deliverer;
 use crate::scheduler::{Scheduler, Sweeper};
 use crate::slack::api::SlackApi;
 use crate::slack::handlers::handle_envelope;
-use crate::slack::roles::RoleResolver;
-use crate::slack::socket::{self, SocketConfig, SocketStatus};
-use crate::store::{self, Append, AppendError, Appended};
-
-/// What every handler and worker shares. Passed down explicitly; nothing is global.
-#[derive(Debug)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub api: SlackApi,
-    pub settings: Arc<Settings>,
-    pub roles: Arc<RoleResolver>,
-    pub clock: SharedClock,
-    pub socket: Arc<SocketStatus>,
-    /// Replies sent after an ack (refusals). Tracked so shutdown waits for them.
-    pub tasks: TaskTracker,
-    /// The workspace we serve: from config, else from `auth.test`.
-    pub team: Option<TeamId>,
-    pub metrics: Arc<Metrics>,
-}
-
-impl AppState {
-    pub fn team_id(&self) -> Option<&TeamId> {
-        self.team.as_ref()
-    }
-
-    pub fn linear_trigger(&self) -> Option<LinearTrigger> {
-        self.settings.linear.as_ref().map(|l| match l.create_on {
-            LinearCreateOn::Submitted => LinearTrigger::Submitted,
-            LinearCreateOn::TechnicalReview => LinearTrigger::TechnicalReview,
-        })
-    }
-
-    /// Appends through the store and counts what was recorded: the one way the daemon
-    /// records an event, whoever asks (a click, a timer, a signal).
-    pub async fn record(&self, append: &Append) -> Result<Appended, AppendError> {
-        let done = store::events::append(&self.pool, append).await?;
-        if !done.duplicate {
-            for e in &done.events {
-                self.metrics.event(e.event.kind().as_str());
-            }
-        }
-        Ok(done)
-    }
-
-    /// Sends an ephemeral reply after the ack has gone out, so the ack never waits on Slack.
-    pub fn tell_later(&self, channel: String, user: UserId, text: String) {
-        let api = self.api.clone();
-        self.tasks.spawn(async move {
-            if let Err(e) = api.post_ephemeral(&channel, user.as_str(), &text).await {
-                warn!(error.message = %e, %user, "could not tell a user why their click was not recorded");
-            }
-        });
-    }
-}
+use crate::slack::socket::{self, SocketConfig};
 
 /// Knobs the tests and the benchmark turn; production uses the defaults.
 #[derive(Debug, Clone)]
@@ -119,17 +65,6 @@ pub struct Daemon {
     flush_timeout: Duration,
 }
 
-fn linear_client(settings: &Settings) -> anyhow::Result<Option<crate::linear::LinearClient>> {
-    match (&settings.linear, &settings.secrets.linear_api_key) {
-        (Some(l), Some(key)) => Ok(Some(crate::linear::LinearClient::new(
-            &l.api_url,
-            key.clone(),
-            &l.team_id,
-        )?)),
-        _ => Ok(None),
-    }
-}
-
 fn require<'a>(secret: &'a Option<SecretString>, name: &str) -> anyhow::Result<&'a SecretString> {
     secret
         .as_ref()
@@ -160,24 +95,17 @@ impl Daemon {
             .or_else(|| TeamId::parse(&auth.team_id.0).ok());
         info!(team = ?team, bot_user = %auth.user_id.0, "authenticated with Slack");
 
-        let settings = Arc::new(settings);
-        let metrics = Arc::new(Metrics::new());
-        let roles = Arc::new(RoleResolver::new(
-            settings.roles.clone(),
-            api.clone(),
-            options.group_cache_ttl,
-        ));
-        let state = Arc::new(AppState {
-            pool: pool.clone(),
-            api: api.clone(),
-            settings: settings.clone(),
-            roles: roles.clone(),
-            clock: clock.clone(),
-            socket: Arc::new(SocketStatus::new(metrics.ack_latency.clone())),
-            tasks: TaskTracker::new(),
-            team,
-            metrics,
-        });
+        let state = Arc::new(
+            AppState::new(
+                Arc::new(settings),
+                pool,
+                api.clone(),
+                clock,
+                team,
+                options.group_cache_ttl,
+            )
+            .context("building the Linear client")?,
+        );
         let stop_http = CancellationToken::new();
         let listen = options.http_listen.unwrap_or(state.settings.http.listen);
         let (http_addr, http_task) =
@@ -189,36 +117,41 @@ impl Daemon {
             let api = api.clone();
             Arc::new(move || {
                 let api = api.clone();
-                async move { api.open_socket_url().await.map_err(|e| e.to_string()) }.boxed()
+                async move {
+                    api.open_socket_url()
+                        .await
+                        .map_err(|e| match e.is_bad_token() {
+                            true => socket::OpenError::Fatal(e.to_string()),
+                            false => socket::OpenError::Retry(e.to_string()),
+                        })
+                }
+                .boxed()
             })
         };
         let handler: socket::Handler = {
             let state = state.clone();
             Arc::new(move |envelope| handle_envelope(state.clone(), envelope).boxed())
         };
-        let socket_task = tokio::spawn(socket::run(
-            options.socket.clone(),
-            opener,
-            handler,
-            state.socket.clone(),
-            stop_intake.clone(),
-        ));
-        let deliverer = Deliverer {
-            pool,
-            api,
-            settings,
-            roles,
-            clock,
-            metrics: state.metrics.clone(),
-            linear: linear_client(&state.settings)?,
-            worker: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
-        };
-        let outbox_task = tokio::spawn(
-            deliverer
-                .clone()
-                .run(stop_workers.clone(), options.outbox_poll),
+        let supervisor = state.supervisor.clone();
+        let socket_task = supervisor.spawn(
+            "socket",
+            socket::run(
+                options.socket.clone(),
+                opener,
+                handler,
+                state.socket.clone(),
+                stop_intake.clone(),
+            ),
         );
-        let sweeper = Sweeper::new(&state);
+        let deliverer = Deliverer::new(state.clone());
+        let outbox_task = {
+            let (deliverer, stop) = (deliverer.clone(), stop_workers.clone());
+            supervisor.spawn("outbox", async move {
+                deliverer.run(stop, options.outbox_poll).await;
+                Ok(())
+            })
+        };
+        let sweeper = Sweeper::new(state.clone());
         let scheduler = Scheduler::start(
             sweeper.clone(),
             deliverer.clone(),
@@ -243,11 +176,35 @@ impl Daemon {
         })
     }
 
+    /// Runs until `stop` (a signal) or until a task the daemon needs ends unexpectedly, then
+    /// stops in order. The error names the task and why it ended: the process should then
+    /// exit non-zero, for its supervisor to restart it.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let supervisor = self.state.supervisor.clone();
+        let failed = tokio::select! {
+            _ = stop => None,
+            why = supervisor.failed() => Some(why),
+        };
+        self.shutdown().await;
+        match failed {
+            None => Ok(()),
+            Some(why) => Err(anyhow::anyhow!(why)),
+        }
+    }
+
+    /// Aborts one supervised task (`socket`, `outbox` or `scheduler`) as if it had died: the
+    /// supervision's own tests use it. False when no task has that name.
+    #[doc(hidden)]
+    pub fn abort_task(&self, name: &str) -> bool {
+        self.state.supervisor.abort(name)
+    }
+
     /// Ordered stop: take no new envelopes and ack the ones in flight, stop the timers (a
     /// sweep in flight finishes its append), then flush what the outbox can within the
     /// bound, then stop the workers.
     pub async fn shutdown(self) {
         info!("shutting down: no new envelopes");
+        self.state.supervisor.stopping();
         self.stop_intake.cancel();
         let _ = self.socket_task.await;
         self.scheduler.shutdown().await;

@@ -2,7 +2,7 @@
 //! tokio-cron-scheduler jobs that call them in the daemon.
 //!
 //! Each sweep reads what is due at the time it is given and records it through
-//! `store::events::append`, with actor `scheduler` and an idempotency key built from the
+//! `AppState::record` (the daemon's one append path), with actor `scheduler` and an idempotency key built from the
 //! request, the state entry and the deadline or reminder slot. That key (and the append's
 //! advisory lock) is what makes every timeout and reminder happen once, however many
 //! replicas sweep and however often: a sweep that finds it already recorded, or that the
@@ -12,18 +12,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::app::AppState;
-use crate::config::Settings;
+use crate::context::AppState;
 use crate::domain::{
-    decision_owner, plan_reminder, Actor, Command, Deadline, DeadlineKind, LinearTrigger, Request,
-    RequestId,
+    decision_owner, plan_reminder, Actor, Command, Deadline, DeadlineKind, Request, RequestId,
 };
-use crate::metrics::Metrics;
-use crate::slack::roles::RoleResolver;
 use crate::store::{self, Append, AppendError, Appended, StoreError, Target};
 
 mod jobs;
@@ -36,26 +31,18 @@ const BATCH: i64 = 200;
 /// connections for clicks, which must be answered within Slack's 3 s.
 const PARALLEL: usize = 4;
 
-/// What a sweep needs: the store, the policy in force, and who holds which role.
+/// A sweep's handle on the daemon: its context, and a stop token of its own.
 #[derive(Debug, Clone)]
 pub struct Sweeper {
-    pub pool: PgPool,
-    pub settings: Arc<Settings>,
-    pub roles: Arc<RoleResolver>,
-    pub linear: Option<LinearTrigger>,
-    pub metrics: Arc<Metrics>,
+    pub state: Arc<AppState>,
     /// Cancelled when the daemon stops: a sweep finishes the appends in hand and starts none.
     pub stop: CancellationToken,
 }
 
 impl Sweeper {
-    pub fn new(state: &AppState) -> Self {
+    pub fn new(state: Arc<AppState>) -> Self {
         Sweeper {
-            pool: state.pool.clone(),
-            settings: state.settings.clone(),
-            roles: state.roles.clone(),
-            linear: state.linear_trigger(),
-            metrics: state.metrics.clone(),
+            state,
             stop: CancellationToken::new(),
         }
     }
@@ -66,7 +53,7 @@ impl Sweeper {
 pub async fn sweep_deadlines(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let mut recorded = 0;
     loop {
-        let due = store::timers::due_deadlines(&s.pool, now, BATCH).await?;
+        let due = store::timers::due_deadlines(&s.state.pool, now, BATCH).await?;
         let read = due.len();
         let fired = stream::iter(due)
             .map(|(id, deadline, entered)| {
@@ -88,12 +75,12 @@ pub async fn sweep_deadlines(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, S
 /// Sends every reminder due at `now`. Outside working hours nothing is due, so the query is
 /// not even run. Returns how many reminders this call recorded.
 pub async fn sweep_reminders(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    if !s.settings.policy.calendar.is_working_time(now) {
+    if !s.state.settings.policy.calendar.is_working_time(now) {
         return Ok(0);
     }
     let mut recorded = 0;
     loop {
-        let due = store::timers::due_reminders(&s.pool, now, BATCH).await?;
+        let due = store::timers::due_reminders(&s.state.pool, now, BATCH).await?;
         let read = due.len();
         let fired = stream::iter(due)
             .map(|req| {
@@ -133,12 +120,12 @@ fn append_for(
         target: Target::Existing(id),
         commands,
         actor: Actor::Scheduler,
-        policy: s.settings.policy.clone(),
+        policy: s.state.settings.policy.clone(),
         now,
         expected_version: None,
         idempotency_key: key,
         envelope_id: None,
-        linear: s.linear,
+        linear: s.state.linear_trigger(),
     }
 }
 
@@ -148,13 +135,10 @@ async fn record(s: &Sweeper, append: Append) -> Option<Appended> {
     if s.stop.is_cancelled() {
         return None;
     }
-    match store::events::append(&s.pool, &append).await {
+    match s.state.record(&append).await {
         Ok(done) if done.duplicate => None,
         Ok(done) => {
             info!(state = %done.request.state, key = %append.idempotency_key, "scheduler recorded an event");
-            for e in &done.events {
-                s.metrics.event(e.event.kind().as_str());
-            }
             Some(done)
         }
         Err(AppendError::Refused(refusal)) => {
@@ -186,13 +170,13 @@ async fn fire_timeout(
     let recorded = record(s, append_for(s, id, vec![event], now, key)).await;
     if recorded.is_some() {
         let lag = (now - deadline.at).num_milliseconds().max(0) as f64 / 1000.0;
-        s.metrics.timer_lag.observe(lag);
+        s.state.metrics.timer_lag.observe(lag);
     }
     recorded.is_some()
 }
 
 async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
-    let Some(plan) = plan_reminder(&req, &s.settings.policy, now) else {
+    let Some(plan) = plan_reminder(&req, &s.state.settings.policy, now) else {
         return false;
     };
     let Some(owner) = decision_owner(&req) else {
@@ -200,7 +184,7 @@ async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
     };
     let mut recipients = Vec::new();
     for party in &owner.parties {
-        recipients.extend(s.roles.people(party).await);
+        recipients.extend(s.state.roles.people(party).await);
     }
     recipients.sort();
     recipients.dedup();
@@ -232,7 +216,7 @@ async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
     );
     let recorded = record(s, append_for(s, req.id, commands, now, key)).await;
     if let Some(done) = &recorded {
-        s.metrics.reminders.inc_by(done.events.len() as u64);
+        s.state.metrics.reminders.inc_by(done.events.len() as u64);
     }
     recorded.is_some()
 }

@@ -53,8 +53,10 @@ pub async fn run(path: Option<&Path>, no_migrate: bool) -> Result<ExitCode, Fail
         .await
         .map_err(|e| Failure(format!("{e:#}")))?;
     info!("capacity-bot is running");
-    wait_for_signal().await;
-    daemon.shutdown().await;
+    daemon
+        .run(wait_for_signal())
+        .await
+        .map_err(|e| Failure(format!("stopped: {e:#}")))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::app::AppState;
+use crate::context::AppState;
 use crate::store;
 
 /// What readiness needs to know and the signal endpoint needs to record.
@@ -78,12 +78,15 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         ),
     };
     let sockets = state.socket.connected();
-    let ready = database == "ok" && migrations == "current" && sockets > 0;
+    // A dead task is final: the daemon is on its way out and a restart is the cure.
+    let tasks = state.supervisor.failure();
+    let ready = database == "ok" && migrations == "current" && sockets > 0 && tasks.is_none();
     let body = json!({
         "ready": ready,
         "database": database,
         "migrations": migrations,
         "socket_mode": if sockets > 0 { format!("connected ({sockets})") } else { "not connected".to_string() },
+        "tasks": tasks.unwrap_or("running"),
     });
     let code = if ready {
         StatusCode::OK

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::error;
 use super::signature::verify;
-use crate::app::AppState;
+use crate::context::AppState;
 use crate::domain::{Actor, Command, Refusal, RequestNumber};
 use crate::store::{self, Append, AppendError, Target};
 

@@ -14,12 +14,14 @@
 //! - `ephemeral`: refusals, conflicts, `/capacity status|list|help`.
 //! - `action_value`: the request id and version every button carries.
 //! - `buttons`: which buttons a request shows and what they say.
+//! - `linear`: the informational Linear issue's title, description and comments.
 
 pub mod action_value;
 pub mod buttons;
 pub mod dm;
 pub mod ephemeral;
 pub mod limits;
+pub mod linear;
 mod lines;
 pub mod modal;
 pub mod root;

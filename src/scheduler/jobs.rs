@@ -5,12 +5,17 @@
 //! The library neither stops a run that outlasts its period nor waits for running jobs at
 //! shutdown, so each job holds a lock while it runs: a tick that finds it held is skipped,
 //! and `shutdown` takes every lock, which waits for the runs in flight.
+//!
+//! Nor does it say when a job panics (its runs are tasks of its own), so each run catches
+//! its panic and hands it to the scheduler's supervised task, which ends with it: a sweep
+//! that panics is a bug, and the daemon stops rather than run on without its timers.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +25,7 @@ use super::{sweep_deadlines, sweep_reminders, Sweeper};
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
 use crate::outbox::Deliverer;
+use crate::supervise::panic_message;
 
 type BoxedRun = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Step = Arc<dyn Fn() -> BoxedRun + Send + Sync>;
@@ -31,15 +37,22 @@ struct Guarded {
     running: Arc<Mutex<()>>,
     stop: CancellationToken,
     step: Step,
+    panics: mpsc::UnboundedSender<String>,
 }
 
 impl Guarded {
-    fn new(name: &'static str, stop: &CancellationToken, step: Step) -> Self {
+    fn new(
+        name: &'static str,
+        stop: &CancellationToken,
+        panics: &mpsc::UnboundedSender<String>,
+        step: Step,
+    ) -> Self {
         Guarded {
             name,
             running: Arc::new(Mutex::new(())),
             stop: stop.clone(),
             step,
+            panics: panics.clone(),
         }
     }
 
@@ -55,7 +68,13 @@ impl Guarded {
         if self.stop.is_cancelled() {
             return;
         }
-        (self.step)().await;
+        if let Err(panic) = std::panic::AssertUnwindSafe((self.step)())
+            .catch_unwind()
+            .await
+        {
+            let why = format!("{} panicked: {}", self.name, panic_message(&*panic));
+            let _ = self.panics.send(why);
+        }
     }
 }
 
@@ -64,7 +83,8 @@ pub struct Scheduler {
     cron: JobScheduler,
     stop: CancellationToken,
     jobs: Vec<Guarded>,
-    catch_up: JoinHandle<()>,
+    /// The supervised task: runs the catch-up, then lasts until shutdown or a job's panic.
+    task: JoinHandle<()>,
 }
 
 impl Scheduler {
@@ -78,6 +98,7 @@ impl Scheduler {
         schedule: &SchedulerSettings,
     ) -> Result<Scheduler, JobSchedulerError> {
         let stop = sweeper.stop.clone();
+        let supervisor = sweeper.state.supervisor.clone();
         let deadlines: Step = {
             let (s, clock) = (sweeper.clone(), clock.clone());
             Arc::new(move || {
@@ -108,10 +129,11 @@ impl Scheduler {
                 }
             })
         });
+        let (panicked, mut panics) = mpsc::unbounded_channel();
         let jobs = vec![
-            Guarded::new("deadline_sweep", &stop, deadlines),
-            Guarded::new("reminder_sweep", &stop, reminders),
-            Guarded::new("outbox_sweep", &stop, outbox),
+            Guarded::new("deadline_sweep", &stop, &panicked, deadlines),
+            Guarded::new("reminder_sweep", &stop, &panicked, reminders),
+            Guarded::new("outbox_sweep", &stop, &panicked, outbox),
         ];
         let cron = JobScheduler::new().await?;
         let exprs = [
@@ -127,11 +149,16 @@ impl Scheduler {
             .await?;
         }
         cron.start().await?;
-        let catch_up = {
+        let task = {
             let (deadlines, reminders) = (jobs[0].clone(), jobs[1].clone());
-            tokio::spawn(async move {
+            let stop = stop.clone();
+            supervisor.spawn("scheduler", async move {
                 deadlines.run().await;
                 reminders.run().await;
+                tokio::select! {
+                    _ = stop.cancelled() => Ok(()),
+                    Some(why) = panics.recv() => Err(why),
+                }
             })
         };
         info!(sweep = %schedule.sweep, reminder_sweep = %schedule.reminder_sweep, outbox_sweep = %schedule.outbox_sweep, "scheduler started (UTC cron)");
@@ -139,7 +166,7 @@ impl Scheduler {
             cron,
             stop,
             jobs,
-            catch_up,
+            task,
         })
     }
 
@@ -149,7 +176,7 @@ impl Scheduler {
         if let Err(e) = self.cron.shutdown().await {
             warn!(error.message = %e, "the cron scheduler did not stop cleanly");
         }
-        let _ = self.catch_up.await;
+        let _ = self.task.await;
         for job in &self.jobs {
             let _ = job.running.lock().await;
         }

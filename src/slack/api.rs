@@ -30,6 +30,13 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The token itself was refused: retrying with it cannot succeed.
+    pub fn is_bad_token(&self) -> bool {
+        matches!(self, ApiError::Permanent { code, .. } if matches!(code.as_str(),
+            "invalid_auth" | "not_authed" | "token_revoked" | "token_expired"
+            | "account_inactive" | "not_allowed_token_type" | "no_app_token"))
+    }
+
     /// What an operator should do about a permanent error.
     pub fn remedy(&self) -> Option<&'static str> {
         let ApiError::Permanent { code, .. } = self else {

@@ -31,7 +31,16 @@ use super::envelope::{ack_frame, parse_frame, Envelope, Frame};
 /// Handles one envelope; the value it returns is the ack's payload.
 pub type Handler = Arc<dyn Fn(Envelope) -> BoxFuture<'static, Option<Value>> + Send + Sync>;
 /// Calls `apps.connections.open` and returns the websocket URL.
-pub type Opener = Arc<dyn Fn() -> BoxFuture<'static, Result<String, String>> + Send + Sync>;
+pub type Opener = Arc<dyn Fn() -> BoxFuture<'static, Result<String, OpenError>> + Send + Sync>;
+
+/// Why `apps.connections.open` gave no URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// Worth retrying with backoff: network trouble, a Slack outage, a rate limit.
+    Retry(String),
+    /// The app token is wrong or revoked: no retry can succeed, so the sockets stop.
+    Fatal(String),
+}
 
 #[derive(Debug, Clone)]
 pub struct SocketConfig {
@@ -102,14 +111,15 @@ impl SocketStatus {
 }
 
 /// Runs `config.connections` sockets until `shutdown` is cancelled and every in-flight
-/// envelope has been acked (or `drain_timeout` has passed).
+/// envelope has been acked (or `drain_timeout` has passed). Ends early with the reason only
+/// when Slack refuses the app token: every other failure is retried with backoff.
 pub async fn run(
     config: SocketConfig,
     open: Opener,
     handler: Handler,
     status: Arc<SocketStatus>,
     shutdown: CancellationToken,
-) {
+) -> Result<(), String> {
     let mut sockets = JoinSet::new();
     for index in 0..config.connections.max(1) {
         let (config, open, handler, status, shutdown) = (
@@ -124,7 +134,15 @@ pub async fn run(
                 .instrument(info_span!("socket", connection = index)),
         );
     }
-    while sockets.join_next().await.is_some() {}
+    while let Some(ended) = sockets.join_next().await {
+        match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(fatal)) => return Err(fatal),
+            Err(e) if e.is_panic() => return Err(format!("a socket connection panicked: {e}")),
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -141,7 +159,7 @@ async fn connection_loop(
     handler: Handler,
     status: Arc<SocketStatus>,
     shutdown: CancellationToken,
-) {
+) -> Result<(), String> {
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
     let mut first = true;
     loop {
@@ -150,7 +168,13 @@ async fn connection_loop(
         }
         first = false;
         let end = match open().await {
-            Err(e) => SessionEnd::Failed(format!("apps.connections.open failed: {e}")),
+            Err(OpenError::Fatal(e)) => {
+                error!(error.message = %e, "Slack refused the app token at apps.connections.open; check SLACK_APP_TOKEN");
+                return Err(format!("apps.connections.open refused the app token: {e}"));
+            }
+            Err(OpenError::Retry(e)) => {
+                SessionEnd::Failed(format!("apps.connections.open failed: {e}"))
+            }
             Ok(url) => {
                 // Nagle off: an ack is one small frame, and held back behind an earlier one
                 // not yet acknowledged it would wait for Slack's next packet (tens of ms).
@@ -166,7 +190,7 @@ async fn connection_loop(
             }
         };
         let delay = match &end {
-            SessionEnd::Shutdown => return,
+            SessionEnd::Shutdown => return Ok(()),
             SessionEnd::Disconnect(reason) if reason == "too_many_websockets" => {
                 warn!(reason, "Slack has more than 10 sockets for this app: too many replicas or connections per replica; backing off");
                 backoff.next_delay()
@@ -190,7 +214,7 @@ async fn connection_loop(
             }
         };
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return Ok(()),
             _ = sleep(delay) => {}
         }
     }

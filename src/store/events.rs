@@ -356,7 +356,7 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
            SELECT $1, e.event_id, e.effect::jsonb, e.lane, $2, $2 \
            FROM unnest($3::uuid[], $4::text[], $5::text[]) AS e (event_id, effect, lane) \
            RETURNING 1) \
-         SELECT pg_notify('capacity_outbox', $6), (SELECT count(*) FROM queued)",
+         SELECT pg_notify($7, $6), (SELECT count(*) FROM queued)",
     )
     .bind(request_id.0)
     .bind(append.now)
@@ -364,6 +364,7 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
     .bind(&outbox.effects)
     .bind(&outbox.lanes)
     .bind(request_id.0.to_string())
+    .bind(super::OUTBOX_CHANNEL)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -17,6 +17,9 @@ use sqlx::PgPool;
 
 pub use events::{Append, AppendError, Appended, Button, Target, WrongButton};
 
+/// The `LISTEN`/`NOTIFY` channel that wakes outbox workers when rows are queued.
+pub const OUTBOX_CHANNEL: &str = "capacity_outbox";
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]

@@ -82,7 +82,8 @@ pub async fn enqueue(
     .bind(now)
     .execute(pool)
     .await?;
-    sqlx::query("SELECT pg_notify('capacity_outbox', $1)")
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(super::OUTBOX_CHANNEL)
         .bind(request.0.to_string())
         .execute(pool)
         .await?;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use capacity_bot::clock::{Clock, TestClock};
+use capacity_bot::context::AppState;
 use capacity_bot::domain::testkit::*;
 use capacity_bot::domain::{Command, RequestId, RequestNumber};
 use capacity_bot::emulator::{Fault, Message};
@@ -287,8 +288,10 @@ async fn two_workers_keep_each_requests_thread_in_event_order_without_duplicates
 
     let worker = |name: &str| Deliverer {
         worker: name.to_string(),
-        clock: Arc::new(TestClock::at(later)),
-        ..h.daemon().deliverer.clone()
+        state: Arc::new(AppState {
+            clock: Arc::new(TestClock::at(later)),
+            ..(*h.daemon().state).clone()
+        }),
     };
     let (one, two) = (worker("worker-one"), worker("worker-two"));
     let (a, b) = tokio::join!(work(&one, &h), work(&two, &h));

@@ -83,3 +83,140 @@ async fn a_request_goes_from_slash_command_to_activated(pool: PgPool) {
     h.stop().await;
     let _ = json!(null);
 }
+
+/// Each event recorded from a Socket Mode envelope carries that envelope's id (so an audit
+/// can tie it to Slack's delivery); what the daemon records on its own (a timer) or from the
+/// control plane (a signal) carries none.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn events_from_slack_carry_their_envelope_id_and_timers_and_signals_none(pool: PgPool) {
+    use capacity_bot::clock::Clock;
+    use capacity_bot::domain::{EventKind, RequestNumber};
+    use capacity_bot::http::signature::sign;
+
+    let mut h = Harness::start(pool.clone()).await;
+    let envelope_ids = |log: &[capacity_bot::domain::RecordedEvent], kind: EventKind| -> Vec<Option<String>> {
+        log.iter()
+            .filter(|e| e.event.kind() == kind)
+            .map(|e| e.envelope_id.clone())
+            .collect()
+    };
+    let log_of = |n: i64| {
+        let pool = pool.clone();
+        async move {
+            let req = store::requests::by_number(&pool, RequestNumber(n))
+                .await
+                .unwrap()
+                .expect("the request exists");
+            store::events::events_of(&pool, req.id).await.unwrap()
+        }
+    };
+    let submit = |user: &'static str| {
+        let emu = &h.emu;
+        async move {
+            emu.slash_command(user, "/capacity", "", CHANNEL)
+                .await
+                .unwrap();
+            let view = emu.wait_for_view(user, WAIT).await.unwrap();
+            emu.submit_view(&view.id, user, answers("1000"))
+                .await
+                .unwrap()
+        }
+    };
+
+    // CR-1: submitted through the modal, then two clicks; it waits for the customer.
+    let submitted = submit(REQUESTER).await;
+    let root = h.root_showing(1, "Commercial approval").await;
+    let approved = h
+        .emu
+        .click(AE, CHANNEL, &root.ts, "commercial_approved")
+        .await
+        .unwrap();
+    h.root_showing(1, "Technical review").await;
+    let technical = h
+        .emu
+        .click(INFRA, CHANNEL, &root.ts, "technical_approved")
+        .await
+        .unwrap();
+    h.root_showing(1, "Customer confirmation").await;
+
+    // CR-2: a click that asks for a reason; the event comes from the form's submission.
+    submit(REQUESTER).await;
+    let root2 = h.root_showing(2, "Commercial approval").await;
+    let rejected_click = h
+        .emu
+        .click(AE, CHANNEL, &root2.ts, "commercial_rejected")
+        .await
+        .unwrap();
+    let form = h.emu.wait_for_view(AE, WAIT).await.unwrap();
+    let reason = h
+        .emu
+        .submit_view(&form.id, AE, json!({"reason": "over budget"}))
+        .await
+        .unwrap();
+    h.root_showing(2, "Cancelled").await;
+
+    // CR-3: ready for the customer, activated by the control plane's signal.
+    let ready = crate::timers::request_in(&h, crate::timers::Gate::Ready).await;
+    let number = store::requests::by_id(&pool, ready)
+        .await
+        .unwrap()
+        .unwrap()
+        .number;
+    let body = json!({"request": number.to_string(), "signal_id": "sig-1", "observed_at": "2026-12-03T15:00:00Z"}).to_string();
+    let ts = h.clock.now().timestamp().to_string();
+    let signal = reqwest::Client::new()
+        .post(format!(
+            "http://{}/v1/signals/activation",
+            h.daemon().http_addr
+        ))
+        .header("content-type", "application/json")
+        .header("X-Capacity-Timestamp", &ts)
+        .header(
+            "X-Capacity-Signature",
+            sign(b"test-signal-secret", &ts, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signal.status().as_u16(), 202, "the signal is recorded");
+
+    // CR-1's confirmation window runs out: a timer event.
+    let (timeouts, _) = crate::timers::sweep(&h, "2026-12-10T22:00:00Z".parse().unwrap()).await;
+    assert!(timeouts >= 1, "CR-1 timed out");
+
+    let one = log_of(1).await;
+    let from = |ack: &capacity_bot::emulator::Ack| vec![Some(ack.envelope_id.clone())];
+    assert_eq!(envelope_ids(&one, EventKind::Submitted), from(&submitted));
+    assert_eq!(
+        envelope_ids(&one, EventKind::CommercialOwnerAssigned),
+        from(&submitted),
+        "every event of the submission"
+    );
+    assert_eq!(
+        envelope_ids(&one, EventKind::CommercialApproved),
+        from(&approved)
+    );
+    assert_eq!(
+        envelope_ids(&one, EventKind::TechnicalApproved),
+        from(&technical)
+    );
+    assert_eq!(
+        envelope_ids(&one, EventKind::CustomerConfirmationTimeout),
+        [None],
+        "a timer has no envelope"
+    );
+    let two = log_of(2).await;
+    assert_eq!(
+        envelope_ids(&two, EventKind::CommercialRejected),
+        from(&reason)
+    );
+    assert_ne!(rejected_click.envelope_id, reason.envelope_id);
+    let three = store::events::events_of(&pool, ready).await.unwrap();
+    assert_eq!(
+        envelope_ids(&three, EventKind::Activated),
+        [None],
+        "a signal has no envelope"
+    );
+    h.stop().await;
+}

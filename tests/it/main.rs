@@ -16,6 +16,7 @@ mod linear;
 mod refusals;
 mod shutdown;
 mod socket;
+mod supervision;
 
 mod replay;
 mod store;

@@ -15,7 +15,7 @@ use crate::support::harness::*;
 
 const SIGNAL_SECRET: &str = "sig-secret-do-not-log-5b1e";
 
-fn url_of(pool: &PgPool) -> String {
+pub fn url_of(pool: &PgPool) -> String {
     let base = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let db = pool.connect_options().get_database().unwrap().to_string();

@@ -3,8 +3,8 @@
 use serde_json::Value;
 use tracing::warn;
 
-use super::{str_at, Reply};
-use crate::app::AppState;
+use super::{actor, append_within_budget, str_at, Reply};
+use crate::context::AppState;
 use crate::domain::{decide, Command, Context, EventKind, SlackMessage, TeamId, UserId};
 use crate::render::action_value::{decode, ActionValue};
 use crate::render::modal::reason_modal;
@@ -40,7 +40,7 @@ fn with_placeholder_input(kind: EventKind) -> Option<Command> {
     })
 }
 
-pub async fn handle(state: &AppState, payload: &Value) {
+pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) {
     let user = str_at(payload, "/user/id").and_then(|u| UserId::parse(u).ok());
     let channel = str_at(payload, "/container/channel_id")
         .or_else(|| str_at(payload, "/channel/id"))
@@ -49,7 +49,7 @@ pub async fn handle(state: &AppState, payload: &Value) {
         warn!("a click without a user; ignored");
         return;
     };
-    let reply = match click(state, payload, &user).await {
+    let reply = match click(state, payload, &user, envelope_id).await {
         Ok(()) => return,
         Err(reply) => reply.text(),
     };
@@ -59,7 +59,12 @@ pub async fn handle(state: &AppState, payload: &Value) {
     }
 }
 
-async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), Reply> {
+async fn click(
+    state: &AppState,
+    payload: &Value,
+    user: &UserId,
+    envelope_id: &str,
+) -> Result<(), Reply> {
     let team = str_at(payload, "/team/id")
         .or_else(|| str_at(payload, "/user/team_id"))
         .and_then(|t| TeamId::parse(t).ok())
@@ -80,7 +85,7 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
             "That button could not be read ({e}); use the buttons on the request message."
         ))
     })?;
-    let actor = state.actor(user, &team).await.map_err(Reply::Text)?;
+    let actor = actor(state, user, &team).await.map_err(Reply::Text)?;
     let now = state.clock.now();
     // The value is checked against the request it names where that request is read anyway
     // (the append's locked row, the modal's lookup), so a forged one costs no extra query.
@@ -108,10 +113,10 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
             "click:{}:v{}:{}:{}",
             value.request, value.version, kind, user
         ),
-        envelope_id: None,
+        envelope_id: Some(envelope_id.to_string()),
         linear: state.linear_trigger(),
     };
-    state.append_within_budget(&append).await.map(|_| ())
+    append_within_budget(state, &append).await.map(|_| ())
 }
 
 /// Reason-taking actions open a small modal; the event is recorded when it is submitted.

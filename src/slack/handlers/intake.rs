@@ -3,8 +3,8 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{field_errors, fields_with_nul, str_at, Reply};
-use crate::app::AppState;
+use super::{actor, append_within_budget, field_errors, fields_with_nul, str_at, Reply};
+use crate::context::AppState;
 use crate::domain::{Command, RequestId, RequestNumber, TeamId, UserId};
 use crate::render::modal::{parse_intake, INTAKE_BLOCK_IDS};
 use crate::store::{Append, Target};
@@ -12,7 +12,7 @@ use crate::store::{Append, Target};
 /// Errors that are not about one field are shown on the first one.
 const FIRST_FIELD: &str = "customer";
 
-pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
+pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) -> Option<Value> {
     let (Some(user), Some(team)) = (
         str_at(payload, "/user/id").and_then(|u| UserId::parse(u).ok()),
         str_at(payload, "/team/id")
@@ -38,7 +38,7 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         Ok(d) => d,
         Err(errors) => return Some(field_errors(errors)),
     };
-    let actor = match state.actor(&user, &team).await {
+    let actor = match actor(state, &user, &team).await {
         Ok(a) => a,
         Err(why) => return Some(field_errors([(FIRST_FIELD.to_string(), why)])),
     };
@@ -64,10 +64,10 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         now,
         expected_version: None,
         idempotency_key: key,
-        envelope_id: None,
+        envelope_id: Some(envelope_id.to_string()),
         linear: state.linear_trigger(),
     };
-    match state.append_within_budget(&append).await {
+    match append_within_budget(state, &append).await {
         Ok(_) => None,
         Err(reply) => Some(field_errors([(FIRST_FIELD.to_string(), reply.text())])),
     }

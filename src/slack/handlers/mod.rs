@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tracing::{error, info, warn, Span};
 
 use super::envelope::{Envelope, EnvelopeKind};
-use crate::app::AppState;
+use crate::context::AppState;
 use crate::domain::{Actor, Request, RoleSet, TeamId, UserId};
 use crate::render;
 use crate::store::{self, Append, AppendError, Appended, Target};
@@ -35,14 +35,17 @@ pub const NOT_RECORDED: &str =
 
 pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option<Value> {
     let payload = &envelope.payload;
-    if !state.accepts(payload, &envelope.kind) {
+    if !accepts(&state, payload, &envelope.kind) {
         return None;
     }
+    // Every event recorded from this envelope carries its id, so an audit can tie the event
+    // to Slack's delivery.
+    let from = envelope.envelope_id.as_str();
     match envelope.kind {
         EnvelopeKind::SlashCommands => slash::handle(&state, payload).await,
         EnvelopeKind::Interactive => match payload.get("type").and_then(Value::as_str) {
             Some("block_actions") => {
-                click::handle(&state, payload).await;
+                click::handle(&state, payload, from).await;
                 None
             }
             Some("view_submission") => {
@@ -51,8 +54,12 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 match callback {
-                    render::modal::INTAKE_CALLBACK_ID => intake::handle(&state, payload).await,
-                    render::modal::REASON_CALLBACK_ID => reason::handle(&state, payload).await,
+                    render::modal::INTAKE_CALLBACK_ID => {
+                        intake::handle(&state, payload, from).await
+                    }
+                    render::modal::REASON_CALLBACK_ID => {
+                        reason::handle(&state, payload, from).await
+                    }
                     other => {
                         warn!(
                             callback_id = other,
@@ -78,108 +85,104 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
             info!(event_id = ?payload.get("event_id"), "ignored an Events API envelope (no events are subscribed)");
             None
         }
-        EnvelopeKind::Other(kind) => {
+        EnvelopeKind::Other(ref kind) => {
             info!(kind, "ignored an envelope type this version does not know");
             None
         }
     }
 }
 
-impl AppState {
-    /// Envelopes from another team or app get no reply: they are logged and dropped.
-    fn accepts(&self, payload: &Value, kind: &EnvelopeKind) -> bool {
-        let team = payload
-            .pointer("/team/id")
-            .or_else(|| payload.get("team_id"))
-            .and_then(Value::as_str);
-        let app = payload.get("api_app_id").and_then(Value::as_str);
-        if let (Some(expected), Some(team)) = (self.team_id(), team) {
-            if expected.as_str() != team {
-                warn!(team, expected = %expected, ?kind, "refused an envelope from another team");
-                return false;
-            }
+/// Envelopes from another team or app get no reply: they are logged and dropped.
+fn accepts(state: &AppState, payload: &Value, kind: &EnvelopeKind) -> bool {
+    let team = payload
+        .pointer("/team/id")
+        .or_else(|| payload.get("team_id"))
+        .and_then(Value::as_str);
+    let app = payload.get("api_app_id").and_then(Value::as_str);
+    if let (Some(expected), Some(team)) = (state.team_id(), team) {
+        if expected.as_str() != team {
+            warn!(team, expected = %expected, ?kind, "refused an envelope from another team");
+            return false;
         }
-        if let (Some(expected), Some(app)) = (self.socket.app_id(), app) {
-            if expected != app {
-                warn!(app, expected, ?kind, "refused an envelope for another app");
-                return false;
-            }
+    }
+    if let (Some(expected), Some(app)) = (state.socket.app_id(), app) {
+        if expected != app {
+            warn!(app, expected, ?kind, "refused an envelope for another app");
+            return false;
         }
-        true
     }
+    true
+}
 
-    /// The actor for a Slack user, with roles resolved from config and user groups.
-    pub(crate) async fn actor(&self, user: &UserId, team: &TeamId) -> Result<Actor, String> {
-        let roles: RoleSet = tokio::time::timeout(DB_BUDGET, self.roles.roles_of(user))
-            .await
-            .map_err(|_| {
-                "Slack did not tell us your user groups in time; please try again.".to_string()
-            })?
-            .map_err(|e| {
-                format!("Could not look up your roles in Slack ({e}); please try again.")
-            })?;
-        Ok(Actor::User {
-            id: user.clone(),
-            team: team.clone(),
-            roles,
-        })
-    }
+/// The actor for a Slack user, with roles resolved from config and user groups.
+pub(crate) async fn actor(state: &AppState, user: &UserId, team: &TeamId) -> Result<Actor, String> {
+    let roles: RoleSet = tokio::time::timeout(DB_BUDGET, state.roles.roles_of(user))
+        .await
+        .map_err(|_| {
+            "Slack did not tell us your user groups in time; please try again.".to_string()
+        })?
+        .map_err(|e| format!("Could not look up your roles in Slack ({e}); please try again."))?;
+    Ok(Actor::User {
+        id: user.clone(),
+        team: team.clone(),
+        roles,
+    })
+}
 
-    /// The request as it is now, so a refused clicker can be told who acts next. `None` when
-    /// it cannot be read within `LOOKUP_BUDGET`: the refusal then goes out without that line.
-    async fn request_now(&self, target: &Target) -> Option<Request> {
-        let id = target.existing()?;
-        let read = store::requests::by_id(&self.pool, id);
-        tokio::time::timeout(LOOKUP_BUDGET, read).await.ok()?.ok()?
-    }
+/// The request as it is now, so a refused clicker can be told who acts next. `None` when
+/// it cannot be read within `LOOKUP_BUDGET`: the refusal then goes out without that line.
+async fn request_now(state: &AppState, target: &Target) -> Option<Request> {
+    let id = target.existing()?;
+    let read = store::requests::by_id(&state.pool, id);
+    tokio::time::timeout(LOOKUP_BUDGET, read).await.ok()?.ok()?
+}
 
-    /// Appends with the click budget; a slow database becomes "not recorded", never a hang.
-    pub(crate) async fn append_within_budget(&self, append: &Append) -> Result<Appended, Reply> {
-        match tokio::time::timeout(DB_BUDGET, self.record(append)).await {
-            Err(_) => {
-                warn!("the database did not answer within the click budget");
-                Err(Reply::NotRecorded)
+/// Appends with the click budget; a slow database becomes "not recorded", never a hang.
+pub(crate) async fn append_within_budget(
+    state: &AppState,
+    append: &Append,
+) -> Result<Appended, Reply> {
+    match tokio::time::timeout(DB_BUDGET, state.record(append)).await {
+        Err(_) => {
+            warn!("the database did not answer within the click budget");
+            Err(Reply::NotRecorded)
+        }
+        Ok(Ok(appended)) => {
+            if let Some(last) = appended.events.last() {
+                Span::current().record("request", tracing::field::display(appended.request.number));
+                info!(request = %appended.request.number, event = %last.event.kind(), state = %appended.request.state, duplicate = appended.duplicate, "recorded");
             }
-            Ok(Ok(appended)) => {
-                if let Some(last) = appended.events.last() {
-                    Span::current()
-                        .record("request", tracing::field::display(appended.request.number));
-                    info!(request = %appended.request.number, event = %last.event.kind(), state = %appended.request.state, duplicate = appended.duplicate, "recorded");
-                }
-                Ok(appended)
-            }
-            Ok(Err(AppendError::Refused(r))) => {
-                let req = self.request_now(&append.target).await;
-                Err(Reply::Text(render::ephemeral::refusal_reply(
-                    &r,
-                    req.as_ref(),
-                    self.roles.roles(),
-                    &self.settings.policy,
-                    self.clock.now(),
-                )))
-            }
-            Ok(Err(AppendError::Conflict { winner, .. })) => {
-                let req = self.request_now(&append.target).await;
-                Err(Reply::Text(render::ephemeral::conflict_reply(
-                    winner.as_deref(),
-                    req.as_ref(),
-                    self.roles.roles(),
-                    &self.settings.policy,
-                    self.clock.now(),
-                )))
-            }
-            Ok(Err(AppendError::NotFound)) => {
-                Err(Reply::Text("That request does not exist.".into()))
-            }
-            Ok(Err(AppendError::WrongButton(wrong))) => {
-                warn!(%wrong, "a button that does not belong to its request or message");
-                Err(Reply::Text(wrong.to_string()))
-            }
-            Ok(Err(AppendError::Store(e))) => {
-                let reference = uuid::Uuid::new_v4().simple().to_string();
-                error!(error.message = %e, reference = &reference[..8], "could not record an event");
-                Err(Reply::NotRecorded)
-            }
+            Ok(appended)
+        }
+        Ok(Err(AppendError::Refused(r))) => {
+            let req = request_now(state, &append.target).await;
+            Err(Reply::Text(render::ephemeral::refusal_reply(
+                &r,
+                req.as_ref(),
+                state.roles.roles(),
+                &state.settings.policy,
+                state.clock.now(),
+            )))
+        }
+        Ok(Err(AppendError::Conflict { winner, .. })) => {
+            let req = request_now(state, &append.target).await;
+            Err(Reply::Text(render::ephemeral::conflict_reply(
+                winner.as_deref(),
+                req.as_ref(),
+                state.roles.roles(),
+                &state.settings.policy,
+                state.clock.now(),
+            )))
+        }
+        Ok(Err(AppendError::NotFound)) => Err(Reply::Text("That request does not exist.".into())),
+        Ok(Err(AppendError::WrongButton(wrong))) => {
+            warn!(%wrong, "a button that does not belong to its request or message");
+            Err(Reply::Text(wrong.to_string()))
+        }
+        Ok(Err(AppendError::Store(e))) => {
+            let reference = uuid::Uuid::new_v4().simple().to_string();
+            error!(error.message = %e, reference = &reference[..8], "could not record an event");
+            Err(Reply::NotRecorded)
         }
     }
 }

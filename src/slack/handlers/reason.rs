@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use super::{field_errors, fields_with_nul, str_at};
-use crate::app::AppState;
+use super::{actor, append_within_budget, field_errors, fields_with_nul, str_at};
+use crate::context::AppState;
 use crate::domain::{EventKind, TeamId, UserId};
 use crate::render::modal::{parse_reason_submission, ReasonError};
 
@@ -12,7 +12,7 @@ const REASON: &str = "reason";
 const DAYS: &str = "days";
 use crate::store::{Append, Target};
 
-pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
+pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) -> Option<Value> {
     let metadata = str_at(payload, "/view/private_metadata").unwrap_or_default();
     let values = payload
         .pointer("/view/state/values")
@@ -49,7 +49,7 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
     let Some(command) = input.to_command(kind) else {
         return fail(format!("`{kind}` does not take this input."));
     };
-    let actor = match state.actor(&user, &team).await {
+    let actor = match actor(state, &user, &team).await {
         Ok(a) => a,
         Err(why) => return fail(why),
     };
@@ -65,10 +65,10 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
             "reason:{view_id}:{}:v{}:{kind}:{user}",
             value.request, value.version
         ),
-        envelope_id: None,
+        envelope_id: Some(envelope_id.to_string()),
         linear: state.linear_trigger(),
     };
-    match state.append_within_budget(&append).await {
+    match append_within_budget(state, &append).await {
         Ok(_) => None,
         Err(reply) => fail(reply.text()),
     }

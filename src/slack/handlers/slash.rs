@@ -3,8 +3,8 @@
 use serde_json::Value;
 use tracing::warn;
 
-use super::{ephemeral, str_at};
-use crate::app::AppState;
+use super::{actor, ephemeral, str_at};
+use crate::context::AppState;
 use crate::domain::{decision_owner, Party, RequestNumber, Role, UserId};
 use crate::render;
 use crate::render::ephemeral::ListScope;
@@ -58,7 +58,7 @@ async fn open_intake(state: &AppState, payload: &Value, user: &UserId) -> Option
     if !state.roles.roles().anyone_may_request() {
         let team = str_at(payload, "/team_id").and_then(|t| crate::domain::TeamId::parse(t).ok());
         if let Some(team) = team {
-            match state.actor(user, &team).await {
+            match actor(state, user, &team).await {
                 Ok(actor) if !actor.has(Role::Requester) => {
                     return Some(ephemeral(format!(
                         "Only {} can open capacity requests. Ask one of them, or an admin to add you to `roles.requesters`.",

@@ -1,0 +1,184 @@
+//! What each outbox `Effect` does against Slack and Linear. The text comes from `render`;
+//! what was stored about the request (its root message, its Linear issue) from the store.
+
+use tracing::warn;
+
+use super::Deliverer;
+use crate::domain::{Effect, Event, Request};
+use crate::linear::{LinearClient, LinearError};
+use crate::render;
+use crate::domain::fold;
+use crate::slack::api::ApiError;
+use crate::store::outbox::OutboxRow;
+use crate::domain::Links;
+use crate::store::{self, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DeliveryError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Linear(#[from] LinearError),
+    #[error("{0}")]
+    Missing(String),
+}
+
+impl Deliverer {
+    async fn request(&self, row: &OutboxRow) -> Result<(Request, Links), DeliveryError> {
+        store::requests::with_links(&self.state.pool, row.request_id)
+            .await?
+            .ok_or_else(|| DeliveryError::Missing(format!("request {} is gone", row.request_id)))
+    }
+
+    pub(super) async fn perform(&self, row: &OutboxRow) -> Result<(), DeliveryError> {
+        let settings = &self.state.settings;
+        let roles = self.state.roles.roles();
+        let policy = &settings.policy;
+        let channel = settings.slack.requests_channel.as_str();
+        let now = self.state.clock.now();
+        match &row.effect {
+            Effect::PostRootMessage => {
+                let (req, links) = self.request(row).await?;
+                if links.slack_ts.is_some() {
+                    // Posted before a crash lost the mark: do not post twice.
+                    return Ok(());
+                }
+                let content = render::root::root_message(&req, &links, policy, roles, now);
+                let ts = self.state.api.post_message(channel, content, None).await?;
+                // Store the ts before anything else can fail, so a retry updates instead of reposting.
+                store::requests::set_root_message(
+                    &self.state.pool,
+                    row.request_id,
+                    channel,
+                    &ts,
+                    None,
+                )
+                .await?;
+                match self.state.api.permalink(channel, &ts).await {
+                    Ok(link) => {
+                        store::requests::set_root_message(
+                            &self.state.pool,
+                            row.request_id,
+                            channel,
+                            &ts,
+                            Some(&link),
+                        )
+                        .await?
+                    }
+                    Err(e) => {
+                        warn!(error.message = %e, "no permalink for the root message; DMs will not link to the thread")
+                    }
+                }
+            }
+            Effect::UpdateRootMessage => {
+                let (req, links) = self.request(row).await?;
+                let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
+                    return Err(DeliveryError::Missing(
+                        "the root message was never posted, so it cannot be updated".into(),
+                    ));
+                };
+                let content = render::root::root_message(&req, &links, policy, roles, now);
+                self.state.api.update_message(ch, ts, content).await?;
+            }
+            Effect::PostThreadReply => {
+                let links = store::requests::links(&self.state.pool, row.request_id).await?;
+                let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
+                    return Err(DeliveryError::Missing(
+                        "the root message was never posted, so the thread does not exist".into(),
+                    ));
+                };
+                let (after, event) = self.request_at_event(row).await?;
+                let content = render::thread::thread_reply(&after, &event, roles, policy, now);
+                self.state.api.post_message(ch, content, Some(ts)).await?;
+            }
+            Effect::DirectMessage { to } => {
+                let (req, links) = self.request(row).await?;
+                let (after, event) = self.request_at_event(row).await?;
+                let why = match &event.event {
+                    Event::ReminderSent { slot, .. }
+                        if slot.ends_with(crate::domain::reminders::DUE_SUFFIX) =>
+                    {
+                        render::dm::DmReason::DueTomorrow
+                    }
+                    // The fold counts reminders per gate, so the number is the one this
+                    // reminder had when it was recorded.
+                    Event::ReminderSent { .. } => render::dm::DmReason::Reminder {
+                        nth: after.reminders_sent,
+                    },
+                    _ => render::dm::DmReason::TimedOut,
+                };
+                let content = render::dm::decision_dm(
+                    &req,
+                    why,
+                    links.permalink.as_deref(),
+                    policy,
+                    roles,
+                    now,
+                );
+                let dm = self.state.api.open_dm(to.as_str()).await?;
+                self.state.api.post_message(&dm, content, None).await?;
+            }
+            Effect::CreateLinearIssue => {
+                let linear = self.linear()?;
+                let (req, links) = self.request(row).await?;
+                if links.linear_issue_id.is_some() {
+                    return Ok(());
+                }
+                let description =
+                    render::linear::issue_description(&req, links.permalink.as_deref());
+                let issue = linear
+                    .create_issue(req.id, &render::linear::issue_title(&req), &description)
+                    .await?;
+                store::requests::set_linear_issue(&self.state.pool, req.id, &issue.id, &issue.url)
+                    .await?;
+                // The root message links the issue from now on.
+                store::outbox::enqueue(
+                    &self.state.pool,
+                    req.id,
+                    row.event_id,
+                    &Effect::UpdateRootMessage,
+                    now,
+                )
+                .await?;
+            }
+            Effect::CommentLinearIssue => {
+                let linear = self.linear()?;
+                let links = store::requests::links(&self.state.pool, row.request_id).await?;
+                let Some(issue) = links.linear_issue_id else {
+                    return Err(DeliveryError::Missing(
+                        "the request has no Linear issue to comment on".into(),
+                    ));
+                };
+                let (after, event) = self.request_at_event(row).await?;
+                let body = render::linear::issue_comment(&after, &event.actor, &event.event);
+                linear.comment(&issue, &body).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn linear(&self) -> Result<&LinearClient, DeliveryError> {
+        self.state.linear.as_ref().ok_or_else(|| {
+            DeliveryError::Missing("Linear is not configured ([linear] and LINEAR_API_KEY)".into())
+        })
+    }
+
+    /// The request exactly as it was right after the row's event, rebuilt from the log, so a
+    /// thread reply delivered late still describes its own moment.
+    async fn request_at_event(
+        &self,
+        row: &OutboxRow,
+    ) -> Result<(Request, crate::domain::RecordedEvent), DeliveryError> {
+        let events = store::events::events_of(&self.state.pool, row.request_id).await?;
+        let Some(pos) = events.iter().position(|e| e.id == row.event_id) else {
+            return Err(DeliveryError::Missing(format!(
+                "event {} is not in the log",
+                row.event_id
+            )));
+        };
+        let after = fold(&events[..=pos]).map_err(|e| DeliveryError::Missing(e.to_string()))?;
+        Ok((after, events[pos].clone()))
+    }
+}

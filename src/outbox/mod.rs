@@ -1,0 +1,38 @@
+//! Delivering the outbox: every Slack message (and Linear call) that follows an event.
+//!
+//! - `worker`: claiming rows with leases, retries and backoff, the delivery loop.
+//! - `effects`: what each `Effect` does against Slack and Linear.
+//! - `listen`: `LISTEN` wake-ups from committing transactions.
+//!
+//! Rows are leased (not locked) while a worker talks to Slack, so a slow or rate-limited
+//! call holds no database lock, and a worker that dies only delays its rows until the lease
+//! runs out. A claim never returns two rows of one request, and never a row behind an
+//! undelivered one, so each request's thread reads in order however many workers run.
+
+mod effects;
+mod listen;
+mod worker;
+
+use std::sync::Arc;
+
+use crate::context::AppState;
+
+pub use worker::{retry_delay, Outcome};
+
+/// One delivery worker: the daemon's context and the name its leases go by.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    pub state: Arc<AppState>,
+    /// Names this worker's leases, so a late mark from an expired lease is ignored.
+    pub worker: String,
+}
+
+impl Deliverer {
+    /// A worker with a fresh lease name.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Deliverer {
+            state,
+            worker: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
