@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // The functional core: no I/O, imports nothing of ours.
     &["domain"],
-    // Leaves of the shell: configuration, time, metrics, logging.
-    &["config", "clock", "metrics", "telemetry"],
+    // Leaves of the shell: configuration, time, metrics, logging, task supervision.
+    &["config", "clock", "metrics", "telemetry", "supervise"],
     // Pure rendering, all SQL, Linear's client, the audit timeline.
     &["render", "store", "linear", "audit"],
     // Replay over the store; Slack's wire (socket, envelopes, Web API, roles).
