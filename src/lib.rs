@@ -6,7 +6,6 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
-pub mod emulator;
 pub mod http;
 pub mod linear;
 pub mod metrics;

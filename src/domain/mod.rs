@@ -19,6 +19,7 @@ pub mod request;
 pub mod role;
 pub mod state;
 /// Builders for tests (here and in `tests/`): a cast of users and a reducer driver.
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use calendar::Calendar;

@@ -19,6 +19,7 @@ pub mod action_value;
 pub mod buttons;
 pub mod dm;
 pub mod ephemeral;
+#[cfg(any(test, feature = "testkit"))]
 pub mod limits;
 mod lines;
 pub mod modal;

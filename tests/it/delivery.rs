@@ -7,10 +7,10 @@ use std::sync::Arc;
 use capacity_bot::clock::{Clock, TestClock};
 use capacity_bot::domain::testkit::*;
 use capacity_bot::domain::{Event, RequestId, RequestNumber};
-use capacity_bot::emulator::{Fault, Message};
 use capacity_bot::outbox::{retry_delay, Deliverer};
 use capacity_bot::store::{self, MIGRATOR};
 use chrono::Duration;
+use slack_emulator::{Fault, Message};
 use sqlx::PgPool;
 
 use crate::support::harness::*;
