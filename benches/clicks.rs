@@ -39,7 +39,6 @@ use capacity_bot::domain::testkit::{
     actor, submission, uid, ADMIN, AE, APPROVER, BOTH, FINANCE, INFRA, INFRA2, REQUESTER,
 };
 use capacity_bot::domain::{Command, RequestId, RequestNumber};
-use capacity_bot::emulator::{Emulator, EmulatorConfig};
 use capacity_bot::render::action_value::ActionValue;
 use capacity_bot::slack::api::SlackApi;
 use capacity_bot::slack::socket::SocketConfig;
@@ -48,6 +47,7 @@ use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use slack_emulator::{Emulator, EmulatorConfig};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;

@@ -7,7 +7,6 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod domain;
-pub mod emulator;
 pub mod http;
 pub mod linear;
 pub mod metrics;

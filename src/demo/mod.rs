@@ -14,8 +14,8 @@ use sqlx::PgPool;
 use crate::app::{Daemon, RunOptions};
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::emulator::{Emulator, EmulatorConfig, Message};
 use crate::store;
+use slack_emulator::{Emulator, EmulatorConfig, Message};
 
 const CHANNEL: &str = "C0DEMOREQS";
 const WAIT: Duration = Duration::from_secs(15);

@@ -26,6 +26,7 @@ pub mod role;
 pub mod rules;
 pub mod state;
 /// Builders for tests (here and in `tests/`): a cast of users and a driver for `decide` and `evolve`.
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod upcast;
 

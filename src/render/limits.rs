@@ -1,4 +1,5 @@
-//! Slack's Block Kit limits (`slack-protocol.md` §8), checked on the JSON Slack would receive.
+//! Slack's Block Kit limits, checked on the JSON Slack would receive, plus our own rendering
+//! rules (every block has a `block_id`, every element an `action_id`, no accessories).
 //!
 //! The renderer keeps within these by construction; this module is how the tests prove it.
 //! It walks the serialized value rather than the typed model, so it checks what is actually

@@ -20,6 +20,7 @@ pub mod action_value;
 pub mod buttons;
 pub mod dm;
 pub mod ephemeral;
+#[cfg(any(test, feature = "testkit"))]
 pub mod limits;
 pub mod linear;
 mod lines;

@@ -8,10 +8,10 @@ use capacity_bot::clock::{Clock, TestClock};
 use capacity_bot::context::AppState;
 use capacity_bot::domain::testkit::*;
 use capacity_bot::domain::{Command, RequestId, RequestNumber};
-use capacity_bot::emulator::{Fault, Message};
 use capacity_bot::outbox::{retry_delay, Deliverer};
 use capacity_bot::store::{self, MIGRATOR};
 use chrono::Duration;
+use slack_emulator::{Fault, Message};
 use sqlx::PgPool;
 
 use crate::support::harness::*;

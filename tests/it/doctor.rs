@@ -2,8 +2,8 @@
 //! named with what to fix.
 
 use capacity_bot::cli::doctor::{checks, Check};
-use capacity_bot::emulator::{Emulator, EmulatorConfig};
 use capacity_bot::store::MIGRATOR;
+use slack_emulator::{Emulator, EmulatorConfig};
 use sqlx::PgPool;
 
 use crate::support::harness::*;

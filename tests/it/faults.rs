@@ -14,13 +14,13 @@ use capacity_bot::clock::Clock;
 use capacity_bot::demo::postgres::TempPostgres;
 use capacity_bot::domain::testkit::*;
 use capacity_bot::domain::RequestId;
-use capacity_bot::emulator::{DisconnectReason, Emulator, Fault, Message, ANY_METHOD};
 use capacity_bot::render::action_value::ActionValue;
 use capacity_bot::slack::handlers::NOT_RECORDED;
 use capacity_bot::store::{self, MIGRATOR};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
+use slack_emulator::{DisconnectReason, Emulator, Fault, Message, ANY_METHOD};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::time::Instant;
@@ -320,7 +320,7 @@ async fn an_events_api_envelope_lost_with_its_socket_is_redelivered_and_handled_
     );
     assert_eq!(
         deliveries[0].outcome,
-        capacity_bot::emulator::DeliveryOutcome::TimedOut
+        slack_emulator::DeliveryOutcome::TimedOut
     );
     assert_eq!((deliveries[1].retry_attempt, ack.retry_attempt), (1, 1));
     assert_eq!(

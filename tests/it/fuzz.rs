@@ -52,11 +52,15 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// Slack's own frames, from the vendored fixtures (as `slack::envelope`'s unit tests read them).
+/// Slack's own frames, from the fixtures vendored in the emulator crate (as `slack::envelope`'s
+/// unit tests read them).
 fn fixtures() -> &'static [(String, String)] {
     static FIXTURES: OnceLock<Vec<(String, String)>> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let dir = format!("{}/tests/fixtures/slack", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!(
+            "{}/crates/slack-emulator/tests/fixtures/slack",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let mut found: Vec<(String, String)> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
             .filter_map(Result::ok)

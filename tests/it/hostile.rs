@@ -8,7 +8,7 @@ use capacity_bot::store::MIGRATOR;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use capacity_bot::emulator::Message;
+use slack_emulator::Message;
 
 use crate::support::harness::*;
 
@@ -390,7 +390,7 @@ async fn free_text_cannot_ping_the_channel_or_fake_a_link(pool: PgPool) {
 }
 
 /// The field errors of a refused submission, block id → message.
-fn field_errors(ack: &capacity_bot::emulator::Ack) -> serde_json::Map<String, Value> {
+fn field_errors(ack: &slack_emulator::Ack) -> serde_json::Map<String, Value> {
     assert_eq!(ack.response_action(), Some("errors"), "{:?}", ack.payload);
     ack.errors()
         .and_then(Value::as_object)

@@ -7,10 +7,10 @@ use capacity_bot::clock::TestClock;
 use capacity_bot::demo::postgres::TempPostgres;
 use capacity_bot::domain::testkit::*;
 use capacity_bot::domain::{RequestNumber, State};
-use capacity_bot::emulator::Emulator;
 use capacity_bot::http::signature::sign;
 use capacity_bot::store::{self, MIGRATOR};
 use serde_json::{json, Value};
+use slack_emulator::Emulator;
 use sqlx::PgPool;
 
 use crate::support::harness::*;

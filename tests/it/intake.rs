@@ -7,9 +7,9 @@
 //! would not let through go straight over the socket with `submit_forged`.
 
 use capacity_bot::domain::testkit::*;
-use capacity_bot::emulator::Ack;
 use capacity_bot::store::MIGRATOR;
 use serde_json::{json, Value};
+use slack_emulator::Ack;
 use sqlx::PgPool;
 
 use crate::support::harness::*;

@@ -186,7 +186,7 @@ async fn events_from_slack_carry_their_envelope_id_and_timers_and_signals_none(p
     assert!(timeouts >= 1, "CR-1 timed out");
 
     let one = log_of(1).await;
-    let from = |ack: &capacity_bot::emulator::Ack| vec![Some(ack.envelope_id.clone())];
+    let from = |ack: &slack_emulator::Ack| vec![Some(ack.envelope_id.clone())];
     assert_eq!(envelope_ids(&one, EventKind::Submitted), from(&submitted));
     assert_eq!(
         envelope_ids(&one, EventKind::CommercialOwnerAssigned),

@@ -18,7 +18,7 @@ fn with_linear(url: String) -> impl FnOnce(&str) -> String {
     }
 }
 
-async fn approve_to_technical_review(h: &Harness) -> capacity_bot::emulator::Message {
+async fn approve_to_technical_review(h: &Harness) -> slack_emulator::Message {
     h.submit(REQUESTER, answers("1000")).await;
     let root = h.root_showing(1, "Commercial approval").await;
     h.emu

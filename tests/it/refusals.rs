@@ -2,8 +2,8 @@
 //! the clicker (only them) why and who can act.
 
 use capacity_bot::domain::testkit::*;
-use capacity_bot::emulator::Message;
 use capacity_bot::store::MIGRATOR;
+use slack_emulator::Message;
 use sqlx::PgPool;
 
 use crate::support::harness::*;

@@ -5,9 +5,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use capacity_bot::domain::testkit::*;
-use capacity_bot::emulator::Emulator;
 use capacity_bot::store::MIGRATOR;
 use futures_util::future::join_all;
+use slack_emulator::Emulator;
 use sqlx::PgPool;
 use tokio::io::AsyncReadExt;
 

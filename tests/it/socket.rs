@@ -3,9 +3,9 @@
 
 use capacity_bot::domain::testkit::*;
 use capacity_bot::domain::{Actor, RequestNumber, State};
-use capacity_bot::emulator::{DisconnectReason, Message};
 use capacity_bot::store::{self, MIGRATOR};
 use serde_json::json;
+use slack_emulator::{DisconnectReason, Message};
 use sqlx::PgPool;
 
 use crate::support::harness::*;

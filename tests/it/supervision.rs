@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use capacity_bot::app::Daemon;
-use capacity_bot::emulator::{DisconnectReason, Emulator, Fault};
+use slack_emulator::{DisconnectReason, Emulator, Fault};
 use capacity_bot::store::MIGRATOR;
 use sqlx::PgPool;
 use tokio::io::AsyncReadExt;

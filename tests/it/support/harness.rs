@@ -7,10 +7,10 @@ use capacity_bot::app::{Daemon, RunOptions};
 use capacity_bot::clock::TestClock;
 use capacity_bot::config::Settings;
 use capacity_bot::domain::testkit::*;
-use capacity_bot::emulator::{Ack, Emulator, EmulatorConfig, Message};
 use capacity_bot::slack::socket::SocketConfig;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use slack_emulator::{Ack, Emulator, EmulatorConfig, Message};
 use sqlx::PgPool;
 
 pub const CHANNEL: &str = "C0REQUESTS";

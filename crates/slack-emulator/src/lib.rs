@@ -1,11 +1,12 @@
-//! A local Slack emulator that speaks the real protocols, so the unmodified slack-morphism
-//! client (and so the whole bot) runs against it: the Web API over HTTP at
+//! A local Slack emulator that speaks the real protocols, so an unmodified Slack client (and
+//! so a whole bot) runs against it: the Web API over HTTP at
 //! `http://127.0.0.1:<port>/api/<method>` and Socket Mode over a websocket whose URL
-//! `apps.connections.open` hands out. Tests and the `demo` subcommand drive it as a user
-//! would: run a slash command, fill in the modal, click buttons, and read what the bot posted.
+//! `apps.connections.open` hands out. A bot's tests (and capacity-bot's `demo` subcommand)
+//! drive it as a user would: run a slash command, fill in the modal, click buttons, and read
+//! what the bot posted. What it emulates and what it does not: `README.md` beside this crate.
 //!
 //! # Layout
-//! - `mod.rs`: [`Emulator`] (start, shutdown, identities).
+//! - `lib.rs`: [`Emulator`] (start, shutdown, identities).
 //! - `interact.rs`: driver calls that act as a user (slash command, click, submit, mention).
 //! - `query.rs`: reading what happened, and `wait_*` calls that sleep on state changes.
 //! - `control.rs`: fault injection and timing knobs.

@@ -3,16 +3,14 @@
 use serde_json::{json, Value};
 
 use super::{Params, Reply};
-use crate::emulator::blocks::validate_message_blocks;
-use crate::emulator::log::LogKind;
-use crate::emulator::normalize::{
-    cumulative_text_len, normalize_blocks, MAX_CUMULATIVE_BLOCK_TEXT,
-};
-use crate::emulator::payloads::{bot_profile, message_json};
-use crate::emulator::records::{Ephemeral, EphemeralSource, Message};
-use crate::emulator::shared::Shared;
-use crate::emulator::state::State;
-use crate::emulator::text::render_text;
+use crate::blocks::validate_message_blocks;
+use crate::log::LogKind;
+use crate::normalize::{cumulative_text_len, normalize_blocks, MAX_CUMULATIVE_BLOCK_TEXT};
+use crate::payloads::{bot_profile, message_json};
+use crate::records::{Ephemeral, EphemeralSource, Message};
+use crate::shared::Shared;
+use crate::state::State;
+use crate::text::render_text;
 
 /// Longest `text` Slack accepts.
 const MAX_TEXT: usize = 40_000;

@@ -10,10 +10,10 @@ use tokio::time::Instant;
 
 use super::chat::{record_ephemeral, Content};
 use super::{Params, Reply};
-use crate::emulator::log::LogKind;
-use crate::emulator::records::{Call, Ephemeral, EphemeralSource, Message, TokenKind};
-use crate::emulator::shared::Shared;
-use crate::emulator::state::State;
+use crate::log::LogKind;
+use crate::records::{Call, Ephemeral, EphemeralSource, Message, TokenKind};
+use crate::shared::Shared;
+use crate::state::State;
 
 const MAX_USES: u32 = 5;
 

@@ -2,11 +2,11 @@
 //! by raw HTTP / websocket clients where a test needs to see the wire. No test sleeps:
 //! every wait is a deadline on an event.
 
-use capacity_bot::emulator::{
-    Ack, DeliveryOutcome, DisconnectReason, Emulator, EmulatorConfig, EmulatorError, Fault,
-};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use slack_emulator::{
+    Ack, DeliveryOutcome, DisconnectReason, Emulator, EmulatorConfig, EmulatorError, Fault,
+};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::collections::HashMap;

@@ -6,9 +6,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{Params, Reply};
-use crate::emulator::config::SeedUser;
-use crate::emulator::shared::Shared;
-use crate::emulator::state::State;
+use crate::config::SeedUser;
+use crate::shared::Shared;
+use crate::state::State;
 
 pub(crate) fn auth_test(shared: &Shared, _: &mut State, _: &Params) -> Reply {
     let cfg = &shared.config;

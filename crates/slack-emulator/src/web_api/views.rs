@@ -3,14 +3,14 @@
 use serde_json::{json, Value};
 
 use super::{Params, Reply};
-use crate::emulator::blocks::validate_view;
-use crate::emulator::ids::random_id;
-use crate::emulator::log::LogKind;
-use crate::emulator::normalize::normalize_view;
-use crate::emulator::payloads::{view_hash, view_json};
-use crate::emulator::records::View;
-use crate::emulator::shared::Shared;
-use crate::emulator::state::State;
+use crate::blocks::validate_view;
+use crate::ids::random_id;
+use crate::log::LogKind;
+use crate::normalize::normalize_view;
+use crate::payloads::{view_hash, view_json};
+use crate::records::View;
+use crate::shared::Shared;
+use crate::state::State;
 
 /// Slack's view stack limit (`push_limit_reached`).
 const MAX_STACK: usize = 3;

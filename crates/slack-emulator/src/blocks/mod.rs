@@ -1,8 +1,9 @@
 //! Block Kit validation with Slack's error shape (normalization lives in `normalize.rs`).
 //!
 //! Errors read like Slack's: `"must be less than 3001 characters [json-pointer:/blocks/0/text/text]"`.
-//! Only the length, count and `no more than N items` wordings are observed from Slack; the
-//! wordings for duplicates and missing fields are our own (see `/work/shared/slack-protocol.md` §8).
+//! Only the length, count and `no more than N items` wordings are observed from Slack (the
+//! `invalid_blocks` replies in `crates/slack-emulator/tests/fixtures/slack/`, provenance in its
+//! `SOURCES.md`); the wordings for duplicates and missing fields are our own.
 
 use serde_json::{Map, Value};
 use std::collections::HashSet;
