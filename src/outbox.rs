@@ -224,7 +224,21 @@ impl Deliverer {
             Effect::DirectMessage { to } => {
                 let (req, links) = self.request(row).await?;
                 let (after, event) = self.request_at_event(row).await?;
+                if let Event::ReminderSent { slot, .. } = &event.event {
+                    if slot.ends_with(crate::domain::attention::REVIEW_SUFFIX) {
+                        let content = render::attention::review_dm(
+                            &req,
+                            links.permalink.as_deref(),
+                            policy,
+                            now,
+                        );
+                        let dm = self.api.open_dm(to.as_str()).await?;
+                        self.api.post_message(&dm, content, None).await?;
+                        return Ok(());
+                    }
+                }
                 let why = match &event.event {
+                    Event::OwnerNudged { .. } => render::dm::DmReason::Nudged,
                     Event::ReminderSent { slot, .. }
                         if slot.ends_with(crate::domain::reminders::DUE_SUFFIX) =>
                     {

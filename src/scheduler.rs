@@ -26,8 +26,10 @@ use crate::metrics::Metrics;
 use crate::slack::roles::RoleResolver;
 use crate::store::{self, Append, AppendError, Appended, StoreError, Target};
 
+mod away;
 mod jobs;
 
+pub use away::{sweep_absences, sweep_reviews};
 pub use jobs::Scheduler;
 
 /// Due rows read per query; a sweep repeats the query while whole batches make progress.

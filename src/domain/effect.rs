@@ -92,6 +92,18 @@ pub fn effects_of(
             out.push(Effect::PostThreadReply);
             return out;
         }
+        // The nudge itself is the DM, with the decision's buttons; the thread notes it.
+        EventKind::OwnerNudged => {
+            out.push(Effect::PostThreadReply);
+            if let Event::OwnerNudged { recipients, .. } = event {
+                out.extend(
+                    recipients
+                        .iter()
+                        .map(|to| Effect::DirectMessage { to: to.clone() }),
+                );
+            }
+            return out;
+        }
         _ => {
             out.push(Effect::UpdateRootMessage);
             out.push(Effect::PostThreadReply);

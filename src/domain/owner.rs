@@ -16,12 +16,14 @@ pub struct DecisionOwner {
 }
 
 pub fn decision_owner(req: &Request) -> Option<DecisionOwner> {
+    // An owner who is away is represented by their delegate: the decision, its reminders
+    // and its DMs go there.
     let commercial_owner = || match &req.commercial_owner {
-        Some(u) => Party::User(u.clone()),
+        Some(u) => Party::User(req.acting_for(u).clone()),
         None => Party::Role(Role::CommercialApprover),
     };
     let technical_owner = || match &req.technical_owner {
-        Some(u) => Party::User(u.clone()),
+        Some(u) => Party::User(req.acting_for(u).clone()),
         None => Party::Role(Role::Infra),
     };
     let due = req.deadline.map(|d| d.at);

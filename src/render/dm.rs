@@ -22,6 +22,8 @@ pub enum DmReason {
     DueTomorrow,
     /// The deadline passed: the request is EXPIRED and its cancellation gate is open.
     TimedOut,
+    /// The requester nudged the decision owner.
+    Nudged,
 }
 
 const REASON_MAX: usize = 800;
@@ -48,6 +50,7 @@ pub fn decision_dm(
             format!(":alarm_clock: *Expired* · {title}"),
             format!("{} has expired: the cancellation gate is yours", req.number),
         ),
+        DmReason::Nudged => super::attention::nudge_opening(req, &title),
     };
     let mut text = vec![opening];
     if why == DmReason::TimedOut && req.state == State::Expired {

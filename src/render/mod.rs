@@ -16,11 +16,12 @@
 //! - `buttons`: which buttons a request shows and what they say.
 
 pub mod action_value;
+pub mod attention;
 pub mod buttons;
 pub mod dm;
 pub mod ephemeral;
 pub mod limits;
-mod lines;
+pub(crate) mod lines;
 pub mod modal;
 pub mod root;
 pub mod text;

@@ -39,6 +39,11 @@ pub fn root_message(
             .with_block_id(id("header"))
             .into(),
         section("state", state_text(req, roles, policy, now)),
+    ];
+    if let Some(marks) = super::attention::root_marks(req, policy, now) {
+        blocks.push(section("attention", marks));
+    }
+    blocks.extend([
         fields("facts", facts(req)),
         fields("people", people(req, roles, policy)),
         section(
@@ -48,7 +53,7 @@ pub fn root_message(
                 quote(&req.details.justification, JUSTIFICATION_MAX)
             ),
         ),
-    ];
+    ]);
     if let Some(text) = capacity(req, roles, policy, now) {
         blocks.push(section("capacity", text));
     }

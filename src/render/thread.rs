@@ -83,6 +83,11 @@ fn what_happened(
 ) -> String {
     let who = actor_name(actor);
     let kind = event.kind();
+    if let Some(line) =
+        super::attention::what_happened(after, event, actor, &who, roles, policy, now)
+    {
+        return line;
+    }
     match event {
         Event::Submitted { details, .. } => format!(
             "{who} submitted the request: {}, {} → {} in {}.",

@@ -23,6 +23,8 @@ fn command_for(kind: EventKind) -> Option<Command> {
         EventKind::CancelApproved => Command::CancelApproved,
         EventKind::CancelDenied => Command::CancelDenied,
         EventKind::CapacityReleased => Command::CapacityReleased,
+        // The review DM's button.
+        EventKind::ForcedTransitionReviewed => Command::ForcedTransitionReviewed,
         _ => return None,
     })
 }

@@ -5,6 +5,7 @@
 //! replies about what was *not* recorded (refusals, "try again") are sent directly, after
 //! the ack, since there is no event to hang them on.
 
+mod away;
 mod click;
 mod intake;
 mod reason;

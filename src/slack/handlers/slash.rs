@@ -23,6 +23,12 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         .to_string();
     let mut words = text.split_whitespace();
     let sub = words.next().map(str::to_ascii_lowercase);
+    if sub
+        .as_deref()
+        .is_some_and(|s| super::away::SUBCOMMANDS.contains(&s))
+    {
+        return Some(super::away::handle(state, payload, &user, &text).await);
+    }
     let arg = words.next();
     let extra = words.next();
     let reply = match (sub.as_deref(), arg, extra) {
