@@ -237,6 +237,19 @@ impl Deliverer {
                         return Ok(());
                     }
                 }
+                if let Event::OwnerDeactivated { user, .. } = &event.event {
+                    let content = render::attention::deactivated_dm(
+                        &req,
+                        user,
+                        links.permalink.as_deref(),
+                        roles,
+                        policy,
+                        now,
+                    );
+                    let dm = self.api.open_dm(to.as_str()).await?;
+                    self.api.post_message(&dm, content, None).await?;
+                    return Ok(());
+                }
                 let why = match &event.event {
                     Event::OwnerNudged { .. } => render::dm::DmReason::Nudged,
                     Event::ReminderSent { slot, .. }

@@ -26,6 +26,9 @@ pub struct Attention {
     /// The last break-glass move, reviewed or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forced: Option<Forced>,
+    /// Owners whose Slack account is deactivated: their decisions escalate to admins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deactivated: Vec<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -472,3 +472,49 @@ fn only_delegations_returns_forced_moves_and_reassignments_change_the_version() 
         ]
     );
 }
+
+// ---- deactivated owners ----
+
+#[test]
+fn a_deactivated_owner_is_flagged_and_the_decision_escalates_to_admins() {
+    let mut p = Play::submitted(100);
+    let deactivated = || Command::OwnerDeactivated {
+        user: uid(AE),
+        admins: vec![uid(ADMIN)],
+    };
+    assert!(matches!(
+        p.refused(ADMIN, deactivated()),
+        Refusal::NotPermitted { .. }
+    ));
+    let v = p.req().version;
+    let r = p.ok_as(Actor::Scheduler, deactivated());
+    assert_eq!(r.version, v, "a flag makes no button stale");
+    assert_eq!(parties(&p), vec![Party::Role(Role::Admin)]);
+    assert!(matches!(
+        p.try_as(Actor::Scheduler, deactivated()),
+        Err(Refusal::NoChange(_))
+    ));
+    assert!(matches!(
+        p.try_as(
+            Actor::Scheduler,
+            Command::OwnerDeactivated {
+                user: uid(STRANGER),
+                admins: vec![]
+            }
+        ),
+        Err(Refusal::NoChange(_))
+    ));
+    // An admin reassigns; the new owner decides.
+    p.ok(
+        ADMIN,
+        Command::OwnerReassigned {
+            role: crate::domain::OwnerRole::Commercial,
+            to: uid(APPROVER),
+        },
+    );
+    assert_eq!(parties(&p), vec![Party::User(uid(APPROVER))]);
+    assert_eq!(
+        p.ok(APPROVER, Command::CommercialApproved).state,
+        State::TechnicalReviewRequired
+    );
+}

@@ -87,6 +87,11 @@ pub enum Command {
         reason: String,
     },
     ForcedTransitionReviewed,
+    /// From Slack (`user_change` with `deleted`): `admins` resolved by the shell.
+    OwnerDeactivated {
+        user: UserId,
+        admins: Vec<UserId>,
+    },
 }
 
 impl Command {
@@ -121,6 +126,7 @@ impl Command {
             Command::OwnerNudged { .. } => EventKind::OwnerNudged,
             Command::ForcedTransition { .. } => EventKind::ForcedTransition,
             Command::ForcedTransitionReviewed => EventKind::ForcedTransitionReviewed,
+            Command::OwnerDeactivated { .. } => EventKind::OwnerDeactivated,
         }
     }
 }

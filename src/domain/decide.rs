@@ -338,6 +338,26 @@ fn decide_existing(req: &Request, command: &Command, ctx: &Context<'_>) -> Resul
             }
         }
         Command::ForcedTransitionReviewed => Event::ForcedTransitionReviewed,
+        Command::OwnerDeactivated { user, admins } => {
+            let owns = [&req.commercial_owner, &req.technical_owner]
+                .into_iter()
+                .flatten()
+                .any(|u| u == user || req.acting_for(u) == user);
+            if !owns {
+                return Err(Refusal::NoChange(format!(
+                    "<@{user}> owns no decision on this request"
+                )));
+            }
+            if req.attention.deactivated.contains(user) {
+                return Err(Refusal::NoChange(format!(
+                    "<@{user}> is already flagged as deactivated"
+                )));
+            }
+            Event::OwnerDeactivated {
+                user: user.clone(),
+                admins: admins.clone(),
+            }
+        }
     })
 }
 

@@ -836,7 +836,8 @@ fn table_allows(from: State, kind: EventKind, to: State) -> bool {
         | K::OwnerReassigned
         | K::DecisionDelegated
         | K::RemindersSnoozed
-        | K::OwnerNudged => from.is_open() && same,
+        | K::OwnerNudged
+        | K::OwnerDeactivated => from.is_open() && same,
         K::DecisionReturned | K::ForcedTransitionReviewed => same,
         K::ForcedTransition => from.is_open() && from != to,
     }
@@ -922,6 +923,12 @@ fn away_commands() -> impl Strategy<Value = Command> {
                 }
             }),
         Just(Command::ForcedTransitionReviewed),
+        prop_oneof![Just(AE), Just(INFRA), Just(STRANGER)].prop_map(|u| {
+            Command::OwnerDeactivated {
+                user: uid(u),
+                admins: vec![uid(ADMIN)],
+            }
+        }),
         Just(Command::ReminderSent {
             slot: "2026-12-04:review".into(),
             recipients: vec![uid(ADMIN)],
@@ -1164,6 +1171,7 @@ fn random_histories_reach_every_event_of_the_table() {
                     | EventKind::OwnerNudged
                     | EventKind::ForcedTransition
                     | EventKind::ForcedTransitionReviewed
+                    | EventKind::OwnerDeactivated
             )
         })
         .filter(|k| !seen.contains(k))

@@ -131,6 +131,12 @@ pub enum Event {
         deadline: Option<DateTime<Utc>>,
     },
     ForcedTransitionReviewed,
+    /// Slack reports `user`'s account deactivated while they own a decision here: it
+    /// escalates to admins, who reassign it. `admins` are who were told (the DM's recipients).
+    OwnerDeactivated {
+        user: UserId,
+        admins: Vec<UserId>,
+    },
 }
 
 /// The event's name: the `action_id` of its button and the `kind` column of the log.
@@ -165,10 +171,11 @@ pub enum EventKind {
     OwnerNudged,
     ForcedTransition,
     ForcedTransitionReviewed,
+    OwnerDeactivated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 28] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::Submitted,
         EventKind::CommercialOwnerAssigned,
         EventKind::CommercialApproved,
@@ -197,6 +204,7 @@ impl EventKind {
         EventKind::OwnerNudged,
         EventKind::ForcedTransition,
         EventKind::ForcedTransitionReviewed,
+        EventKind::OwnerDeactivated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -229,6 +237,7 @@ impl EventKind {
             EventKind::OwnerNudged => "owner_nudged",
             EventKind::ForcedTransition => "forced_transition",
             EventKind::ForcedTransitionReviewed => "forced_transition_reviewed",
+            EventKind::OwnerDeactivated => "owner_deactivated",
         }
     }
 
@@ -267,6 +276,7 @@ impl EventKind {
             EventKind::OwnerNudged => "nudged the decision owner",
             EventKind::ForcedTransition => "forced a transition (break-glass)",
             EventKind::ForcedTransitionReviewed => "reviewed the forced transition",
+            EventKind::OwnerDeactivated => "flagged a deactivated owner",
         }
     }
 
@@ -281,6 +291,7 @@ impl EventKind {
                 | EventKind::RemindersSnoozed
                 | EventKind::OwnerNudged
                 | EventKind::ForcedTransitionReviewed
+                | EventKind::OwnerDeactivated
         )
     }
 
@@ -361,6 +372,7 @@ impl Event {
             Event::OwnerNudged { .. } => EventKind::OwnerNudged,
             Event::ForcedTransition { .. } => EventKind::ForcedTransition,
             Event::ForcedTransitionReviewed => EventKind::ForcedTransitionReviewed,
+            Event::OwnerDeactivated { .. } => EventKind::OwnerDeactivated,
         }
     }
 

@@ -198,6 +198,17 @@ fn apply(next: &mut Request, o: &Occurrence<'_>) {
                 OwnerRole::Technical => &mut next.technical_owner,
             };
             *slot = Some(to.clone());
+            // A flag stays only while its user still holds a decision here.
+            let (c, t) = (next.commercial_owner.clone(), next.technical_owner.clone());
+            let delegates: Vec<_> = next
+                .attention
+                .delegations
+                .iter()
+                .map(|d| d.to.clone())
+                .collect();
+            next.attention.deactivated.retain(|u| {
+                c.as_ref() == Some(u) || t.as_ref() == Some(u) || delegates.contains(u)
+            });
         }
         Event::DecisionDelegated { from, to, until } => {
             let delegations = &mut next.attention.delegations;
@@ -220,6 +231,11 @@ fn apply(next: &mut Request, o: &Occurrence<'_>) {
             reason,
             deadline,
         } => force(next, o, *from, *to, reason, *deadline),
+        Event::OwnerDeactivated { user, .. } => {
+            if !next.attention.deactivated.contains(user) {
+                next.attention.deactivated.push(user.clone());
+            }
+        }
         Event::ForcedTransitionReviewed => {
             if let Some(forced) = next.attention.forced.as_mut() {
                 forced.reviewed_by = actor;

@@ -48,7 +48,8 @@ pub fn allowed_states(kind: EventKind) -> &'static [State] {
         | EventKind::DecisionDelegated
         | EventKind::RemindersSnoozed
         | EventKind::OwnerNudged
-        | EventKind::ForcedTransition => OPEN,
+        | EventKind::ForcedTransition
+        | EventKind::OwnerDeactivated => OPEN,
         EventKind::CapacityReleased => &[Cancelled, Expired, Failed],
         // A delegation ends and a forced move is reviewed however the request ended.
         EventKind::ReminderSent
@@ -73,6 +74,7 @@ fn allowed_while_cancellation_pending(kind: EventKind) -> bool {
             | EventKind::OwnerNudged
             | EventKind::ForcedTransition
             | EventKind::ForcedTransitionReviewed
+            | EventKind::OwnerDeactivated
             | EventKind::TechnicalOwnerAssigned
             | EventKind::CustomerConfirmationTimeout
             | EventKind::ActivationTimeout
@@ -234,6 +236,7 @@ pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
         }
         EventKind::RemindersSnoozed => decision_owner(req).map_or_else(Vec::new, |o| o.parties),
         EventKind::OwnerNudged => vec![requester],
+        EventKind::OwnerDeactivated => vec![Party::System],
     }
 }
 
@@ -394,6 +397,7 @@ pub(super) fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Resu
         }
         EventKind::RemindersSnoozed => owns_decision(req, actor),
         EventKind::OwnerNudged => is_requester,
+        EventKind::OwnerDeactivated => matches!(actor, Actor::Scheduler),
     };
     if allowed {
         Ok(())
@@ -422,6 +426,7 @@ pub fn available_actions(req: &Request, policy: &Policy) -> Vec<EventKind> {
                     | EventKind::OwnerNudged
                     | EventKind::ForcedTransition
                     | EventKind::ForcedTransitionReviewed
+                    | EventKind::OwnerDeactivated
             )
         })
         .filter(|k| check_state(req, *k, policy).is_ok())

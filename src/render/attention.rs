@@ -49,6 +49,12 @@ pub(crate) fn root_marks(req: &Request, policy: &Policy, now: DateTime<Utc>) -> 
             d.to
         ));
     }
+    for u in &req.attention.deactivated {
+        lines.push(format!(
+            ":warning: <@{u}>'s Slack account is deactivated: their decisions here go to the \
+             admins, who can reassign them."
+        ));
+    }
     if let Some(until) = req.attention.snoozed_until.filter(|u| *u > now) {
         lines.push(format!(
             ":zzz: Reminders snoozed until {} (the warning before a deadline still goes).",
@@ -115,8 +121,88 @@ pub(crate) fn what_happened(
             });
             format!("{who} reviewed the forced transition by {by} (*{from}* → *{to}*).")
         }
+        Event::OwnerDeactivated { user, .. } => format!(
+            ":warning: Slack reports <@{user}>'s account deactivated. Their decisions on {} \
+             escalate to the admins, who can reassign them.",
+            after.number
+        ),
         _ => return None,
     })
+}
+
+/// Which owner slot a deactivated user held, for the reassign select's `block_id`.
+fn slot_of(req: &Request, user: &crate::domain::UserId) -> crate::domain::OwnerRole {
+    if req.commercial_owner.as_ref() == Some(user) {
+        crate::domain::OwnerRole::Commercial
+    } else {
+        crate::domain::OwnerRole::Technical
+    }
+}
+
+/// `block_id` of the one-click reassign: the owner slot and the request's button value.
+pub fn reassign_block_id(role: crate::domain::OwnerRole, value: &ActionValue) -> String {
+    let role = match role {
+        crate::domain::OwnerRole::Commercial => "commercial",
+        crate::domain::OwnerRole::Technical => "technical",
+    };
+    format!("reassign:{role}:{}", value.encode())
+}
+
+/// Reads a `block_id` written by [`reassign_block_id`].
+pub fn parse_reassign_block_id(block_id: &str) -> Option<(crate::domain::OwnerRole, ActionValue)> {
+    let rest = block_id.strip_prefix("reassign:")?;
+    let (role, value) = rest.split_once(':')?;
+    let role = match role {
+        "commercial" => crate::domain::OwnerRole::Commercial,
+        "technical" => crate::domain::OwnerRole::Technical,
+        _ => return None,
+    };
+    Some((role, super::action_value::decode(value).ok()?))
+}
+
+/// The DM to admins when an owner's account is deactivated: who, which decision, and a user
+/// picker that reassigns the owner in one choice (`owner_reassigned`).
+pub fn deactivated_dm(
+    req: &Request,
+    user: &crate::domain::UserId,
+    permalink: Option<&str>,
+    roles: &Roles,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> SlackMessageContent {
+    let mut text = vec![format!(
+        ":warning: *Owner deactivated* · {}\n<@{user}>'s Slack account is deactivated and they \
+         own a decision on {}. Choose someone to take it over:",
+        summary(req, 200),
+        req.number
+    )];
+    if let Some(waiting) = super::lines::waiting_on(req, roles, policy, now) {
+        text.push(format!("{waiting}."));
+    }
+    let mut blocks: Vec<SlackBlock> = vec![section("deactivated", text.join("\n"))];
+    if req.state.is_open() {
+        let role = slot_of(req, user);
+        let picker = slack_morphism::blocks::SlackBlockUsersSelectElement::new()
+            .with_action_id(EventKind::OwnerReassigned.as_str().into())
+            .with_placeholder(SlackBlockPlainText::new("Reassign owner…".into()).into());
+        blocks.push(
+            SlackActionsBlock::new(vec![picker.into()])
+                .with_block_id(id(&reassign_block_id(role, &ActionValue::of(req))))
+                .into(),
+        );
+    }
+    if let Some(url) = permalink.and_then(safe_url) {
+        blocks.push(section(
+            "thread",
+            format!("<{url}|Open the thread of {}>", req.number),
+        ));
+    }
+    SlackMessageContent::new()
+        .with_text(format!(
+            "{}: an owner's account is deactivated; reassign it",
+            req.number
+        ))
+        .with_blocks(blocks)
 }
 
 /// The DM a review reminder sends to the admins who did not force the move.

@@ -41,6 +41,7 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::OwnerNudged => "Nudge",
         EventKind::ForcedTransition => "Force transition",
         EventKind::ForcedTransitionReviewed => "Mark reviewed",
+        EventKind::OwnerDeactivated => "Flag deactivated owner",
     }
 }
 

@@ -167,6 +167,10 @@ async fn bad_away_input_is_refused_and_records_nothing(pool: PgPool) {
     slash(&h, FINANCE, &format!("away <@{APPROVER}> until 2026-12-11")).await;
     let answer = slash(&h, AE, &format!("away <@{FINANCE}|fin> until 2026-12-10")).await;
     assert!(answer.contains("away themselves"), "{answer}");
+    // A delegate whose account is deactivated (users.info says `deleted`).
+    h.emu.deactivate_user(BOTH).await.expect("acked");
+    let answer = slash(&h, AE, &format!("away <@{BOTH}|bo> until 2026-12-10")).await;
+    assert!(answer.contains("deactivated"), "{answer}");
     assert_eq!(absences(&h).await, 1);
     assert!(events_of(&h, id, EventKind::DecisionDelegated)
         .await
@@ -414,5 +418,79 @@ async fn break_glass_is_marked_and_reviewed_with_reminders_sent_once_by_two_repl
     );
     assert_eq!((x.expect("a"), y.expect("b")), (0, 0));
     other.shutdown().await;
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_deactivated_owner_is_flagged_and_an_admin_reassigns_in_one_choice(pool: PgPool) {
+    let mut h = start(pool).await;
+    let id = request_in(&h, Gate::CustomerConfirmation).await;
+    let other = request_in(&h, Gate::TechnicalReview).await;
+    // Another member's account going away changes nothing here.
+    h.emu.deactivate_user(STRANGER).await.expect("acked");
+
+    let ack = h.emu.deactivate_user(AE).await.expect("acked");
+    assert_eq!(ack.payload, None);
+    let flagged = events_of(&h, id, EventKind::OwnerDeactivated).await;
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(
+        events_of(&h, other, EventKind::OwnerDeactivated)
+            .await
+            .len(),
+        1
+    );
+    settle(&h).await;
+    let root = h.root_showing(1, "account is deactivated").await;
+    assert!(
+        root.render()
+            .contains(&format!("Waiting on an admin (@{ADMIN}, @{ADMIN2})")),
+        "{}",
+        root.render()
+    );
+    // Both admins are told, each with a picker.
+    for admin in [ADMIN, ADMIN2] {
+        assert_eq!(
+            h.emu
+                .dms(admin)
+                .iter()
+                .filter(|m| m.text.contains("CR-1: an owner's account is deactivated"))
+                .count(),
+            1,
+            "{admin}"
+        );
+    }
+    let dm = h
+        .emu
+        .dms(ADMIN2)
+        .into_iter()
+        .find(|m| m.text.contains("CR-1:"))
+        .expect("the DM about CR-1");
+
+    // A non-admin cannot use the picker; an admin's one choice reassigns.
+    let pick = |who: &str, to: &str| {
+        let mut envelope = h.click_envelope(who, &dm, "owner_reassigned");
+        let action = &mut envelope["payload"]["actions"][0];
+        action["type"] = "users_select".into();
+        action["selected_user"] = to.into();
+        action.as_object_mut().expect("object").remove("value");
+        action.as_object_mut().expect("object").remove("text");
+        envelope
+    };
+    h.send_envelope(&pick(STRANGER, STRANGER)).await;
+    h.ephemeral_to(STRANGER, "Only").await;
+    h.send_envelope(&pick(ADMIN2, APPROVER)).await;
+    let root = h.root_showing(1, &format!("Waiting on @{APPROVER}")).await;
+    assert!(
+        !root.render().contains("account is deactivated"),
+        "{}",
+        root.render()
+    );
+    let req = request(&h, id).await;
+    assert_eq!(req.commercial_owner, Some(uid(APPROVER)));
+
+    // Slack redelivers the event: nothing more is recorded.
+    let events = h.events().await;
+    h.emu.deactivate_user(AE).await.expect("acked");
+    assert_eq!(h.events().await, events);
     h.stop().await;
 }

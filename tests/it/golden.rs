@@ -163,6 +163,7 @@ fn command_of(event: &Event) -> Command {
         Event::OwnerNudged { recipients, .. } => Command::OwnerNudged { recipients },
         Event::ForcedTransition { to, reason, .. } => Command::ForcedTransition { to, reason },
         Event::ForcedTransitionReviewed => Command::ForcedTransitionReviewed,
+        Event::OwnerDeactivated { user, admins } => Command::OwnerDeactivated { user, admins },
     }
 }
 

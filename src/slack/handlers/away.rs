@@ -378,3 +378,88 @@ async fn prefixed(state: &AppState, id: RequestId, reply: Reply) -> String {
         _ => text,
     }
 }
+
+/// `user_change` (Events API): when the account is deactivated, each open request the user
+/// owns records `owner_deactivated`: the root is flagged and the admins get a DM to reassign.
+/// A redelivered event finds the same idempotency keys and records nothing more.
+pub async fn user_change(state: &AppState, payload: &Value) {
+    let event = payload.get("event").unwrap_or(&Value::Null);
+    let deleted = event
+        .pointer("/user/deleted")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let Some(user) = str_at(event, "/user/id").and_then(|u| UserId::parse(u).ok()) else {
+        warn!("a user_change event without a user id");
+        return;
+    };
+    if !deleted {
+        return;
+    }
+    let owned = match store::absences::open_requests_owned_by(&state.pool, &user).await {
+        Ok(owned) => owned,
+        Err(e) => {
+            warn!(error.message = %e, %user, "could not read the requests of a deactivated owner");
+            return;
+        }
+    };
+    let admins = state
+        .roles
+        .people(&crate::domain::Party::Role(crate::domain::Role::Admin))
+        .await;
+    for id in owned {
+        let append = Append {
+            target: Target::Existing(id),
+            commands: vec![Command::OwnerDeactivated {
+                user: user.clone(),
+                admins: admins.clone(),
+            }],
+            actor: Actor::Scheduler,
+            policy: state.settings.policy.clone(),
+            now: state.clock.now(),
+            expected_version: None,
+            idempotency_key: format!("deactivated:{user}:{id}"),
+            envelope_id: None,
+            linear: state.linear_trigger(),
+        };
+        if let Err(reply) = state.append_within_budget(&append).await {
+            warn!(%user, request = %id.0, reply = reply.text(), "deactivated owner not flagged");
+        }
+    }
+}
+
+/// The admins' one-click reassign: a `users_select` in the deactivation DM whose `block_id`
+/// names the owner slot and the request (as a button's value would).
+pub async fn reassign_from_select(
+    state: &AppState,
+    action: &Value,
+    actor: Actor,
+    user: &UserId,
+) -> Result<(), Reply> {
+    let (role, value) = str_at(action, "/block_id")
+        .and_then(render::attention::parse_reassign_block_id)
+        .ok_or_else(|| {
+            Reply::Text("That picker could not be read; use `/capacity status` to check.".into())
+        })?;
+    let to = str_at(action, "/selected_user")
+        .and_then(|u| UserId::parse(u).ok())
+        .ok_or_else(|| Reply::Text("Choose someone to reassign it to.".into()))?;
+    let append = Append {
+        target: Target::Button(store::Button {
+            request: value.request,
+            number: value.number,
+            message: None,
+        }),
+        commands: vec![Command::OwnerReassigned {
+            role,
+            to: to.clone(),
+        }],
+        actor,
+        policy: state.settings.policy.clone(),
+        now: state.clock.now(),
+        expected_version: Some(value.version),
+        idempotency_key: format!("reassign:{}:v{}:{user}:{to}", value.request, value.version),
+        envelope_id: None,
+        linear: state.linear_trigger(),
+    };
+    state.append_within_budget(&append).await.map(|_| ())
+}

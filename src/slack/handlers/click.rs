@@ -71,6 +71,10 @@ async fn click(state: &AppState, payload: &Value, user: &UserId) -> Result<(), R
     let action = payload
         .pointer("/actions/0")
         .ok_or_else(|| Reply::Text("That click carried no action; nothing was recorded.".into()))?;
+    if str_at(action, "/type") == Some("users_select") {
+        let actor = state.actor(user, &team).await.map_err(Reply::Text)?;
+        return super::away::reassign_from_select(state, action, actor, user).await;
+    }
     let action_id = str_at(action, "/action_id").unwrap_or_default();
     let kind: EventKind = action_id.parse().map_err(|_| {
         Reply::Text(

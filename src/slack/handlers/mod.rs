@@ -75,6 +75,12 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
                 None
             }
         },
+        EnvelopeKind::EventsApi
+            if payload.pointer("/event/type").and_then(Value::as_str) == Some("user_change") =>
+        {
+            away::user_change(&state, payload).await;
+            None
+        }
         EnvelopeKind::EventsApi => {
             info!(event_id = ?payload.get("event_id"), "ignored an Events API envelope (no events are subscribed)");
             None
