@@ -388,6 +388,26 @@ fn sanity_bounds_are_enforced() {
 }
 
 #[test]
+fn snooze_and_stuck_limits_are_bounded_and_default_to_three() {
+    let p = problems(&minimal_with(
+        "[policy]\nmax_snooze_business_days = 0\nstuck_after_business_days = 61\n",
+    ));
+    assert_eq!(
+        message_for(&p, "policy.max_snooze_business_days"),
+        "must be between 1 and 20 business days, not 0"
+    );
+    assert_eq!(
+        message_for(&p, "policy.stuck_after_business_days"),
+        "must be between 1 and 60 business days, not 61"
+    );
+    let s = parse(&minimal_with("")).expect("valid");
+    assert_eq!(s.policy.max_snooze_business_days, 3);
+    assert_eq!(s.policy.stuck_after_business_days, 3);
+    let s = parse(&minimal_with("[policy]\nmax_snooze_business_days = 5\n")).expect("valid");
+    assert_eq!(s.policy.max_snooze_business_days, 5);
+}
+
+#[test]
 fn a_bad_cron_expression_says_what_the_scheduler_needs() {
     let p = problems(&minimal_with(
         "[scheduler]\nsweep = \"* * * * *\"\noutbox_sweep = \"0 99 * * * *\"\n",

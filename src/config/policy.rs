@@ -13,6 +13,9 @@ use crate::domain::{Calendar, Policy};
 /// TTLs longer than this are almost certainly typos (a quarter of business days).
 const TTL_DAYS: (u32, u32) = (1, 60);
 const ESCALATE_AFTER: (u32, u32) = (1, 20);
+/// A snooze longer than a month is forgetting, not snoozing.
+const MAX_SNOOZE: (u32, u32) = (1, 20);
+const STUCK_AFTER: (u32, u32) = (1, 60);
 
 pub(crate) fn parse(
     policy: &Section<'_>,
@@ -49,12 +52,30 @@ pub(crate) fn parse(
         problems,
     )
     .unwrap_or(defaults.escalate_after_reminders);
+    let max_snooze_business_days = bounded(
+        policy,
+        "max_snooze_business_days",
+        MAX_SNOOZE,
+        "business days",
+        problems,
+    )
+    .unwrap_or(defaults.max_snooze_business_days);
+    let stuck_after_business_days = bounded(
+        policy,
+        "stuck_after_business_days",
+        STUCK_AFTER,
+        "business days",
+        problems,
+    )
+    .unwrap_or(defaults.stuck_after_business_days);
     Policy {
         finance_threshold_usd_month,
         customer_confirmation_ttl_business_days,
         activation_ttl_business_days,
         allow_provisioning_before_confirmation,
         escalate_after_reminders,
+        max_snooze_business_days,
+        stuck_after_business_days,
         calendar: parse_calendar(calendar, problems),
     }
 }

@@ -30,6 +30,8 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
             "activation_ttl_business_days",
             "allow_provisioning_before_confirmation",
             "escalate_after_reminders",
+            "max_snooze_business_days",
+            "stuck_after_business_days",
         ],
     ),
     ("calendar", &["time_zone", "working_hours", "holidays"]),

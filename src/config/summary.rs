@@ -62,6 +62,14 @@ pub(crate) fn render(s: &Settings) -> String {
         "  escalate after: {} reminders",
         p.escalate_after_reminders
     ));
+    line(format!(
+        "  snooze at most: {} business days",
+        p.max_snooze_business_days
+    ));
+    line(format!(
+        "  stuck after: {} business days",
+        p.stuck_after_business_days
+    ));
 
     let c = &p.calendar;
     line("Calendar".into());

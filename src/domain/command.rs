@@ -10,6 +10,8 @@
 use super::event::{EventKind, OwnerRole};
 use super::ids::{RequestNumber, UserId};
 use super::request::Submission;
+use super::state::State;
+use chrono::NaiveDate;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -63,6 +65,33 @@ pub enum Command {
         role: OwnerRole,
         to: UserId,
     },
+    /// The asker is away until `until`: `to` decides for them on this request.
+    DecisionDelegated {
+        to: UserId,
+        until: NaiveDate,
+    },
+    /// `from`'s absence ended: asked by them (`back`) or by the scheduler (its date passed).
+    DecisionReturned {
+        from: UserId,
+    },
+    RemindersSnoozed {
+        days: u32,
+        reason: String,
+    },
+    /// `recipients`: the decision owners, resolved by the shell (roles expand to people).
+    OwnerNudged {
+        recipients: Vec<UserId>,
+    },
+    ForcedTransition {
+        to: State,
+        reason: String,
+    },
+    ForcedTransitionReviewed,
+    /// From Slack (`user_change` with `deleted`): `admins` resolved by the shell.
+    OwnerDeactivated {
+        user: UserId,
+        admins: Vec<UserId>,
+    },
 }
 
 impl Command {
@@ -91,6 +120,13 @@ impl Command {
             Command::ReminderSent { .. } => EventKind::ReminderSent,
             Command::CommentAdded { .. } => EventKind::CommentAdded,
             Command::OwnerReassigned { .. } => EventKind::OwnerReassigned,
+            Command::DecisionDelegated { .. } => EventKind::DecisionDelegated,
+            Command::DecisionReturned { .. } => EventKind::DecisionReturned,
+            Command::RemindersSnoozed { .. } => EventKind::RemindersSnoozed,
+            Command::OwnerNudged { .. } => EventKind::OwnerNudged,
+            Command::ForcedTransition { .. } => EventKind::ForcedTransition,
+            Command::ForcedTransitionReviewed => EventKind::ForcedTransitionReviewed,
+            Command::OwnerDeactivated { .. } => EventKind::OwnerDeactivated,
         }
     }
 }

@@ -8,17 +8,19 @@
 //! key a click gives, whether finance must approve) goes into the event, so `evolve` can
 //! apply it without asking any rule again.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
+use super::attention::{business_day_of, snooze_end, warning_day_start, REVIEW_SUFFIX};
 use super::command::Command;
 use super::event::{ApprovalKey, Event, EventKind, OwnerRole};
-use super::ids::RequestId;
+use super::ids::{RequestId, UserId};
 use super::policy::Policy;
 use super::refusal::Refusal;
 use super::reminders;
 use super::request::{DeadlineKind, Request};
 use super::role::{Actor, Party, Role};
-use super::rules::{check_actor, check_state, not_permitted, who_may};
+use super::rules::{check_actor, check_state, is_commercial_owner, not_permitted, who_may};
+use super::state::State;
 
 /// Everything besides the request and the command that a decision depends on.
 #[derive(Debug, Clone, Copy)]
@@ -52,10 +54,44 @@ pub fn decide(
             });
         }
     }
+    if let Command::ReminderSent { slot, .. } = command {
+        if slot.ends_with(REVIEW_SUFFIX) {
+            return review_reminder(req, command, ctx).map(|e| vec![e]);
+        }
+    }
     let kind = command.kind();
     check_state(req, kind, ctx.policy)?;
     check_actor(req, kind, ctx.actor)?;
     decide_existing(req, command, ctx).map(|e| vec![e])
+}
+
+/// A break-glass review reminder: due each business day until someone reviews, whatever
+/// state the forced move left the request in (a forced close still needs its review).
+fn review_reminder(req: &Request, command: &Command, ctx: &Context<'_>) -> Result<Event, Refusal> {
+    let Command::ReminderSent {
+        slot, recipients, ..
+    } = command
+    else {
+        return Err(Refusal::NoSuchRequest);
+    };
+    if !matches!(ctx.actor, Actor::Scheduler) {
+        return Err(not_permitted(EventKind::ReminderSent, vec![Party::System]));
+    }
+    match req.attention.review_pending().and_then(|f| f.review_due_at) {
+        Some(due) if due <= ctx.now => {}
+        Some(due) => {
+            return Err(Refusal::NotDue {
+                what: "next review reminder",
+                due,
+            })
+        }
+        None => return Err(Refusal::NothingToReview),
+    }
+    Ok(Event::ReminderSent {
+        slot: slot.clone(),
+        recipients: recipients.clone(),
+        escalation: false,
+    })
 }
 
 fn submit(command: &Command, ctx: &Context<'_>) -> Result<Event, Refusal> {
@@ -231,15 +267,186 @@ fn decide_existing(req: &Request, command: &Command, ctx: &Context<'_>) -> Resul
                 to: to.clone(),
             }
         }
+        Command::DecisionDelegated { to, until } => delegate(req, ctx, to, *until)?,
+        Command::DecisionReturned { from } => {
+            let Some(d) = req.attention.delegation_of(from) else {
+                return Err(Refusal::NoChange(format!(
+                    "<@{from}>'s decisions on this request are not delegated"
+                )));
+            };
+            // The scheduler ends anyone's absence; a person only their own.
+            if let Some(me) = ctx.actor.user() {
+                if me != from {
+                    return Err(not_permitted(kind, vec![Party::User(from.clone())]));
+                }
+            }
+            Event::DecisionReturned {
+                from: from.clone(),
+                to: d.to.clone(),
+            }
+        }
+        Command::RemindersSnoozed { days, reason: r } => {
+            let r = reason(kind, r)?;
+            let max = policy.max_snooze_business_days;
+            if *days == 0 || *days > max {
+                return Err(Refusal::BadSnooze { days: *days, max });
+            }
+            Event::RemindersSnoozed {
+                days: *days,
+                reason: r,
+                until: snooze_until(req, policy, now, *days)?,
+            }
+        }
+        Command::OwnerNudged { recipients } => {
+            let cal = &policy.calendar;
+            let day = business_day_of(cal, now);
+            if req.attention.nudged_on == Some(day) {
+                return Err(Refusal::NudgedToday {
+                    next: cal.work_starts(cal.next_business_day(day)),
+                });
+            }
+            if recipients.is_empty() {
+                return Err(Refusal::NoChange(
+                    "nobody could be found to nudge for this decision".into(),
+                ));
+            }
+            Event::OwnerNudged {
+                recipients: recipients.clone(),
+                day,
+            }
+        }
+        Command::ForcedTransition { to, reason: r } => {
+            let r = reason(kind, r)?;
+            if *to == req.state {
+                return Err(Refusal::NoChange(format!(
+                    "the request is already {}",
+                    to.as_str()
+                )));
+            }
+            let ttl = match to {
+                State::CustomerConfirmationRequired => {
+                    Some(policy.customer_confirmation_ttl_business_days)
+                }
+                State::ReadyForCustomer => Some(policy.activation_ttl_business_days),
+                _ => None,
+            };
+            Event::ForcedTransition {
+                from: req.state,
+                to: *to,
+                reason: r,
+                deadline: ttl.map(|days| deadline(policy, now, days)),
+            }
+        }
+        Command::ForcedTransitionReviewed => Event::ForcedTransitionReviewed,
+        Command::OwnerDeactivated { user, admins } => {
+            let owns = [&req.commercial_owner, &req.technical_owner]
+                .into_iter()
+                .flatten()
+                .any(|u| u == user || req.acting_for(u) == user);
+            if !owns {
+                return Err(Refusal::NoChange(format!(
+                    "<@{user}> owns no decision on this request"
+                )));
+            }
+            if req.attention.deactivated.contains(user) {
+                return Err(Refusal::NoChange(format!(
+                    "<@{user}> is already flagged as deactivated"
+                )));
+            }
+            Event::OwnerDeactivated {
+                user: user.clone(),
+                admins: admins.clone(),
+            }
+        }
     })
+}
+
+/// `decision_delegated`: the asker is away until `until` and `to` decides for them.
+fn delegate(
+    req: &Request,
+    ctx: &Context<'_>,
+    to: &UserId,
+    until: NaiveDate,
+) -> Result<Event, Refusal> {
+    let Some(from) = ctx.actor.user() else {
+        return Err(not_permitted(
+            EventKind::DecisionDelegated,
+            who_may(req, EventKind::DecisionDelegated),
+        ));
+    };
+    if to == from {
+        return Err(Refusal::BadDelegation(
+            "You cannot delegate to yourself; name someone else who can decide while you are away."
+                .into(),
+        ));
+    }
+    if to == &req.requester {
+        // The delegate would be asked to approve their own request.
+        return Err(Refusal::BadDelegation(format!(
+            "<@{to}> requested {}, so they cannot decide on it for you.",
+            req.number
+        )));
+    }
+    let today = ctx.policy.calendar.local_date(ctx.now);
+    if until < today {
+        return Err(Refusal::BadDelegation(format!(
+            "{until} is in the past; give the last day you are away, today ({today}) or later."
+        )));
+    }
+    if let Some(d) = req.attention.delegation_of(from) {
+        if &d.to == to && d.until == until {
+            return Err(Refusal::NoChange(format!(
+                "your decisions on {} already go to <@{to}>",
+                req.number
+            )));
+        }
+    }
+    Ok(Event::DecisionDelegated {
+        from: from.clone(),
+        to: to.clone(),
+        until,
+    })
+}
+
+/// When a snooze of `days` business days recorded now ends, or why it may not: reminders
+/// must be back by the business day before the deadline, when its warning goes.
+fn snooze_until(
+    req: &Request,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    days: u32,
+) -> Result<DateTime<Utc>, Refusal> {
+    let cal = &policy.calendar;
+    let until = snooze_end(cal, now, days);
+    let Some(d) = req.deadline else {
+        return Ok(until);
+    };
+    let warning = warning_day_start(cal, d.at);
+    if until <= warning {
+        return Ok(until);
+    }
+    let longest = (1..days)
+        .rev()
+        .find(|n| snooze_end(cal, now, *n) <= warning);
+    let due = cal.local_date(d.at);
+    Err(Refusal::SnoozePastDeadline(match longest {
+        Some(n) => format!(
+            "The {} deadline is {due}, so reminders can be snoozed for at most {n} business day{} (they must be back by the business day before it).",
+            d.kind.label(),
+            if n == 1 { "" } else { "s" }
+        ),
+        None => format!(
+            "The {} deadline is {due}, too close to snooze: reminders must run on the business day before it.",
+            d.kind.label()
+        ),
+    }))
 }
 
 /// One click gives one key, even from someone holding both roles; the two keys come from
 /// two different people.
 fn choose_key(req: &Request, actor: &Actor) -> Result<ApprovalKey, Refusal> {
     let me = actor.user();
-    let can_commercial =
-        actor.is(req.commercial_owner.as_ref()) || actor.has(Role::CommercialApprover);
+    let can_commercial = is_commercial_owner(req, actor) || actor.has(Role::CommercialApprover);
     let can_finance = req.finance_required && actor.has(Role::Finance);
     let approvals = &req.approvals;
     if approvals.commercial.is_none() && can_commercial {
@@ -261,8 +468,10 @@ fn choose_key(req: &Request, actor: &Actor) -> Result<ApprovalKey, Refusal> {
             event: EventKind::CommercialApproved,
             who: vec![
                 req.commercial_owner
-                    .clone()
-                    .map_or(Party::Role(Role::CommercialApprover), Party::User),
+                    .as_ref()
+                    .map_or(Party::Role(Role::CommercialApprover), |u| {
+                        Party::User(req.acting_for(u).clone())
+                    }),
                 Party::Role(Role::CommercialApprover),
             ],
         })
@@ -272,3 +481,7 @@ fn choose_key(req: &Request, actor: &Actor) -> Result<ApprovalKey, Refusal> {
 #[cfg(test)]
 #[path = "decide_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "away_tests.rs"]
+mod away_tests;

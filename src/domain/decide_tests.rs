@@ -832,7 +832,14 @@ fn table_allows(from: State, kind: EventKind, to: State) -> bool {
         K::CancelDenied => from.is_open() && same,
         K::CapacityReleased => matches!(from, Cancelled | Expired | Failed) && same,
         K::ReminderSent => same,
-        K::CommentAdded | K::OwnerReassigned => from.is_open() && same,
+        K::CommentAdded
+        | K::OwnerReassigned
+        | K::DecisionDelegated
+        | K::RemindersSnoozed
+        | K::OwnerNudged
+        | K::OwnerDeactivated => from.is_open() && same,
+        K::DecisionReturned | K::ForcedTransitionReviewed => same,
+        K::ForcedTransition => from.is_open() && from != to,
     }
 }
 
@@ -875,6 +882,58 @@ fn any_event() -> impl Strategy<Value = Command> {
                 to: uid(u),
             }
         }),
+        away_commands(),
+    ]
+}
+
+/// The commands of issue 13, with good and bad input alike.
+fn away_commands() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        (
+            prop_oneof![
+                Just(APPROVER),
+                Just(FINANCE),
+                Just(INFRA2),
+                Just(REQUESTER),
+                Just(AE)
+            ],
+            prop_oneof![Just("2026-12-01"), Just("2026-12-10"), Just("2027-01-20")],
+        )
+            .prop_map(|(u, d)| Command::DecisionDelegated {
+                to: uid(u),
+                until: d.parse().unwrap(),
+            }),
+        prop_oneof![Just(AE), Just(INFRA), Just(FINANCE)]
+            .prop_map(|u| Command::DecisionReturned { from: uid(u) }),
+        (0u32..6).prop_map(|days| Command::RemindersSnoozed {
+            days,
+            reason: "launch week".into()
+        }),
+        Just(Command::OwnerNudged {
+            recipients: vec![uid(AE)]
+        }),
+        (
+            0usize..State::ALL.len(),
+            prop_oneof![Just(""), Just("outage")]
+        )
+            .prop_map(|(i, r)| {
+                Command::ForcedTransition {
+                    to: State::ALL[i],
+                    reason: r.into(),
+                }
+            }),
+        Just(Command::ForcedTransitionReviewed),
+        prop_oneof![Just(AE), Just(INFRA), Just(STRANGER)].prop_map(|u| {
+            Command::OwnerDeactivated {
+                user: uid(u),
+                admins: vec![uid(ADMIN)],
+            }
+        }),
+        Just(Command::ReminderSent {
+            slot: "2026-12-04:review".into(),
+            recipients: vec![uid(ADMIN)],
+            escalation: false
+        }),
     ]
 }
 
@@ -916,7 +975,8 @@ proptest! {
                     prop_assert!(table_allows(before.state, kind, after.state),
                         "{} from {} led to {}", kind, before.state, after.state);
                     if before.state.is_terminal() {
-                        prop_assert!(matches!(kind, EventKind::CapacityReleased | EventKind::ReminderSent),
+                        prop_assert!(matches!(kind, EventKind::CapacityReleased | EventKind::ReminderSent
+                            | EventKind::DecisionReturned | EventKind::ForcedTransitionReviewed),
                             "terminal {} accepted {}", before.state, kind);
                     }
                     prop_assert_eq!(after.seq, before.seq + 1);
@@ -984,6 +1044,31 @@ fn guided_history(
         }
         if p.req().state.is_open() && pick % 7 == 0 {
             options.push(Command::CommentAdded { text: "c".into() });
+        }
+        // Now and then someone goes away, comes back, snoozes, nudges or breaks the glass.
+        if pick % 5 == 0 {
+            let delegate = [APPROVER, INFRA2, FINANCE][who % 3];
+            options.extend([
+                Command::DecisionDelegated {
+                    to: uid(delegate),
+                    until: "2027-01-20".parse().unwrap(),
+                },
+                Command::DecisionReturned {
+                    from: uid([AE, INFRA][who % 2]),
+                },
+                Command::RemindersSnoozed {
+                    days: 1 + (pick % 3) as u32,
+                    reason: "busy".into(),
+                },
+                Command::OwnerNudged {
+                    recipients: vec![uid(AE)],
+                },
+                Command::ForcedTransition {
+                    to: State::ALL[pick % State::ALL.len()],
+                    reason: "outage".into(),
+                },
+                Command::ForcedTransitionReviewed,
+            ]);
         }
         let timer = match p.req().deadline {
             Some(d) if d.at <= p.now => Some(match d.kind {
@@ -1079,6 +1164,14 @@ fn random_histories_reach_every_event_of_the_table() {
                     | EventKind::CommercialOwnerAssigned
                     | EventKind::ReminderSent
                     | EventKind::OwnerReassigned
+                    // Not buttons: asked for by slash command (`away_tests` covers them).
+                    | EventKind::DecisionDelegated
+                    | EventKind::DecisionReturned
+                    | EventKind::RemindersSnoozed
+                    | EventKind::OwnerNudged
+                    | EventKind::ForcedTransition
+                    | EventKind::ForcedTransitionReviewed
+                    | EventKind::OwnerDeactivated
             )
         })
         .filter(|k| !seen.contains(k))

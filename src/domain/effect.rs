@@ -92,6 +92,31 @@ pub fn effects_of(
             out.push(Effect::PostThreadReply);
             return out;
         }
+        // The root is flagged and the thread says so; the admins get a DM to reassign.
+        EventKind::OwnerDeactivated => {
+            out.push(Effect::UpdateRootMessage);
+            out.push(Effect::PostThreadReply);
+            if let Event::OwnerDeactivated { admins, .. } = event {
+                out.extend(
+                    admins
+                        .iter()
+                        .map(|to| Effect::DirectMessage { to: to.clone() }),
+                );
+            }
+            return out;
+        }
+        // The nudge itself is the DM, with the decision's buttons; the thread notes it.
+        EventKind::OwnerNudged => {
+            out.push(Effect::PostThreadReply);
+            if let Event::OwnerNudged { recipients, .. } = event {
+                out.extend(
+                    recipients
+                        .iter()
+                        .map(|to| Effect::DirectMessage { to: to.clone() }),
+                );
+            }
+            return out;
+        }
         _ => {
             out.push(Effect::UpdateRootMessage);
             out.push(Effect::PostThreadReply);

@@ -4,11 +4,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{RequestNumber, UserId};
 use super::request::Submission;
+use super::state::State;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,6 +98,45 @@ pub enum Event {
         role: OwnerRole,
         to: UserId,
     },
+    /// The actor (`from`, an owner of this request) is away: `to` decides for them.
+    DecisionDelegated {
+        from: UserId,
+        to: UserId,
+        until: NaiveDate,
+    },
+    /// `from` is back (or their absence ended on its date): the decision is theirs again.
+    DecisionReturned {
+        from: UserId,
+        to: UserId,
+    },
+    RemindersSnoozed {
+        days: u32,
+        reason: String,
+        /// When reminders resume (the pre-deadline warning is never held back).
+        until: DateTime<Utc>,
+    },
+    /// The requester poked whoever owns the decision; they get a DM with its buttons.
+    OwnerNudged {
+        recipients: Vec<UserId>,
+        /// The business day it counts for: one nudge per business day.
+        day: NaiveDate,
+    },
+    /// Break-glass: an admin moved the request to `to` without the usual steps.
+    ForcedTransition {
+        from: State,
+        to: State,
+        reason: String,
+        /// The deadline of the waiting state it entered, when that state has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<DateTime<Utc>>,
+    },
+    ForcedTransitionReviewed,
+    /// Slack reports `user`'s account deactivated while they own a decision here: it
+    /// escalates to admins, who reassign it. `admins` are who were told (the DM's recipients).
+    OwnerDeactivated {
+        user: UserId,
+        admins: Vec<UserId>,
+    },
 }
 
 /// The event's name: the `action_id` of its button and the `kind` column of the log.
@@ -125,10 +165,17 @@ pub enum EventKind {
     ReminderSent,
     CommentAdded,
     OwnerReassigned,
+    DecisionDelegated,
+    DecisionReturned,
+    RemindersSnoozed,
+    OwnerNudged,
+    ForcedTransition,
+    ForcedTransitionReviewed,
+    OwnerDeactivated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::Submitted,
         EventKind::CommercialOwnerAssigned,
         EventKind::CommercialApproved,
@@ -151,6 +198,13 @@ impl EventKind {
         EventKind::ReminderSent,
         EventKind::CommentAdded,
         EventKind::OwnerReassigned,
+        EventKind::DecisionDelegated,
+        EventKind::DecisionReturned,
+        EventKind::RemindersSnoozed,
+        EventKind::OwnerNudged,
+        EventKind::ForcedTransition,
+        EventKind::ForcedTransitionReviewed,
+        EventKind::OwnerDeactivated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -177,6 +231,13 @@ impl EventKind {
             EventKind::ReminderSent => "reminder_sent",
             EventKind::CommentAdded => "comment_added",
             EventKind::OwnerReassigned => "owner_reassigned",
+            EventKind::DecisionDelegated => "decision_delegated",
+            EventKind::DecisionReturned => "decision_returned",
+            EventKind::RemindersSnoozed => "reminders_snoozed",
+            EventKind::OwnerNudged => "owner_nudged",
+            EventKind::ForcedTransition => "forced_transition",
+            EventKind::ForcedTransitionReviewed => "forced_transition_reviewed",
+            EventKind::OwnerDeactivated => "owner_deactivated",
         }
     }
 
@@ -209,13 +270,29 @@ impl EventKind {
             EventKind::ReminderSent => "sent a reminder",
             EventKind::CommentAdded => "commented",
             EventKind::OwnerReassigned => "reassigned an owner",
+            EventKind::DecisionDelegated => "delegated their decisions while away",
+            EventKind::DecisionReturned => "took their decisions back",
+            EventKind::RemindersSnoozed => "snoozed the reminders",
+            EventKind::OwnerNudged => "nudged the decision owner",
+            EventKind::ForcedTransition => "forced a transition (break-glass)",
+            EventKind::ForcedTransitionReviewed => "reviewed the forced transition",
+            EventKind::OwnerDeactivated => "flagged a deactivated owner",
         }
     }
 
     /// Whether the event moves state, owners or deadlines, and so the version buttons carry.
-    /// Reminders and comments leave it alone, so a reminder never makes a button stale.
+    /// Reminders, comments, snoozes, nudges and reviews leave it alone, so none of them ever
+    /// makes a button stale; a delegation moves who decides, so it does.
     pub fn bumps_version(self) -> bool {
-        !matches!(self, EventKind::ReminderSent | EventKind::CommentAdded)
+        !matches!(
+            self,
+            EventKind::ReminderSent
+                | EventKind::CommentAdded
+                | EventKind::RemindersSnoozed
+                | EventKind::OwnerNudged
+                | EventKind::ForcedTransitionReviewed
+                | EventKind::OwnerDeactivated
+        )
     }
 
     /// Actions whose modal asks for a reason (or days) before they are recorded.
@@ -289,6 +366,13 @@ impl Event {
             Event::ReminderSent { .. } => EventKind::ReminderSent,
             Event::CommentAdded { .. } => EventKind::CommentAdded,
             Event::OwnerReassigned { .. } => EventKind::OwnerReassigned,
+            Event::DecisionDelegated { .. } => EventKind::DecisionDelegated,
+            Event::DecisionReturned { .. } => EventKind::DecisionReturned,
+            Event::RemindersSnoozed { .. } => EventKind::RemindersSnoozed,
+            Event::OwnerNudged { .. } => EventKind::OwnerNudged,
+            Event::ForcedTransition { .. } => EventKind::ForcedTransition,
+            Event::ForcedTransitionReviewed => EventKind::ForcedTransitionReviewed,
+            Event::OwnerDeactivated { .. } => EventKind::OwnerDeactivated,
         }
     }
 
@@ -298,7 +382,9 @@ impl Event {
             Event::CommercialRejected { reason }
             | Event::TechnicalRejected { reason }
             | Event::ProvisioningFailed { reason }
-            | Event::CancelRequested { reason } => Some(reason),
+            | Event::CancelRequested { reason }
+            | Event::RemindersSnoozed { reason, .. }
+            | Event::ForcedTransition { reason, .. } => Some(reason),
             Event::CommentAdded { text } => Some(text),
             _ => None,
         }

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::attention::{Delegation, Forced};
 use super::calendar::Calendar;
 use super::event::{ApprovalKey, Event, OwnerRole};
 use super::ids::RequestId;
@@ -63,6 +64,7 @@ pub fn genesis(o: &Occurrence<'_>) -> Option<Request> {
         state_entered_at: o.at,
         reminders_sent: 0,
         reminder_due_at: None,
+        attention: Default::default(),
         created_at: o.at,
         updated_at: o.at,
     };
@@ -196,8 +198,102 @@ fn apply(next: &mut Request, o: &Occurrence<'_>) {
                 OwnerRole::Technical => &mut next.technical_owner,
             };
             *slot = Some(to.clone());
+            // A flag stays only while its user still holds a decision here.
+            let (c, t) = (next.commercial_owner.clone(), next.technical_owner.clone());
+            let delegates: Vec<_> = next
+                .attention
+                .delegations
+                .iter()
+                .map(|d| d.to.clone())
+                .collect();
+            next.attention.deactivated.retain(|u| {
+                c.as_ref() == Some(u) || t.as_ref() == Some(u) || delegates.contains(u)
+            });
+        }
+        Event::DecisionDelegated { from, to, until } => {
+            let delegations = &mut next.attention.delegations;
+            delegations.retain(|d| &d.from != from);
+            delegations.push(Delegation {
+                from: from.clone(),
+                to: to.clone(),
+                until: *until,
+            });
+        }
+        Event::DecisionReturned { from, .. } => {
+            next.attention.delegations.retain(|d| &d.from != from);
+        }
+        // `reminders::track` moves the next reminder past the snooze.
+        Event::RemindersSnoozed { until, .. } => next.attention.snoozed_until = Some(*until),
+        Event::OwnerNudged { day, .. } => next.attention.nudged_on = Some(*day),
+        Event::ForcedTransition {
+            from,
+            to,
+            reason,
+            deadline,
+        } => force(next, o, *from, *to, reason, *deadline),
+        Event::OwnerDeactivated { user, .. } => {
+            if !next.attention.deactivated.contains(user) {
+                next.attention.deactivated.push(user.clone());
+            }
+        }
+        Event::ForcedTransitionReviewed => {
+            if let Some(forced) = next.attention.forced.as_mut() {
+                forced.reviewed_by = actor;
+                forced.review_due_at = None;
+            }
         }
     }
+}
+
+/// Break-glass: the request is put in `to` as if it had got there, with that state's
+/// deadline (recorded in the event) and committed capacity where the state implies it.
+fn force(
+    next: &mut Request,
+    o: &Occurrence<'_>,
+    from: State,
+    to: State,
+    reason: &str,
+    deadline: Option<DateTime<Utc>>,
+) {
+    let now = o.at;
+    let gate = match to {
+        State::CustomerConfirmationRequired => Some(DeadlineKind::CustomerConfirmation),
+        State::ReadyForCustomer => Some(DeadlineKind::Activation),
+        _ => None,
+    };
+    let expired_from = next.deadline.map(|d| d.kind);
+    next.deadline = None;
+    if let (Some(kind), Some(at)) = (gate, deadline) {
+        set_deadline(next, kind, at);
+    }
+    next.expired_from = if to == State::Expired {
+        expired_from.or(next.expired_from)
+    } else {
+        None
+    };
+    next.pending_cancellation = None;
+    if matches!(to, State::ProvisioningInProgress | State::ReadyForCustomer)
+        && next.capacity.committed_at.is_none()
+    {
+        next.capacity.committed_at = Some(now);
+    }
+    if to == State::Activated && next.capacity.is_committed() {
+        next.capacity.ended_at = Some(now);
+    }
+    if matches!(to, State::Cancelled | State::Failed) {
+        next.close_reason = Some(reason.trim().to_string());
+    }
+    next.state = to;
+    let today = o.calendar.local_date(now);
+    next.attention.forced = Some(Forced {
+        by: o.actor.user().cloned(),
+        from,
+        to,
+        reason: reason.trim().to_string(),
+        at: now,
+        reviewed_by: None,
+        review_due_at: Some(o.calendar.work_starts(o.calendar.next_business_day(today))),
+    });
 }
 
 fn expire(next: &mut Request, gate: DeadlineKind) {

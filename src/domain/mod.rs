@@ -7,6 +7,7 @@
 //! request and never refuses, so every rule is testable without a database and no rule
 //! can change what an old log folds to.
 
+pub mod attention;
 pub mod calendar;
 pub mod command;
 pub mod cost;
@@ -30,6 +31,7 @@ pub mod state;
 pub mod testkit;
 pub mod upcast;
 
+pub use attention::{Attention, Delegation, Forced};
 pub use calendar::Calendar;
 pub use command::Command;
 pub use decide::{decide, Context};
@@ -42,7 +44,7 @@ pub use log::{fold, FoldError, Recorded, RecordedEvent};
 pub use owner::{decision_owner, DecisionOwner};
 pub use policy::Policy;
 pub use refusal::Refusal;
-pub use reminders::{plan as plan_reminder, ReminderPlan};
+pub use reminders::{plan as plan_reminder, plan_review, ReminderPlan};
 pub use request::{Capacity, Deadline, DeadlineKind, PendingCancellation, Request, Submission};
 pub use role::{Actor, Party, Role, RoleSet};
 pub use rules::{available_actions, check_state, who_may};

@@ -16,12 +16,23 @@ pub struct DecisionOwner {
 }
 
 pub fn decision_owner(req: &Request) -> Option<DecisionOwner> {
+    // An owner who is away is represented by their delegate: the decision, its reminders
+    // and its DMs go there.
+    // A deactivated owner can decide nothing: their decision escalates to admins.
+    let person = |u: &crate::domain::UserId| {
+        let acting = req.acting_for(u);
+        if req.attention.deactivated.contains(acting) {
+            Party::Role(Role::Admin)
+        } else {
+            Party::User(acting.clone())
+        }
+    };
     let commercial_owner = || match &req.commercial_owner {
-        Some(u) => Party::User(u.clone()),
+        Some(u) => person(u),
         None => Party::Role(Role::CommercialApprover),
     };
     let technical_owner = || match &req.technical_owner {
-        Some(u) => Party::User(u.clone()),
+        Some(u) => person(u),
         None => Party::Role(Role::Infra),
     };
     let due = req.deadline.map(|d| d.at);

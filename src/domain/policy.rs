@@ -13,7 +13,22 @@ pub struct Policy {
     pub activation_ttl_business_days: u32,
     pub allow_provisioning_before_confirmation: bool,
     pub escalate_after_reminders: u32,
+    /// Longest `reminders_snoozed`, in business days. Policies recorded before the key
+    /// existed read as the default.
+    #[serde(default = "default_max_snooze")]
+    pub max_snooze_business_days: u32,
+    /// A request that has not moved for this many business days counts as stuck.
+    #[serde(default = "default_stuck_after")]
+    pub stuck_after_business_days: u32,
     pub calendar: Calendar,
+}
+
+fn default_max_snooze() -> u32 {
+    3
+}
+
+fn default_stuck_after() -> u32 {
+    3
 }
 
 impl Policy {
@@ -33,6 +48,8 @@ impl Default for Policy {
             activation_ttl_business_days: 10,
             allow_provisioning_before_confirmation: false,
             escalate_after_reminders: 3,
+            max_snooze_business_days: default_max_snooze(),
+            stuck_after_business_days: default_stuck_after(),
             calendar: Calendar::default(),
         }
     }

@@ -81,6 +81,24 @@ pub enum Refusal {
     #[error("Nothing would change: {0}.")]
     NoChange(String),
 
+    #[error("Nothing was forced on this request, or its forced transition is already reviewed.")]
+    NothingToReview,
+
+    #[error("You forced this transition, so another admin must review it.")]
+    OwnReview,
+
+    #[error("Snooze for 1 to {max} business days (got {days}).")]
+    BadSnooze { days: u32, max: u32 },
+
+    #[error("{0}")]
+    SnoozePastDeadline(String),
+
+    #[error("You already nudged this request today; the next nudge is possible from {next}.")]
+    NudgedToday { next: DateTime<Utc> },
+
+    #[error("{0}")]
+    BadDelegation(String),
+
     #[error("That request does not exist.")]
     NoSuchRequest,
 

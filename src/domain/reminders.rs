@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::attention::{warning_day_start, REVIEW_SUFFIX};
 use super::calendar::Calendar;
 use super::event::Event;
 use super::owner::decision_owner;
@@ -57,6 +58,10 @@ pub fn plan(req: &Request, policy: &Policy, now: DateTime<Utc>) -> Option<Remind
     let due_tomorrow = req
         .deadline
         .is_some_and(|d| cal.previous_business_day(cal.local_date(d.at)) == today);
+    // A snooze holds reminders back, never the warning before the deadline.
+    if req.attention.is_snoozed(now) && !due_tomorrow {
+        return None;
+    }
     let mut slot = today.format("%Y-%m-%d").to_string();
     if due_tomorrow {
         slot.push_str(DUE_SUFFIX);
@@ -67,6 +72,20 @@ pub fn plan(req: &Request, policy: &Policy, now: DateTime<Utc>) -> Option<Remind
         due_tomorrow,
         escalate: n > 0 && req.reminders_sent.saturating_add(1) == n,
     })
+}
+
+/// The slot of the break-glass review reminder due on `req` at `now`, if one is: each
+/// business day, inside working hours, until an admin reviews the forced move.
+pub fn plan_review(req: &Request, policy: &Policy, now: DateTime<Utc>) -> Option<String> {
+    let cal = &policy.calendar;
+    let due = req.attention.review_pending()?.review_due_at?;
+    if due > now || !cal.is_working_time(now) {
+        return None;
+    }
+    Some(format!(
+        "{}{REVIEW_SUFFIX}",
+        cal.local_date(now).format("%Y-%m-%d")
+    ))
 }
 
 /// The local date a slot names (`2026-12-04`, `2026-12-04:due`, ...).
@@ -82,6 +101,8 @@ fn next_work_start(cal: &Calendar, day: NaiveDate) -> DateTime<Utc> {
 /// Starts a gate's reminder count: the first reminder is due on the next business day.
 pub(crate) fn open_gate(req: &mut Request, cal: &Calendar, now: DateTime<Utc>) {
     req.reminders_sent = 0;
+    // A snooze is for one decision; the next gate's owner is reminded as usual.
+    req.attention.snoozed_until = None;
     let opened = cal.local_date(now);
     req.reminder_due_at = decision_owner(req).map(|_| next_work_start(cal, opened));
 }
@@ -96,6 +117,16 @@ pub(crate) fn track(
 ) {
     let gate_changed = before.state != next.state
         || before.pending_cancellation.is_some() != next.pending_cancellation.is_some();
+    if let Event::ReminderSent { slot, .. } = event {
+        if slot.ends_with(REVIEW_SUFFIX) {
+            // A review reminder belongs to the forced move, not to the gate's decision.
+            if let Some(forced) = next.attention.forced.as_mut() {
+                let day = slot_date(slot).unwrap_or_else(|| cal.local_date(now));
+                forced.review_due_at = Some(next_work_start(cal, day));
+            }
+            return;
+        }
+    }
     if gate_changed {
         open_gate(next, cal, now);
     } else if let Event::ReminderSent {
@@ -113,6 +144,23 @@ pub(crate) fn track(
     if decision_owner(next).is_none() {
         next.reminder_due_at = None;
     }
+    hold_for_snooze(next, cal);
+}
+
+/// Moves the next reminder to the snooze's end, or to the pre-deadline warning if that
+/// comes first.
+fn hold_for_snooze(next: &mut Request, cal: &Calendar) {
+    let (Some(until), Some(due)) = (next.attention.snoozed_until, next.reminder_due_at) else {
+        return;
+    };
+    if due >= until {
+        return;
+    }
+    next.reminder_due_at = Some(match next.deadline.map(|d| warning_day_start(cal, d.at)) {
+        Some(warning) if warning <= due => due,
+        Some(warning) => warning.min(until),
+        None => until,
+    });
 }
 
 /// A reminder is recorded only once its slot is due, so a sweep that read the request

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::attention::Attention;
 use super::ids::{RequestId, RequestNumber, TeamId, UserId};
 use super::state::State;
 
@@ -120,6 +121,9 @@ pub struct Request {
     pub reminders_sent: u32,
     /// When the decision owner is next due a reminder; `None` when nobody owns a decision.
     pub reminder_due_at: Option<DateTime<Utc>>,
+    /// Delegations, snooze, nudge and break-glass review (see `attention`).
+    #[serde(default)]
+    pub attention: Attention,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -129,6 +133,11 @@ impl Request {
     pub fn commercially_approved(&self) -> bool {
         self.approvals.commercial.is_some()
             && (!self.finance_required || self.approvals.finance.is_some())
+    }
+
+    /// Who decides for `owner` now: their delegate while they are away.
+    pub fn acting_for<'a>(&'a self, owner: &'a UserId) -> &'a UserId {
+        self.attention.acting_for(owner)
     }
 
     /// Capacity committed after the request ended still needs infra to release it.

@@ -3,6 +3,7 @@
 //! folding the log never does.
 
 use super::event::EventKind;
+use super::owner::decision_owner;
 use super::policy::Policy;
 use super::refusal::Refusal;
 use super::request::{DeadlineKind, Request};
@@ -43,9 +44,17 @@ pub fn allowed_states(kind: EventKind) -> &'static [State] {
         | EventKind::CancelApproved
         | EventKind::CancelDenied
         | EventKind::CommentAdded
-        | EventKind::OwnerReassigned => OPEN,
+        | EventKind::OwnerReassigned
+        | EventKind::DecisionDelegated
+        | EventKind::RemindersSnoozed
+        | EventKind::OwnerNudged
+        | EventKind::ForcedTransition
+        | EventKind::OwnerDeactivated => OPEN,
         EventKind::CapacityReleased => &[Cancelled, Expired, Failed],
-        EventKind::ReminderSent => &State::ALL,
+        // A delegation ends and a forced move is reviewed however the request ended.
+        EventKind::ReminderSent
+        | EventKind::DecisionReturned
+        | EventKind::ForcedTransitionReviewed => &State::ALL,
     }
 }
 
@@ -59,6 +68,13 @@ fn allowed_while_cancellation_pending(kind: EventKind) -> bool {
             | EventKind::CommentAdded
             | EventKind::ReminderSent
             | EventKind::OwnerReassigned
+            | EventKind::DecisionDelegated
+            | EventKind::DecisionReturned
+            | EventKind::RemindersSnoozed
+            | EventKind::OwnerNudged
+            | EventKind::ForcedTransition
+            | EventKind::ForcedTransitionReviewed
+            | EventKind::OwnerDeactivated
             | EventKind::TechnicalOwnerAssigned
             | EventKind::CustomerConfirmationTimeout
             | EventKind::ActivationTimeout
@@ -123,6 +139,19 @@ pub fn check_state(req: &Request, kind: EventKind, policy: &Policy) -> Result<()
         EventKind::ReminderSent if req.state.is_terminal() && !req.needs_release() => {
             return Err(wrong());
         }
+        EventKind::RemindersSnoozed | EventKind::OwnerNudged if decision_owner(req).is_none() => {
+            return Err(Refusal::NoChange(
+                "nobody owns a decision on this request".into(),
+            ));
+        }
+        EventKind::DecisionReturned if req.attention.delegations.is_empty() => {
+            return Err(Refusal::NoChange(
+                "no decision on this request is delegated".into(),
+            ));
+        }
+        EventKind::ForcedTransitionReviewed if req.attention.review_pending().is_none() => {
+            return Err(Refusal::NothingToReview);
+        }
         _ => {}
     }
     Ok(())
@@ -145,8 +174,17 @@ fn describe_states(kind: EventKind, states: &[State]) -> String {
 /// The parties who may record `kind` on `req`: the "who can act" of a refusal.
 pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
     let owner = || match &req.commercial_owner {
-        Some(u) => Party::User(u.clone()),
+        Some(u) => Party::User(req.acting_for(u).clone()),
         None => Party::Role(Role::CommercialApprover),
+    };
+    let named_owners = || {
+        dedup(
+            [&req.commercial_owner, &req.technical_owner]
+                .into_iter()
+                .flatten()
+                .map(|u| Party::User(u.clone()))
+                .collect(),
+        )
     };
     let requester = Party::User(req.requester.clone());
     match kind {
@@ -182,14 +220,30 @@ pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
         EventKind::CancelRequested => dedup(vec![requester, owner(), Party::Role(Role::Admin)]),
         EventKind::CancelApproved | EventKind::CancelDenied => cancellation_deciders(req),
         EventKind::CommentAdded => vec![Party::Role(Role::Requester)],
-        EventKind::OwnerReassigned => vec![Party::Role(Role::Admin)],
+        EventKind::OwnerReassigned
+        | EventKind::ForcedTransition
+        | EventKind::ForcedTransitionReviewed => vec![Party::Role(Role::Admin)],
+        EventKind::DecisionDelegated => named_owners(),
+        EventKind::DecisionReturned => {
+            let mut who: Vec<Party> = req
+                .attention
+                .delegations
+                .iter()
+                .map(|d| Party::User(d.from.clone()))
+                .collect();
+            who.push(Party::System);
+            dedup(who)
+        }
+        EventKind::RemindersSnoozed => decision_owner(req).map_or_else(Vec::new, |o| o.parties),
+        EventKind::OwnerNudged => vec![requester],
+        EventKind::OwnerDeactivated => vec![Party::System],
     }
 }
 
 fn cancellation_deciders(req: &Request) -> Vec<Party> {
     let mut who = Vec::new();
     if let Some(owner) = &req.commercial_owner {
-        who.push(Party::User(owner.clone()));
+        who.push(Party::User(req.acting_for(owner).clone()));
     }
     who.push(Party::Role(Role::CommercialApprover));
     who
@@ -212,8 +266,38 @@ pub(super) fn not_permitted(event: EventKind, who: Vec<Party>) -> Refusal {
     Refusal::NotPermitted { event, who }
 }
 
+/// Whether `actor` is the commercial owner, or decides for them while they are away.
+pub(super) fn is_commercial_owner(req: &Request, actor: &Actor) -> bool {
+    req.commercial_owner
+        .as_ref()
+        .is_some_and(|u| actor.is(Some(u)) || actor.is(Some(req.acting_for(u))))
+}
+
+/// Whether `actor` decides for an away technical owner.
+fn is_technical_delegate(req: &Request, actor: &Actor) -> bool {
+    req.technical_owner
+        .as_ref()
+        .and_then(|u| req.attention.delegation_of(u))
+        .is_some_and(|d| actor.is(Some(&d.to)))
+}
+
+/// Whether `actor` is one of those the decision waits on (a role counts through its members).
+pub(super) fn owns_decision(req: &Request, actor: &Actor) -> bool {
+    decision_owner(req).is_some_and(|o| {
+        o.parties.iter().any(|p| match p {
+            Party::User(u) => actor.is(Some(u)),
+            Party::Role(r) => actor.has(*r),
+            Party::System => false,
+        })
+    }) || [&req.commercial_owner, &req.technical_owner]
+        .into_iter()
+        .flatten()
+        .any(|u| actor.is(Some(u)) && req.attention.delegation_of(u).is_some())
+}
+
 pub(super) fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Result<(), Refusal> {
-    let is_owner = actor.is(req.commercial_owner.as_ref());
+    let is_owner = is_commercial_owner(req, actor);
+    let tech_delegate = is_technical_delegate(req, actor);
     let is_requester = actor.is(Some(&req.requester));
     let refuse = || Err(not_permitted(kind, who_may(req, kind)));
     let separation = |who: Vec<Party>| {
@@ -244,16 +328,17 @@ pub(super) fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Resu
             can
         }
         EventKind::TechnicalApproved | EventKind::TechnicalRejected => {
-            let can = actor.has(Role::Infra);
+            let can = actor.has(Role::Infra) || tech_delegate;
             if can {
                 separation(vec![Party::Role(Role::Infra)])?;
             }
             can
         }
+        EventKind::ProvisioningCompleted | EventKind::ProvisioningFailed => {
+            actor.has(Role::Infra) || tech_delegate
+        }
         EventKind::TechnicalOwnerAssigned
         | EventKind::EarlyProcurementStarted
-        | EventKind::ProvisioningCompleted
-        | EventKind::ProvisioningFailed
         | EventKind::CapacityReleased => actor.has(Role::Infra),
         EventKind::CustomerConfirmed => is_owner || is_requester,
         EventKind::TtlExtended => is_owner,
@@ -287,7 +372,32 @@ pub(super) fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Resu
         }
         EventKind::CancelDenied => is_owner || actor.has(Role::CommercialApprover),
         EventKind::CommentAdded => actor.user().is_some(),
-        EventKind::OwnerReassigned => actor.has(Role::Admin),
+        EventKind::OwnerReassigned | EventKind::ForcedTransition => actor.has(Role::Admin),
+        EventKind::ForcedTransitionReviewed => {
+            let can = actor.has(Role::Admin);
+            if can {
+                if let Some(forced) = req.attention.review_pending() {
+                    if actor.is(forced.by.as_ref()) {
+                        return Err(Refusal::OwnReview);
+                    }
+                }
+            }
+            can
+        }
+        EventKind::DecisionDelegated => {
+            actor.is(req.commercial_owner.as_ref()) || actor.is(req.technical_owner.as_ref())
+        }
+        EventKind::DecisionReturned => {
+            matches!(actor, Actor::Scheduler)
+                || req
+                    .attention
+                    .delegations
+                    .iter()
+                    .any(|d| actor.is(Some(&d.from)))
+        }
+        EventKind::RemindersSnoozed => owns_decision(req, actor),
+        EventKind::OwnerNudged => is_requester,
+        EventKind::OwnerDeactivated => matches!(actor, Actor::Scheduler),
     };
     if allowed {
         Ok(())
@@ -310,6 +420,13 @@ pub fn available_actions(req: &Request, policy: &Policy) -> Vec<EventKind> {
                     | EventKind::CommentAdded
                     | EventKind::OwnerReassigned
                     | EventKind::CommercialOwnerAssigned
+                    | EventKind::DecisionDelegated
+                    | EventKind::DecisionReturned
+                    | EventKind::RemindersSnoozed
+                    | EventKind::OwnerNudged
+                    | EventKind::ForcedTransition
+                    | EventKind::ForcedTransitionReviewed
+                    | EventKind::OwnerDeactivated
             )
         })
         .filter(|k| check_state(req, *k, policy).is_ok())

@@ -4,13 +4,13 @@
 use tracing::warn;
 
 use super::Deliverer;
+use crate::domain::fold;
+use crate::domain::Links;
 use crate::domain::{Effect, Event, Request};
 use crate::linear::{LinearClient, LinearError};
 use crate::render;
-use crate::domain::fold;
 use crate::slack::api::ApiError;
 use crate::store::outbox::OutboxRow;
-use crate::domain::Links;
 use crate::store::{self, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +96,34 @@ impl Deliverer {
             Effect::DirectMessage { to } => {
                 let (req, links) = self.request(row).await?;
                 let (after, event) = self.request_at_event(row).await?;
+                if let Event::ReminderSent { slot, .. } = &event.event {
+                    if slot.ends_with(crate::domain::attention::REVIEW_SUFFIX) {
+                        let content = render::attention::review_dm(
+                            &req,
+                            links.permalink.as_deref(),
+                            policy,
+                            now,
+                        );
+                        let dm = self.state.api.open_dm(to.as_str()).await?;
+                        self.state.api.post_message(&dm, content, None).await?;
+                        return Ok(());
+                    }
+                }
+                if let Event::OwnerDeactivated { user, .. } = &event.event {
+                    let content = render::attention::deactivated_dm(
+                        &req,
+                        user,
+                        links.permalink.as_deref(),
+                        roles,
+                        policy,
+                        now,
+                    );
+                    let dm = self.state.api.open_dm(to.as_str()).await?;
+                    self.state.api.post_message(&dm, content, None).await?;
+                    return Ok(());
+                }
                 let why = match &event.event {
+                    Event::OwnerNudged { .. } => render::dm::DmReason::Nudged,
                     Event::ReminderSent { slot, .. }
                         if slot.ends_with(crate::domain::reminders::DUE_SUFFIX) =>
                     {

@@ -35,6 +35,13 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::ReminderSent => "Remind",
         EventKind::CommentAdded => "Comment",
         EventKind::OwnerReassigned => "Reassign owner",
+        EventKind::DecisionDelegated => "Delegate",
+        EventKind::DecisionReturned => "Take back",
+        EventKind::RemindersSnoozed => "Snooze reminders",
+        EventKind::OwnerNudged => "Nudge",
+        EventKind::ForcedTransition => "Force transition",
+        EventKind::ForcedTransitionReviewed => "Mark reviewed",
+        EventKind::OwnerDeactivated => "Flag deactivated owner",
     }
 }
 

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use slack_morphism::blocks::{SlackBlock, SlackBlockMarkDownText, SlackContextBlock};
 use slack_morphism::SlackMessageContent;
 
+use super::blocks::{id, section};
 use super::buttons::{actions_block, label, shown_actions};
 use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when};
-use super::root::{id, section};
 use crate::config::Roles;
 use crate::domain::{EventKind, Policy, Request, State};
 
@@ -22,6 +22,8 @@ pub enum DmReason {
     DueTomorrow,
     /// The deadline passed: the request is EXPIRED and its cancellation gate is open.
     TimedOut,
+    /// The requester nudged the decision owner.
+    Nudged,
 }
 
 const REASON_MAX: usize = 800;
@@ -48,6 +50,7 @@ pub fn decision_dm(
             format!(":alarm_clock: *Expired* · {title}"),
             format!("{} has expired: the cancellation gate is yours", req.number),
         ),
+        DmReason::Nudged => super::attention::nudge_opening(req, &title),
     };
     let mut text = vec![opening];
     if why == DmReason::TimedOut && req.state == State::Expired {

@@ -81,7 +81,14 @@ pub fn refusal_reply(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> String {
-    let text = refusal_text(refusal, roles);
+    let text = match refusal {
+        // The next nudge is told in the team's zone, like every other time we show.
+        Refusal::NudgedToday { next } => format!(
+            "You already nudged this request today; the next nudge is possible from {}.",
+            when(*next, &policy.calendar, now)
+        ),
+        _ => refusal_text(refusal, roles),
+    };
     match req {
         Some(req) if !names_who(refusal) => with_who_acts(text, req, roles, policy, now),
         _ => text,
@@ -237,6 +244,14 @@ pub fn help_text() -> String {
         "• `/capacity` or `/capacity new` — open the request form",
         "• `/capacity status CR-12` — where a request stands and who it waits on",
         "• `/capacity list` — open requests; `list mine` — yours; `list waiting` — waiting on you",
+        "• `/capacity away @someone until 2026-12-24` — while you are away, the decisions you \
+         own go to them; `/capacity back` — take them back",
+        "• `/capacity snooze CR-12 2 reason` — hold your reminders on a request for up to a few \
+         business days (the warning before its deadline still comes)",
+        "• `/capacity nudge CR-12` — remind whoever owns the decision on your request (once a \
+         business day)",
+        "• `/capacity force CR-12 STATE reason` — admins: break-glass move to any state; \
+         `/capacity review CR-12` — another admin reviews it",
         "• `/capacity help` — this help",
         "Decisions happen with the buttons on each request's message in the requests channel \
          or in your DMs.",

@@ -17,13 +17,15 @@
 //! - `linear`: the informational Linear issue's title, description and comments.
 
 pub mod action_value;
+pub mod attention;
+mod blocks;
 pub mod buttons;
 pub mod dm;
 pub mod ephemeral;
 #[cfg(any(test, feature = "testkit"))]
 pub mod limits;
 pub mod linear;
-mod lines;
+pub(crate) mod lines;
 pub mod modal;
 pub mod root;
 pub mod text;

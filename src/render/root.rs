@@ -7,11 +7,12 @@
 
 use chrono::{DateTime, Utc};
 use slack_morphism::blocks::{
-    SlackBlock, SlackBlockId, SlackBlockMarkDownText, SlackBlockPlainText, SlackBlockText,
-    SlackContextBlock, SlackHeaderBlock, SlackSectionBlock,
+    SlackBlock, SlackBlockMarkDownText, SlackBlockPlainText, SlackBlockText, SlackContextBlock,
+    SlackHeaderBlock, SlackSectionBlock,
 };
 use slack_morphism::SlackMessageContent;
 
+use super::blocks::{id, section};
 use super::buttons::actions_block;
 use super::lines::{
     capacity, closed, day, months, pending_cancellation, safe_url, summary, waiting_on, when,
@@ -39,6 +40,11 @@ pub fn root_message(
             .with_block_id(id("header"))
             .into(),
         section("state", state_text(req, roles, policy, now)),
+    ];
+    if let Some(marks) = super::attention::root_marks(req, policy, now) {
+        blocks.push(section("attention", marks));
+    }
+    blocks.extend([
         fields("facts", facts(req)),
         fields("people", people(req, roles, policy)),
         section(
@@ -48,7 +54,7 @@ pub fn root_message(
                 quote(&req.details.justification, JUSTIFICATION_MAX)
             ),
         ),
-    ];
+    ]);
     if let Some(text) = capacity(req, roles, policy, now) {
         blocks.push(section("capacity", text));
     }
@@ -166,17 +172,6 @@ fn context(req: &Request, links: &Links, policy: &Policy, now: DateTime<Utc>) ->
 
 fn field(name: &str, value: &str) -> String {
     format!("*{name}*\n{value}")
-}
-
-pub(crate) fn id(s: &str) -> SlackBlockId {
-    SlackBlockId(s.to_string())
-}
-
-pub(crate) fn section(block_id: &str, text: String) -> SlackBlock {
-    SlackSectionBlock::new()
-        .with_block_id(id(block_id))
-        .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(text)))
-        .into()
 }
 
 fn fields(block_id: &str, fields: Vec<String>) -> SlackBlock {

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use slack_morphism::blocks::{SlackBlock, SlackBlockMarkDownText, SlackContextBlock};
 use slack_morphism::SlackMessageContent;
 
+use super::blocks::{id, section};
 use super::lines::{capacity, commercial_owner, owners_joined_by, waiting_on, when};
-use super::root::{id, section};
 use super::text::{clip, mention, mentions, quote};
 use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
@@ -83,6 +83,11 @@ fn what_happened(
 ) -> String {
     let who = actor_name(actor);
     let kind = event.kind();
+    if let Some(line) =
+        super::attention::what_happened(after, event, actor, &who, roles, policy, now)
+    {
+        return line;
+    }
     match event {
         Event::Submitted { details, .. } => format!(
             "{who} submitted the request: {}, {} → {} in {}.",

@@ -21,7 +21,7 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{sweep_deadlines, sweep_reminders, Sweeper};
+use super::{sweep_absences, sweep_deadlines, sweep_reminders, sweep_reviews, Sweeper};
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
 use crate::outbox::Deliverer;
@@ -107,6 +107,9 @@ impl Scheduler {
                     if let Err(e) = sweep_deadlines(&s, clock.now()).await {
                         warn!(error.message = %e, "deadline sweep failed; the next tick retries");
                     }
+                    if let Err(e) = sweep_absences(&s, clock.now()).await {
+                        warn!(error.message = %e, "absence sweep failed; the next tick retries");
+                    }
                 })
             })
         };
@@ -117,6 +120,9 @@ impl Scheduler {
                 Box::pin(async move {
                     if let Err(e) = sweep_reminders(&s, clock.now()).await {
                         warn!(error.message = %e, "reminder sweep failed; the next tick retries");
+                    }
+                    if let Err(e) = sweep_reviews(&s, clock.now()).await {
+                        warn!(error.message = %e, "review sweep failed; the next tick retries");
                     }
                 })
             })

@@ -251,6 +251,14 @@ impl SlackApi {
         Ok(())
     }
 
+    /// Whether `user` is an active member of the workspace (`deleted: true` is a deactivated
+    /// account). `user_not_found` is a permanent error: someone outside the workspace.
+    pub async fn user_is_active(&self, user: &str) -> Result<bool, ApiError> {
+        let req = SlackApiUsersInfoRequest::new(SlackUserId(user.into()));
+        let r = self.bot().users_info(&req).await.map_err(classify)?;
+        Ok(!r.user.deleted.unwrap_or(false))
+    }
+
     pub async fn channel_membership(&self, channel: &str) -> Result<bool, ApiError> {
         let req = SlackApiConversationsInfoRequest::new(SlackChannelId(channel.into()));
         let r = self

@@ -4,6 +4,7 @@
 //! needs no database and no `.sqlx` cache, and every query is exercised by the test suite
 //! against a real, freshly migrated Postgres.
 
+pub mod absences;
 pub mod events;
 pub mod outbox;
 pub mod requests;

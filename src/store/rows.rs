@@ -38,6 +38,7 @@ pub struct RequestRow {
     pub state_entered_at: DateTime<Utc>,
     pub reminders_sent: i32,
     pub reminder_due_at: Option<DateTime<Utc>>,
+    pub attention: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -46,7 +47,7 @@ pub const REQUEST_COLUMNS: &str = "id, number, state, version, seq, requester, r
      commercial_owner, technical_owner, customer, details, finance_required, approvals, \
      deadline_kind, deadline_at, expired_from, capacity_committed_at, capacity_ended_at, \
      capacity_released, pending_cancellation, close_reason, state_entered_at, reminders_sent, \
-     reminder_due_at, created_at, updated_at";
+     reminder_due_at, attention, created_at, updated_at";
 
 fn corrupt(id: Uuid, what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("request {id}: {what}"))
@@ -125,6 +126,7 @@ impl RequestRow {
             reminders_sent: u32::try_from(self.reminders_sent)
                 .map_err(|_| corrupt(id, "negative reminders_sent"))?,
             reminder_due_at: self.reminder_due_at,
+            attention: serde_json::from_value(self.attention).map_err(|e| corrupt(id, e))?,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -138,8 +140,9 @@ pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Resul
          requester_team, commercial_owner, technical_owner, customer, details, finance_required, \
          approvals, deadline_kind, deadline_at, expired_from, capacity_committed_at, \
          capacity_ended_at, capacity_released, pending_cancellation, close_reason, \
-         state_entered_at, reminders_sent, reminder_due_at, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26) \
+         state_entered_at, reminders_sent, reminder_due_at, created_at, updated_at, attention, \
+         review_due_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28) \
          ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, state = EXCLUDED.state, \
          version = EXCLUDED.version, seq = EXCLUDED.seq, requester = EXCLUDED.requester, \
          requester_team = EXCLUDED.requester_team, commercial_owner = EXCLUDED.commercial_owner, \
@@ -153,7 +156,8 @@ pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Resul
          pending_cancellation = EXCLUDED.pending_cancellation, \
          close_reason = EXCLUDED.close_reason, state_entered_at = EXCLUDED.state_entered_at, \
          reminders_sent = EXCLUDED.reminders_sent, reminder_due_at = EXCLUDED.reminder_due_at, \
-         created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
+         created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
+         attention = EXCLUDED.attention, review_due_at = EXCLUDED.review_due_at",
     )
     .bind(r.id.0)
     .bind(r.number.0)
@@ -181,6 +185,12 @@ pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Resul
     .bind(r.reminder_due_at)
     .bind(r.created_at)
     .bind(r.updated_at)
+    .bind(sqlx::types::Json(&r.attention))
+    .bind(
+        r.attention
+            .review_pending()
+            .and_then(|f| f.review_due_at),
+    )
     .execute(conn)
     .await?;
     Ok(())

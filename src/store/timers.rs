@@ -74,3 +74,21 @@ pub async fn due_reminders(
     .await?;
     rows.into_iter().map(RequestRow::into_request).collect()
 }
+
+/// Requests whose break-glass review reminder is due at or before `now`, earliest first.
+pub async fn due_reviews(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Request>, StoreError> {
+    let rows: Vec<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests \
+         WHERE review_due_at IS NOT NULL AND review_due_at <= $1 \
+         ORDER BY review_due_at LIMIT $2"
+    )))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(RequestRow::into_request).collect()
+}

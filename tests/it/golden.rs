@@ -157,6 +157,13 @@ fn command_of(event: &Event) -> Command {
         },
         Event::CommentAdded { text } => Command::CommentAdded { text },
         Event::OwnerReassigned { role, to } => Command::OwnerReassigned { role, to },
+        Event::DecisionDelegated { to, until, .. } => Command::DecisionDelegated { to, until },
+        Event::DecisionReturned { from, .. } => Command::DecisionReturned { from },
+        Event::RemindersSnoozed { days, reason, .. } => Command::RemindersSnoozed { days, reason },
+        Event::OwnerNudged { recipients, .. } => Command::OwnerNudged { recipients },
+        Event::ForcedTransition { to, reason, .. } => Command::ForcedTransition { to, reason },
+        Event::ForcedTransitionReviewed => Command::ForcedTransitionReviewed,
+        Event::OwnerDeactivated { user, admins } => Command::OwnerDeactivated { user, admins },
     }
 }
 

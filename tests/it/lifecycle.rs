@@ -94,12 +94,13 @@ async fn events_from_slack_carry_their_envelope_id_and_timers_and_signals_none(p
     use capacity_bot::http::signature::sign;
 
     let mut h = Harness::start(pool.clone()).await;
-    let envelope_ids = |log: &[capacity_bot::domain::RecordedEvent], kind: EventKind| -> Vec<Option<String>> {
-        log.iter()
-            .filter(|e| e.event.kind() == kind)
-            .map(|e| e.envelope_id.clone())
-            .collect()
-    };
+    let envelope_ids =
+        |log: &[capacity_bot::domain::RecordedEvent], kind: EventKind| -> Vec<Option<String>> {
+            log.iter()
+                .filter(|e| e.event.kind() == kind)
+                .map(|e| e.envelope_id.clone())
+                .collect()
+        };
     let log_of = |n: i64| {
         let pool = pool.clone();
         async move {

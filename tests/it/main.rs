@@ -2,6 +2,7 @@
 
 mod support;
 
+mod away;
 mod cli;
 mod delivery;
 mod doctor;

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use capacity_bot::app::Daemon;
-use slack_emulator::{DisconnectReason, Emulator, Fault};
 use capacity_bot::store::MIGRATOR;
+use slack_emulator::{DisconnectReason, Emulator, Fault};
 use sqlx::PgPool;
 use tokio::io::AsyncReadExt;
 

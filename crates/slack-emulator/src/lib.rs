@@ -42,6 +42,7 @@ mod shared;
 mod socket;
 mod state;
 mod text;
+mod users;
 mod view_state;
 mod web_api;
 

@@ -84,6 +84,8 @@ pub(crate) struct State {
     by_ts: HashMap<(String, String), usize>,
     pub(crate) ephemerals: Vec<Ephemeral>,
     pub(crate) views: Vec<View>,
+    /// Users whose account was deactivated (`users.info` says `deleted: true`).
+    pub(crate) deactivated: std::collections::HashSet<String>,
     /// Open views per user, root first (Slack's view stack, max 3).
     pub(crate) stacks: HashMap<String, Vec<String>>,
     pub(crate) triggers: HashMap<String, Trigger>,
@@ -115,6 +117,7 @@ impl State {
             by_ts: HashMap::new(),
             ephemerals: Vec::new(),
             views: Vec::new(),
+            deactivated: Default::default(),
             stacks: HashMap::new(),
             triggers: HashMap::new(),
             tickets: HashMap::new(),

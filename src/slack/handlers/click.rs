@@ -23,6 +23,8 @@ fn command_for(kind: EventKind) -> Option<Command> {
         EventKind::CancelApproved => Command::CancelApproved,
         EventKind::CancelDenied => Command::CancelDenied,
         EventKind::CapacityReleased => Command::CapacityReleased,
+        // The review DM's button.
+        EventKind::ForcedTransitionReviewed => Command::ForcedTransitionReviewed,
         _ => return None,
     })
 }
@@ -74,6 +76,12 @@ async fn click(
     let action = payload
         .pointer("/actions/0")
         .ok_or_else(|| Reply::Text("That click carried no action; nothing was recorded.".into()))?;
+    if str_at(action, "/type") == Some("users_select") {
+        let actor = super::actor(state, user, &team)
+            .await
+            .map_err(Reply::Text)?;
+        return super::away::reassign_from_select(state, action, actor, user, envelope_id).await;
+    }
     let action_id = str_at(action, "/action_id").unwrap_or_default();
     let kind: EventKind = action_id.parse().map_err(|_| {
         Reply::Text(

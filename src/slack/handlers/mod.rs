@@ -5,6 +5,7 @@
 //! replies about what was *not* recorded (refusals, "try again") are sent directly, after
 //! the ack, since there is no event to hang them on.
 
+mod away;
 mod click;
 mod intake;
 mod reason;
@@ -42,7 +43,7 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
     // to Slack's delivery.
     let from = envelope.envelope_id.as_str();
     match envelope.kind {
-        EnvelopeKind::SlashCommands => slash::handle(&state, payload).await,
+        EnvelopeKind::SlashCommands => slash::handle(&state, payload, from).await,
         EnvelopeKind::Interactive => match payload.get("type").and_then(Value::as_str) {
             Some("block_actions") => {
                 click::handle(&state, payload, from).await;
@@ -81,6 +82,12 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
                 None
             }
         },
+        EnvelopeKind::EventsApi
+            if payload.pointer("/event/type").and_then(Value::as_str) == Some("user_change") =>
+        {
+            away::user_change(&state, payload, from).await;
+            None
+        }
         EnvelopeKind::EventsApi => {
             info!(event_id = ?payload.get("event_id"), "ignored an Events API envelope (no events are subscribed)");
             None

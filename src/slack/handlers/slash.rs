@@ -11,7 +11,7 @@ use crate::render::ephemeral::ListScope;
 use crate::store::{self, requests::ListFilter};
 
 /// The ack payload: an ephemeral reply, or `None` once the form is open.
-pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
+pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) -> Option<Value> {
     let Some(user) = str_at(payload, "/user_id").and_then(|u| UserId::parse(u).ok()) else {
         return Some(ephemeral(
             "That command arrived without a user; nothing was done.",
@@ -23,6 +23,12 @@ pub async fn handle(state: &AppState, payload: &Value) -> Option<Value> {
         .to_string();
     let mut words = text.split_whitespace();
     let sub = words.next().map(str::to_ascii_lowercase);
+    if sub
+        .as_deref()
+        .is_some_and(|s| super::away::SUBCOMMANDS.contains(&s))
+    {
+        return Some(super::away::handle(state, payload, &user, &text, envelope_id).await);
+    }
     let arg = words.next();
     let extra = words.next();
     let reply = match (sub.as_deref(), arg, extra) {

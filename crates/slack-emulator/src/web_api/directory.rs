@@ -32,7 +32,7 @@ pub(crate) fn apps_connections_open(shared: &Shared, state: &mut State, _: &Para
     }))
 }
 
-pub(crate) fn users_info(shared: &Shared, _: &mut State, params: &Params) -> Reply {
+pub(crate) fn users_info(shared: &Shared, state: &mut State, params: &Params) -> Reply {
     let id = params.non_empty("user").unwrap_or_default();
     let cfg = &shared.config;
     if id == cfg.bot_user_id {
@@ -48,12 +48,16 @@ pub(crate) fn users_info(shared: &Shared, _: &mut State, params: &Params) -> Rep
         return Reply::ok(json!({"user": user}));
     }
     match cfg.user(&id) {
-        Some(seed) => Reply::ok(json!({"user": user_json(shared, seed)})),
+        Some(seed) => {
+            let mut user = user_json(shared, seed);
+            user["deleted"] = json!(state.deactivated.contains(&id));
+            Reply::ok(json!({"user": user}))
+        }
         None => Reply::error("user_not_found"),
     }
 }
 
-fn user_json(shared: &Shared, user: &SeedUser) -> Value {
+pub(crate) fn user_json(shared: &Shared, user: &SeedUser) -> Value {
     let display = user.name.split('.').next().unwrap_or(&user.name).to_owned();
     let (first, last) = user
         .real_name

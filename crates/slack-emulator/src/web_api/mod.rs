@@ -3,7 +3,7 @@
 //! for rate limits), and `/hooks/<id>` for the `response_url`s the emulator hands out.
 
 mod chat;
-mod directory;
+pub(crate) mod directory;
 mod hooks;
 mod params;
 mod views;

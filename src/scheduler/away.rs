@@ -1,0 +1,99 @@
+//! The sweeps of issue 13: absences that end on their date, and break-glass review
+//! reminders. Like the other sweeps, each records through `append` with actor `scheduler`
+//! and an idempotency key every replica builds the same way, so each happens once.
+
+use chrono::{DateTime, Utc};
+use tracing::{info_span, warn, Instrument};
+
+use super::{append_for, record, stamp, Sweeper, BATCH};
+use crate::domain::{plan_review, Command, Party, Request, Role};
+use crate::store::{self, StoreError};
+
+/// Ends every absence whose last day is before today (in the calendar's zone): each request
+/// still delegated from that person records `decision_returned`, then the absence gets its
+/// `back` row. Returns how many `decision_returned` this call recorded.
+pub async fn sweep_absences(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let today = s.state.settings.policy.calendar.local_date(now);
+    let mut recorded = 0;
+    loop {
+        let due = store::absences::due_to_end(&s.state.pool, today, BATCH).await?;
+        let read = due.len();
+        let mut ended = 0;
+        for absence in due {
+            if s.stop.is_cancelled() {
+                return Ok(recorded);
+            }
+            let span = info_span!("absence_end", user = %absence.user, absence = %absence.id);
+            let returned = async {
+                let mut returned = 0;
+                // The returns first: an absence marked ended is never looked at again.
+                for id in
+                    store::absences::requests_delegated_from(&s.state.pool, &absence.user).await?
+                {
+                    let command = Command::DecisionReturned {
+                        from: absence.user.clone(),
+                    };
+                    let key = format!("absence-end:{}:{id}", absence.id);
+                    if record(s, append_for(s, id, vec![command], now, key))
+                        .await
+                        .is_some()
+                    {
+                        returned += 1;
+                    }
+                }
+                store::absences::record_back(&s.state.pool, absence.id, "scheduler", now).await?;
+                Ok::<_, StoreError>(returned)
+            }
+            .instrument(span)
+            .await?;
+            recorded += returned;
+            ended += 1;
+        }
+        if read < usize::try_from(BATCH).unwrap_or(usize::MAX) || ended == 0 {
+            return Ok(recorded);
+        }
+    }
+}
+
+/// Sends the break-glass review reminders due at `now`: a DM to each admin but the one who
+/// forced the move, each business day until one of them reviews it.
+pub async fn sweep_reviews(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    if !s.state.settings.policy.calendar.is_working_time(now) {
+        return Ok(0);
+    }
+    let due = store::timers::due_reviews(&s.state.pool, now, BATCH).await?;
+    let mut recorded = 0;
+    for req in due {
+        let span = info_span!("review_reminder", request_id = %req.id);
+        if fire_review(s, &req, now).instrument(span).await {
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
+}
+
+async fn fire_review(s: &Sweeper, req: &Request, now: DateTime<Utc>) -> bool {
+    let Some(slot) = plan_review(req, &s.state.settings.policy, now) else {
+        return false;
+    };
+    let Some(forced) = req.attention.review_pending() else {
+        return false;
+    };
+    let mut recipients = s.state.roles.people(&Party::Role(Role::Admin)).await;
+    recipients.retain(|u| Some(u) != forced.by.as_ref());
+    recipients.sort();
+    recipients.dedup();
+    if recipients.is_empty() {
+        warn!("a break-glass review is due but there is no other admin to ask");
+        return false;
+    }
+    let key = format!("review:{}:{}:{slot}", req.id, stamp(forced.at));
+    let command = Command::ReminderSent {
+        slot,
+        recipients,
+        escalation: false,
+    };
+    record(s, append_for(s, req.id, vec![command], now, key))
+        .await
+        .is_some()
+}
