@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod outbox;
+pub mod report;
 pub mod requests;
 mod rows;
 pub mod timers;
