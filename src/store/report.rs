@@ -30,6 +30,27 @@ pub struct Visit {
     pub left_by: Option<String>,
 }
 
+/// A state change is an event whose state differs from its predecessor's; each one opens
+/// a visit that the next state change closes. Binds: stages, since, now. Public so the
+/// bench can print its plan.
+///
+/// Reminders and comments never change state (the lifecycle table: "any → same"), so they
+/// are skipped before the window functions; the rest is read in order from the covering
+/// index `capacity_request_events_report_visits`.
+pub const VISITS: &str = "WITH ev AS ( \
+           SELECT request_id, seq, kind, actor, occurred_at, state_after, \
+                  lag(state_after) OVER (PARTITION BY request_id ORDER BY seq) AS state_before \
+           FROM capacity.capacity_request_events \
+           WHERE occurred_at <= $3 AND kind NOT IN ('reminder_sent', 'comment_added')), \
+         moves AS ( \
+           SELECT request_id, seq, occurred_at AS entered, state_after AS stage, \
+                  lead(occurred_at) OVER w AS left_at, lead(kind) OVER w AS left_kind, \
+                  lead(actor) OVER w AS left_by \
+           FROM ev WHERE state_before IS DISTINCT FROM state_after \
+           WINDOW w AS (PARTITION BY request_id ORDER BY seq)) \
+         SELECT stage, entered, left_at, left_kind, left_by FROM moves \
+         WHERE stage = ANY($1) AND (left_at IS NULL OR $2::timestamptz IS NULL OR left_at >= $2)";
+
 /// Stage visits in `stages` that ended at or after `since` (all when `None`) and by `now`,
 /// and every visit still open at `now`.
 pub async fn visits(
@@ -39,27 +60,12 @@ pub async fn visits(
     now: DateTime<Utc>,
 ) -> Result<Vec<Visit>, StoreError> {
     let stages: Vec<&str> = stages.iter().map(|s| s.as_str()).collect();
-    // A state change is an event whose state differs from its predecessor's; each one opens
-    // a visit that the next state change closes.
-    let rows = sqlx::query_as(
-        "WITH ev AS ( \
-           SELECT request_id, seq, kind, actor, occurred_at, state_after, \
-                  lag(state_after) OVER (PARTITION BY request_id ORDER BY seq) AS state_before \
-           FROM capacity.capacity_request_events WHERE occurred_at <= $3), \
-         moves AS ( \
-           SELECT request_id, seq, occurred_at AS entered, state_after AS stage, \
-                  lead(occurred_at) OVER w AS left_at, lead(kind) OVER w AS left_kind, \
-                  lead(actor) OVER w AS left_by \
-           FROM ev WHERE state_before IS DISTINCT FROM state_after \
-           WINDOW w AS (PARTITION BY request_id ORDER BY seq)) \
-         SELECT stage, entered, left_at, left_kind, left_by FROM moves \
-         WHERE stage = ANY($1) AND (left_at IS NULL OR $2::timestamptz IS NULL OR left_at >= $2)",
-    )
-    .bind(&stages)
-    .bind(since)
-    .bind(now)
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query_as(VISITS)
+        .bind(&stages)
+        .bind(since)
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
     Ok(rows)
 }
 
@@ -88,27 +94,21 @@ pub async fn kind_counts(
     now: DateTime<Utc>,
 ) -> Result<Vec<KindCount>, StoreError> {
     // The stage an event left is its predecessor's state: one index lookup per (rare) event.
+    // The WHERE clause is the predicate of `capacity_request_events_report_marks`, verbatim.
     let rows = sqlx::query_as(
-        "SELECT CASE WHEN e.kind = 'reminder_sent' THEN $4 ELSE e.kind END AS kind, \
+        "SELECT CASE WHEN e.kind = 'reminder_sent' THEN $3 ELSE e.kind END AS kind, \
                 CASE WHEN e.kind = 'reminder_sent' THEN e.state_after ELSE \
                   (SELECT p.state_after FROM capacity.capacity_request_events p \
                    WHERE p.request_id = e.request_id AND p.seq = e.seq - 1) END AS stage, \
                 count(*) AS events, count(DISTINCT e.request_id) AS requests \
          FROM capacity.capacity_request_events e \
-         WHERE e.occurred_at <= $2 AND ($1::timestamptz IS NULL OR e.occurred_at >= $1) \
-           AND (e.kind = ANY($3) \
+         WHERE (e.kind IN ('customer_confirmation_timeout', 'activation_timeout', 'forced_transition') \
                 OR (e.kind = 'reminder_sent' AND e.payload->>'escalation' = 'true')) \
+           AND e.occurred_at <= $2 AND ($1::timestamptz IS NULL OR e.occurred_at >= $1) \
          GROUP BY 1, 2",
     )
     .bind(since)
     .bind(now)
-    .bind(
-        TIMEOUT_KINDS
-            .iter()
-            .chain([&FORCED_KIND])
-            .copied()
-            .collect::<Vec<_>>(),
-    )
     .bind(ESCALATION_KIND)
     .fetch_all(pool)
     .await?;
@@ -207,10 +207,11 @@ pub async fn open_or_committed(pool: &PgPool) -> Result<Vec<Request>, StoreError
     rows.into_iter().map(RequestRow::into_request).collect()
 }
 
-/// When the log starts: the report's window when none is given.
+/// When the log starts: the report's window when none is given. Every request's log starts
+/// with its submission at `created_at`, so the projection answers without reading the log.
 pub async fn first_event_at(pool: &PgPool) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(
-        sqlx::query_scalar("SELECT min(occurred_at) FROM capacity.capacity_request_events")
+        sqlx::query_scalar("SELECT min(created_at) FROM capacity.capacity_requests")
             .fetch_one(pool)
             .await?,
     )
