@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod render;
 pub mod replay;
+pub mod report;
 pub mod scheduler;
 pub mod slack;
 pub mod store;

@@ -2,6 +2,7 @@
 
 mod check_config;
 pub mod doctor;
+mod report;
 mod requests;
 mod run;
 
@@ -51,6 +52,21 @@ pub enum Command {
     Requests {
         #[command(subcommand)]
         command: RequestsCommand,
+    },
+    /// Decision times per stage and person, missed deadlines, escalations, cost at risk and
+    /// capacity committed now. Business hours follow the config's calendar.
+    Report {
+        /// Start of the period: a date (YYYY-MM-DD, in the calendar's zone) or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// The period is the last N days.
+        #[arg(long, value_name = "N")]
+        days: Option<String>,
+        #[arg(long, value_enum, default_value_t = report::Format::Table)]
+        format: report::Format,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Rebuild every projection from its events and report any difference (exit 1 on one).
     Replay {
@@ -112,6 +128,20 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::CheckConfig => check_config::run(cli.config.as_deref()),
         Command::Requests { command } => requests::run(command).await,
         Command::Replay { fix } => replay(fix).await,
+        Command::Report {
+            since,
+            days,
+            format,
+            out,
+        } => {
+            let args = report::Args {
+                since,
+                days,
+                format,
+                out,
+            };
+            report::run(cli.config.as_deref(), args).await
+        }
     };
     match result {
         Ok(code) => code,

@@ -47,6 +47,14 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// `SLACK_API_URL` from `env` (Slack's own when unset), for commands that read no config
+/// file but may call Slack (`report` naming people).
+pub fn slack_api_url(env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigErrors> {
+    let mut problems = Problems::default();
+    let url = slack::api_url(env, &mut problems);
+    problems.finish(Some(url))
+}
+
 /// Everything the daemon and the CLI are configured with. `Debug` never shows a secret.
 #[derive(Debug, Clone)]
 pub struct Settings {

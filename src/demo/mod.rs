@@ -86,6 +86,7 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
         http_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         ..RunOptions::default()
     };
+    let calendar = settings.policy.calendar.clone();
     let daemon = Daemon::start(settings, pool.clone(), Arc::new(SystemClock), options).await?;
     emu.wait_connected(1, WAIT).await?;
 
@@ -197,10 +198,26 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
             crate::audit::timeline(r, &events, &links, chrono::Utc::now())
         );
     }
+    println!("\n`capacity-bot report` over the demo's database (also --format csv, json, html):\n");
+    print!("{}", report(&pool, &emu, &calendar).await?);
     daemon.shutdown().await;
     emu.shutdown().await;
     println!("\nDone. Run `capacity-bot run` with a real workspace: see README.md.");
     Ok(())
+}
+
+/// The table `capacity-bot report` prints, with names from the emulator's `users.info`.
+async fn report(
+    pool: &PgPool,
+    emu: &Emulator,
+    calendar: &crate::domain::Calendar,
+) -> anyhow::Result<String> {
+    let mut report = crate::report::gather(pool, None, chrono::Utc::now(), calendar).await?;
+    let token = secrecy::SecretString::from(emu.bot_token().to_string());
+    let api = crate::slack::api::SlackApi::new(&emu.api_url(), &token, None)?;
+    let names = crate::slack::names::Names::resolve(Some(&api), report.users()).await;
+    report.name_people(&names);
+    Ok(crate::report::table::render(&report))
 }
 
 async fn wait_root(emu: &Emulator, showing: &str) -> anyhow::Result<Message> {

@@ -98,6 +98,32 @@ impl Calendar {
         self.at(day, self.work_end)
     }
 
+    /// The working time between two instants: the part of `[from, to)` that falls inside
+    /// working hours on business days, in the configured zone. Zero when `to` is not after
+    /// `from`. What a decision cost its owner's working week, as opposed to wall time.
+    pub fn business_duration(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+        let mut total = Duration::zero();
+        if to <= from {
+            return total;
+        }
+        let last = self.local_date(to);
+        let mut day = self.local_date(from);
+        while day <= last {
+            if self.is_business_day(day) {
+                let start = self.work_starts(day).max(from);
+                let end = self.work_ends(day).min(to);
+                if end > start {
+                    total += end - start;
+                }
+            }
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        total
+    }
+
     /// Inside working hours on a business day, in the configured zone.
     pub fn is_working_time(&self, at: DateTime<Utc>) -> bool {
         let local = at.with_timezone(&self.time_zone);
@@ -211,5 +237,49 @@ mod tests {
         assert!(!cal.is_working_time(utc("2026-12-03T22:00:00Z"))); // 17:00 local
         assert!(!cal.is_working_time(utc("2026-12-05T15:00:00Z"))); // Saturday
         assert!(!cal.is_working_time(utc("2026-12-25T15:00:00Z"))); // holiday
+    }
+
+    #[test]
+    fn business_duration_counts_working_hours_only() {
+        let cal = ny(&["2026-12-25"]);
+        let hours = |from: &str, to: &str| {
+            cal.business_duration(utc(from), utc(to)).num_minutes() as f64 / 60.0
+        };
+        // Thursday 10:00 to 15:30 local: inside one working day.
+        assert_eq!(hours("2026-12-03T15:00:00Z", "2026-12-03T20:30:00Z"), 5.5);
+        // Thursday 16:00 to Friday 10:00: one hour each side of the night.
+        assert_eq!(hours("2026-12-03T21:00:00Z", "2026-12-04T15:00:00Z"), 2.0);
+        // Friday 16:00 to Monday 10:00: the weekend counts nothing.
+        assert_eq!(hours("2026-12-04T21:00:00Z", "2026-12-07T15:00:00Z"), 2.0);
+        // Saturday to Sunday: nothing at all.
+        assert_eq!(hours("2026-12-05T15:00:00Z", "2026-12-06T20:00:00Z"), 0.0);
+        // Before work starts to after it ends on a Thursday: the whole 8-hour day.
+        assert_eq!(hours("2026-12-03T11:00:00Z", "2026-12-04T02:00:00Z"), 8.0);
+        // Christmas Friday is a holiday: Thursday 24th 16:00 to Monday 28th 10:00 is 2 hours.
+        assert_eq!(hours("2026-12-24T21:00:00Z", "2026-12-28T15:00:00Z"), 2.0);
+        // Two whole weeks: ten working days, less the holiday.
+        assert_eq!(
+            hours("2026-12-21T05:00:00Z", "2027-01-04T05:00:00Z"),
+            9.0 * 8.0
+        );
+        // Backwards or empty.
+        assert_eq!(hours("2026-12-03T20:00:00Z", "2026-12-03T15:00:00Z"), 0.0);
+        assert_eq!(hours("2026-12-03T15:00:00Z", "2026-12-03T15:00:00Z"), 0.0);
+    }
+
+    #[test]
+    fn business_duration_follows_the_local_day_and_daylight_saving() {
+        // Week of the DST change (1 Nov 2026): Friday 30 Oct 16:00 EDT to Monday 2 Nov
+        // 10:00 EST is one hour on Friday and one on Monday, though the offset moved.
+        let cal = ny(&[]);
+        let d = cal.business_duration(utc("2026-10-30T20:00:00Z"), utc("2026-11-02T15:00:00Z"));
+        assert_eq!(d, Duration::hours(2));
+        // In Tokyo the same instants are Saturday 05:00 to Tuesday 00:00: Monday only.
+        let tokyo = Calendar {
+            time_zone: chrono_tz::Asia::Tokyo,
+            ..Calendar::default()
+        };
+        let d = tokyo.business_duration(utc("2026-10-30T20:00:00Z"), utc("2026-11-02T15:00:00Z"));
+        assert_eq!(d, Duration::hours(8));
     }
 }

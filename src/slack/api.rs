@@ -259,6 +259,23 @@ impl SlackApi {
         Ok(!r.user.deleted.unwrap_or(false))
     }
 
+    /// The name people know a user by: their display name, else their full name, else
+    /// their handle; `None` when the profile has none of them.
+    pub async fn user_name(&self, user: &str) -> Result<Option<String>, ApiError> {
+        let req = SlackApiUsersInfoRequest::new(SlackUserId(user.into()));
+        let u = self.bot().users_info(&req).await.map_err(classify)?.user;
+        let profile = u.profile.as_ref();
+        Ok([
+            profile.and_then(|p| p.display_name.clone()),
+            profile.and_then(|p| p.real_name.clone()),
+            u.real_name.clone(),
+            u.name.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|n| !n.trim().is_empty()))
+    }
+
     pub async fn channel_membership(&self, channel: &str) -> Result<bool, ApiError> {
         let req = SlackApiConversationsInfoRequest::new(SlackChannelId(channel.into()));
         let r = self

@@ -5,5 +5,6 @@ pub mod api;
 pub mod backoff;
 pub mod envelope;
 pub mod handlers;
+pub mod names;
 pub mod roles;
 pub mod socket;

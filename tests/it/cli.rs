@@ -238,6 +238,7 @@ fn the_demo_plays_a_request_through_every_gate_on_a_fresh_database() {
         "Only <@alex>",
         "recorded activation  → ACTIVATED",
         "is dropped at the end",
+        "Capacity requests report",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }

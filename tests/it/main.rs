@@ -15,6 +15,7 @@ mod intake;
 mod lifecycle;
 mod linear;
 mod refusals;
+mod report;
 mod shutdown;
 mod socket;
 mod supervision;
