@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod render;
 pub mod replay;
 pub mod scheduler;
+pub mod simulate;
 pub mod slack;
 pub mod store;
 pub mod telemetry;

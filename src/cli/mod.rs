@@ -4,6 +4,7 @@ mod check_config;
 pub mod doctor;
 mod requests;
 mod run;
+pub mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,8 @@ pub enum Command {
         #[command(subcommand)]
         command: RequestsCommand,
     },
+    /// Replay the recorded human steps under another policy file and report what would differ.
+    Simulate(simulate::Args),
     /// Rebuild every projection from its events and report any difference (exit 1 on one).
     Replay {
         /// Rewrite differing projections from the log.
@@ -112,6 +115,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::CheckConfig => check_config::run(cli.config.as_deref()),
         Command::Requests { command } => requests::run(command).await,
         Command::Replay { fix } => replay(fix).await,
+        Command::Simulate(args) => simulate::run(args).await,
     };
     match result {
         Ok(code) => code,
