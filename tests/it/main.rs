@@ -15,6 +15,7 @@ mod lifecycle;
 mod linear;
 mod refusals;
 mod shutdown;
+mod simulate;
 mod socket;
 
 mod replay;
