@@ -307,7 +307,7 @@ async fn generate(pool: &PgPool, settings: &Settings) -> (Vec<Life>, DateTime<Ut
     let mut lives = Vec::new();
     for i in 0..REQUESTS {
         let n = i64::try_from(i).unwrap();
-        let cost = if i % 3 == 0 {
+        let cost = if i.is_multiple_of(3) {
             60_000
         } else {
             8_000 + 1_000 * n
