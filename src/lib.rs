@@ -15,6 +15,7 @@ pub mod render;
 pub mod replay;
 pub mod report;
 pub mod scheduler;
+pub mod simulate;
 pub mod slack;
 pub mod store;
 pub mod supervise;

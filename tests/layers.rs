@@ -17,8 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["domain"],
     // Leaves of the shell: configuration, time, metrics, logging, task supervision.
     &["config", "clock", "metrics", "telemetry", "supervise"],
-    // Pure rendering, all SQL, Linear's client, the audit timeline.
-    &["render", "store", "linear", "audit"],
+    // Pure rendering and what-if replay, all SQL, Linear's client, the audit timeline.
+    &["render", "simulate", "store", "linear", "audit"],
     // Replay over the store; Slack's wire (socket, envelopes, Web API, roles).
     &["replay", "slack"],
     // What the daemon's parts share.

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::Failure;
-use crate::config::{self, Settings};
+use crate::config::{self, ConfigErrors, Settings};
 
 pub fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let path = path.ok_or_else(|| {
@@ -24,10 +24,14 @@ pub fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(errors) => {
-            eprintln!("{}: {} problem(s)", path.display(), errors.problems.len());
-            eprint!("{errors}");
-            Ok(ExitCode::FAILURE)
-        }
+        Err(errors) => Ok(refuse(path, &errors)),
     }
+}
+
+/// How a config file with problems is refused: every problem with its field, on stderr.
+/// `simulate` refuses its policy file with exactly these lines and exit code.
+pub(super) fn refuse(path: &Path, errors: &ConfigErrors) -> ExitCode {
+    eprintln!("{}: {} problem(s)", path.display(), errors.problems.len());
+    eprint!("{errors}");
+    ExitCode::FAILURE
 }

@@ -5,6 +5,7 @@ pub mod doctor;
 mod report;
 mod requests;
 mod run;
+pub mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Replay the recorded human steps under another policy file and report what would differ.
+    Simulate(simulate::Args),
     /// Rebuild every projection from its events and report any difference (exit 1 on one).
     Replay {
         /// Rewrite differing projections from the log.
@@ -142,6 +145,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             };
             report::run(cli.config.as_deref(), args).await
         }
+        Command::Simulate(args) => simulate::run(args).await,
     };
     match result {
         Ok(code) => code,

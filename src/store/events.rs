@@ -563,6 +563,50 @@ pub async fn events_of(pool: &PgPool, id: RequestId) -> Result<Vec<RecordedEvent
     read_rows(rows)
 }
 
+/// Calls `each` with the whole log of every request submitted at or after `since` (every
+/// request when `None`), one request at a time, each in sequence order.
+///
+/// For readers of the whole history (`simulate`): the rows are streamed, so a year of logs
+/// is never in memory at once, from one snapshot, in a read-only transaction that is rolled
+/// back, so nothing can be written through it whatever the caller does.
+pub async fn each_log<F>(
+    pool: &PgPool,
+    since: Option<DateTime<Utc>>,
+    mut each: F,
+) -> Result<(), StoreError>
+where
+    F: FnMut(Vec<RecordedEvent>),
+{
+    use futures_util::TryStreamExt;
+
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn
+        .begin_with("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    {
+        let mut rows = sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events \
+             WHERE request_id IN (SELECT request_id FROM capacity.capacity_request_events \
+                                  WHERE seq = 1 AND ($1::timestamptz IS NULL OR occurred_at >= $1)) \
+             ORDER BY request_id, seq"
+        )))
+        .bind(since)
+        .fetch(&mut *tx);
+        let mut log: Vec<EventRow> = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            if log.last().is_some_and(|r| r.request_id != row.request_id) {
+                each(read_rows(std::mem::take(&mut log))?);
+            }
+            log.push(row);
+        }
+        if !log.is_empty() {
+            each(read_rows(log)?);
+        }
+    }
+    tx.rollback().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

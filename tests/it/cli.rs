@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use crate::support::submit;
 
 /// The URL of the test's own database (same server as DATABASE_URL, another name).
-fn url_of(pool: &PgPool) -> String {
+pub(crate) fn url_of(pool: &PgPool) -> String {
     let base = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let db = pool

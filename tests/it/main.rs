@@ -17,6 +17,7 @@ mod linear;
 mod refusals;
 mod report;
 mod shutdown;
+mod simulate;
 mod socket;
 mod supervision;
 
