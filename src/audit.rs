@@ -10,6 +10,7 @@ use crate::domain::cost::{cost_at_risk_cents, format_usd};
 use crate::domain::Links;
 use crate::domain::RecordedEvent;
 use crate::domain::{decision_owner, Request, State};
+use crate::render::lines::owners_joined_by;
 
 /// "3d 4h", "25m": how long a state lasted, for people.
 pub fn human_duration(d: Duration) -> String {
@@ -80,7 +81,7 @@ pub fn timeline(
         let _ = writeln!(
             out,
             "waiting on: {} — {}{}",
-            who.join(" or "),
+            who.join(&format!(" {} ", owners_joined_by(request))),
             owner.decision,
             due
         );
@@ -209,7 +210,11 @@ pub fn list_line(r: &Request) -> String {
     let owner = decision_owner(r)
         .map(|o| {
             let who: Vec<String> = o.parties.iter().map(party_plain).collect();
-            format!("waiting on {} ({})", who.join(" or "), o.decision)
+            format!(
+                "waiting on {} ({})",
+                who.join(&format!(" {} ", owners_joined_by(r))),
+                o.decision
+            )
         })
         .unwrap_or_else(|| "closed".into());
     format!(

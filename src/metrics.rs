@@ -10,6 +10,11 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::domain::{Effect, EventKind};
+
+/// A delivery attempt's outcomes, as the `outcome` label says them.
+pub const DELIVERY_OUTCOMES: [&str; 3] = ["delivered", "retry", "failed"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     pub kind: String,
@@ -110,7 +115,7 @@ impl Metrics {
             "capacity_outbox notifications read by the outbox worker",
             outbox_notifications.clone(),
         );
-        Metrics {
+        let metrics = Metrics {
             registry,
             outbox_notifications,
             events,
@@ -123,7 +128,23 @@ impl Metrics {
             socket_connected,
             socket_reconnects,
             envelopes,
+        };
+        // Every known series is there at zero from start-up: a dashboard's rate() and an
+        // alert on "no deliveries failed" need the series before its first sample.
+        for kind in EventKind::ALL {
+            let _ = metrics.events.get_or_create(&KindLabel {
+                kind: kind.as_str().to_string(),
+            });
         }
+        for effect in Effect::NAMES {
+            for outcome in DELIVERY_OUTCOMES {
+                let _ = metrics.deliveries.get_or_create(&DeliveryLabel {
+                    effect: effect.to_string(),
+                    outcome: outcome.to_string(),
+                });
+            }
+        }
+        metrics
     }
 
     pub fn event(&self, kind: &str) {
@@ -155,5 +176,46 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserId;
+
+    #[test]
+    fn every_labelled_series_is_there_at_zero_from_the_start() {
+        let text = Metrics::new().render();
+        for kind in EventKind::ALL {
+            let line = format!(
+                "capacity_bot_events_recorded_total{{kind=\"{}\"}} 0",
+                kind.as_str()
+            );
+            assert!(text.contains(&line), "missing {line}");
+        }
+        for effect in Effect::NAMES {
+            for outcome in DELIVERY_OUTCOMES {
+                let line = format!(
+                    "capacity_bot_outbox_deliveries_total{{effect=\"{effect}\",outcome=\"{outcome}\"}} 0"
+                );
+                assert!(text.contains(&line), "missing {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_effect_names_are_the_names_effects_report() {
+        let to = UserId::parse("U1").unwrap();
+        let all = [
+            Effect::PostRootMessage,
+            Effect::UpdateRootMessage,
+            Effect::PostThreadReply,
+            Effect::DirectMessage { to },
+            Effect::CreateLinearIssue,
+            Effect::CommentLinearIssue,
+        ];
+        let names: Vec<&str> = all.iter().map(Effect::name).collect();
+        assert_eq!(names, Effect::NAMES);
     }
 }

@@ -23,6 +23,7 @@ pub async fn run(command: RequestsCommand) -> Result<ExitCode, Failure> {
                 open_only: open,
                 involving: None,
                 limit,
+                awaiting_decision: false,
             };
             let requests = store::requests::list(&pool, &filter).await?;
             if json {

@@ -147,9 +147,17 @@ fn decide_existing(req: &Request, command: &Command, ctx: &Context<'_>) -> Resul
     let (now, policy) = (ctx.now, ctx.policy);
     Ok(match command {
         Command::Submitted { .. } => return Err(Refusal::AlreadyExists),
-        Command::CommercialOwnerAssigned { owner } => Event::CommercialOwnerAssigned {
-            owner: owner.clone(),
-        },
+        Command::CommercialOwnerAssigned { owner } => {
+            // Without the role, the requester only confirms the AE their form named (the
+            // automatic assignment); choosing anyone else is the approvers' call.
+            let entitled = ctx.actor.has(Role::CommercialApprover) || ctx.actor.has(Role::Admin);
+            if !entitled && req.details.commercial_owner.as_ref() != Some(owner) {
+                return Err(not_permitted(kind, who_may(req, kind)));
+            }
+            Event::CommercialOwnerAssigned {
+                owner: owner.clone(),
+            }
+        }
         Command::CommercialApproved => Event::CommercialApproved {
             key: choose_key(req, ctx.actor)?,
         },

@@ -35,6 +35,16 @@ impl Effect {
         }
     }
 
+    /// Every effect's `name`, for metrics that must show each series from start-up.
+    pub const NAMES: [&'static str; 6] = [
+        "post_root_message",
+        "update_root_message",
+        "post_thread_reply",
+        "direct_message",
+        "create_linear_issue",
+        "comment_linear_issue",
+    ];
+
     pub fn name(&self) -> &'static str {
         match self {
             Effect::PostRootMessage => "post_root_message",
@@ -76,15 +86,15 @@ pub fn effects_of(
                 ..
             } = event
             {
-                if *escalation {
-                    out.push(Effect::PostThreadReply);
-                } else {
+                if !*escalation {
                     out.extend(
                         recipients
                             .iter()
                             .map(|to| Effect::DirectMessage { to: to.clone() }),
                     );
                 }
+                // One reply per event: an ordinary reminder leaves its trace in the thread too.
+                out.push(Effect::PostThreadReply);
             }
             return out;
         }

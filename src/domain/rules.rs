@@ -432,3 +432,38 @@ pub fn available_actions(req: &Request, policy: &Policy) -> Vec<EventKind> {
         .filter(|k| check_state(req, *k, policy).is_ok())
         .collect()
 }
+
+/// The actions that settle the decision the request waits on: what a DM to its decision owner
+/// carries. Narrower than [`available_actions`] (which the root shows to everyone): no
+/// cancellation request in a reminder, and at an expired gate the owner's one-click way out
+/// (`cancel_approved`) rather than a request the owner could not then approve.
+pub fn decision_actions(req: &Request, policy: &Policy) -> Vec<EventKind> {
+    use EventKind as K;
+    let wanted: &[K] = if req.pending_cancellation.is_some() {
+        &[K::CancelApproved, K::CancelDenied]
+    } else {
+        match req.state {
+            State::Submitted | State::Activated => &[],
+            State::CommercialApprovalRequired => &[K::CommercialApproved, K::CommercialRejected],
+            State::TechnicalReviewRequired => &[
+                K::TechnicalOwnerAssigned,
+                K::TechnicalApproved,
+                K::TechnicalRejected,
+            ],
+            State::CustomerConfirmationRequired => &[K::CustomerConfirmed, K::TtlExtended],
+            State::ProvisioningInProgress => &[K::ProvisioningCompleted, K::ProvisioningFailed],
+            State::ReadyForCustomer => &[K::Activated, K::TtlExtended],
+            State::Expired => &[
+                K::CustomerConfirmed,
+                K::Activated,
+                K::TtlExtended,
+                K::CancelApproved,
+            ],
+            State::Cancelled | State::Failed => &[K::CapacityReleased],
+        }
+    };
+    available_actions(req, policy)
+        .into_iter()
+        .filter(|k| wanted.contains(k))
+        .collect()
+}

@@ -77,10 +77,11 @@ impl Deliverer {
             Ok(Err(e)) => self.judge(row, e),
         };
         let now = self.state.clock.now();
+        let [delivered, retry, failed] = crate::metrics::DELIVERY_OUTCOMES;
         let label = match &outcome {
-            Outcome::Delivered => "delivered",
-            Outcome::RetryAt(..) => "retry",
-            Outcome::Failed(_) => "failed",
+            Outcome::Delivered => delivered,
+            Outcome::RetryAt(..) => retry,
+            Outcome::Failed(_) => failed,
         };
         self.state.metrics.delivery(row.effect.name(), label);
         match outcome {

@@ -255,10 +255,9 @@ pub fn review_dm(
     }
     blocks.push(
         SlackContextBlock::new(vec![SlackBlockMarkDownText::new(format!(
-            "{} · {} · version {}",
+            "{} · {}",
             req.number,
             req.state.label(),
-            req.version
         ))
         .into()])
         .with_block_id(id("context"))

@@ -8,7 +8,7 @@ use slack_morphism::blocks::{
 };
 
 use super::action_value::ActionValue;
-use crate::domain::available_actions;
+use crate::domain::{available_actions, decision_actions};
 use crate::domain::{EventKind, Policy, Request};
 
 /// The words on an action's button.
@@ -56,8 +56,17 @@ pub fn shown_actions(req: &Request, policy: &Policy) -> Vec<EventKind> {
 
 /// The actions block for `req`, or `None` when there is nothing to press.
 pub(crate) fn actions_block(req: &Request, policy: &Policy) -> Option<SlackBlock> {
+    block_of(req, shown_actions(req, policy))
+}
+
+/// The buttons of the pending decision only, for a DM to its owner.
+pub(crate) fn decision_actions_block(req: &Request, policy: &Policy) -> Option<SlackBlock> {
+    block_of(req, decision_actions(req, policy))
+}
+
+fn block_of(req: &Request, kinds: Vec<EventKind>) -> Option<SlackBlock> {
     let value = ActionValue::of(req);
-    let elements: Vec<_> = shown_actions(req, policy)
+    let elements: Vec<_> = kinds
         .into_iter()
         .map(|kind| button(kind, &value).into())
         .collect();

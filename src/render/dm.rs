@@ -1,14 +1,14 @@
 //! DMs to whoever owns the next decision: reminders, the day-before warning, and the
-//! cancellation gate a timeout opens. They carry the same buttons as the root message (same
-//! action ids, same values), so the daemon handles a click from a DM exactly like one in the
-//! channel.
+//! cancellation gate a timeout opens. They carry the buttons of that decision only, with the
+//! same action ids and values as the root's, so the daemon handles a click from a DM exactly
+//! like one in the channel.
 
 use chrono::{DateTime, Utc};
 use slack_morphism::blocks::{SlackBlock, SlackBlockMarkDownText, SlackContextBlock};
 use slack_morphism::SlackMessageContent;
 
 use super::blocks::{id, section};
-use super::buttons::{actions_block, label, shown_actions};
+use super::buttons::{decision_actions_block, label};
 use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when};
 use crate::config::Roles;
 use crate::domain::{EventKind, Policy, Request, State};
@@ -72,15 +72,14 @@ pub fn decision_dm(
             format!("<{url}|Open the thread of {}>", req.number),
         ));
     }
-    if let Some(actions) = actions_block(req, policy) {
+    if let Some(actions) = decision_actions_block(req, policy) {
         blocks.push(actions);
     }
     blocks.push(
         SlackContextBlock::new(vec![SlackBlockMarkDownText::new(format!(
-            "{} · {} · version {}",
+            "{} · {}",
             req.number,
             req.state.label(),
-            req.version
         ))
         .into()])
         .with_block_id(id("context"))
@@ -100,7 +99,7 @@ fn gate(req: &Request, policy: &Policy, now: DateTime<Utc>) -> String {
         "The {window} closed on {} without an answer. You own the cancellation gate:",
         when(req.state_entered_at, &policy.calendar, now)
     );
-    for kind in shown_actions(req, policy) {
+    for kind in crate::domain::decision_actions(req, policy) {
         let does = match kind {
             EventKind::CancelApproved => "closes the request as cancelled",
             EventKind::CancelRequested => "asks for a reason, then cancels",

@@ -4,18 +4,19 @@
 
 use chrono::{DateTime, Utc};
 
-use super::lines::{capacity, clock, pending_cancellation, safe_url, summary, waiting_on, when};
+use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when};
 use super::text::{clip, mentions, truncate};
 use super::thread::actor_name;
 use crate::config::Roles;
 use crate::domain::Links;
 use crate::domain::RecordedEvent;
-use crate::domain::{Party, Policy, Refusal, Request, State};
+use crate::domain::{EventKind, Party, Policy, Refusal, Request, State};
 
 /// Slack keeps message `text` readable up to this many chars.
 pub const TEXT_MAX: usize = 4_000;
 
-/// The refusal's sentence, with every role it names expanded to its configured members.
+/// The refusal's sentence, with every role it names expanded to its configured members and
+/// every action named by its button's words.
 pub fn refusal_text(refusal: &Refusal, roles: &Roles) -> String {
     let who = |parties: &[Party]| mentions(parties, roles, "or");
     let text = match refusal {
@@ -23,13 +24,18 @@ pub fn refusal_text(refusal: &Refusal, roles: &Roles) -> String {
             event,
             who: parties,
         } => {
-            format!("Only {} can do `{event}` on this request.", who(parties))
+            format!(
+                "Only {} can do {} on this request.",
+                who(parties),
+                words(*event)
+            )
         }
         Refusal::SelfApproval {
             event,
             who: parties,
         } => format!(
-            "You requested this, so `{event}` must come from someone else: {}.",
+            "You requested this, so {} must come from someone else: {}.",
+            words(*event),
             who(parties)
         ),
         Refusal::OwnCancellation { who: parties } => format!(
@@ -45,13 +51,27 @@ pub fn refusal_text(refusal: &Refusal, roles: &Roles) -> String {
             state,
             allowed,
         } => format!(
-            "`{event}` is not possible while the request is in *{}*; it is possible only in {}.",
+            "{} is not possible while the request is in *{}*; it is possible only in {}.",
+            words(*event),
             state.label(),
             state_labels(allowed)
         ),
+        // The version stays in the button values; people are told what to do.
+        Refusal::StaleVersion { .. } => {
+            "This request has moved on since that message was shown. Use the updated message."
+                .to_string()
+        }
+        Refusal::ReasonRequired { event } => {
+            format!("A reason is required for {}.", words(*event))
+        }
         other => other.to_string(),
     };
     truncate(&text, TEXT_MAX)
+}
+
+/// An action as people know it: its button's words, in bold ("*Approve technically*").
+pub fn words(kind: EventKind) -> String {
+    format!("*{}*", super::buttons::label(kind))
 }
 
 /// The refusal's states (`TECHNICAL_REVIEW_REQUIRED or EXPIRED …`) in the words messages use.
@@ -103,7 +123,7 @@ pub fn conflict_reply(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> String {
-    let text = conflict_text(winner);
+    let text = conflict_text(winner, now);
     match req {
         Some(req) => with_who_acts(text, req, roles, policy, now),
         None => text,
@@ -127,19 +147,39 @@ fn with_who_acts(
     truncate(&format!("{text}\n{line}."), TEXT_MAX)
 }
 
-/// The answer to a click that lost to another: who recorded what, and when.
-pub fn conflict_text(winner: Option<&RecordedEvent>) -> String {
+/// The answer to a click that lost to another: who recorded what, and when (day, time, zone).
+pub fn conflict_text(winner: Option<&RecordedEvent>, now: DateTime<Utc>) -> String {
     match winner {
         Some(w) => format!(
-            "{} already recorded {} at {}; this request has moved on — use the updated message.",
+            "{} already recorded {} on {}; this request has moved on — use the updated message.",
             actor_name(&w.actor),
-            w.event.kind(),
-            clock(w.occurred_at, &w.policy.calendar)
+            words(w.event.kind()),
+            when(w.occurred_at, &w.policy.calendar, now)
         ),
         None => "This request has moved on since that message was shown — use the updated \
                  message."
             .to_string(),
     }
+}
+
+/// The answer to a second click on a button whose click is already recorded (a new click,
+/// not Slack redelivering the first): when it was recorded, and where the request stands.
+pub fn already_recorded_reply(
+    first: &RecordedEvent,
+    req: &Request,
+    roles: &Roles,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> String {
+    let text = format!(
+        "Already recorded: {} pressed {} on {}; nothing new was recorded.\n{} is now in *{}*.",
+        actor_name(&first.actor),
+        words(first.event.kind()),
+        when(first.occurred_at, &first.policy.calendar, now),
+        req.number,
+        req.state.label()
+    );
+    with_who_acts(text, req, roles, policy, now)
 }
 
 /// `/capacity status CR-n`.
@@ -153,9 +193,8 @@ pub fn status_text(
     let mut lines = vec![
         format!("*{}*", summary(req, 300)),
         format!(
-            "{} · version {} · updated {}",
+            "{} · updated {}",
             req.state.label(),
-            req.version,
             when(req.updated_at, &policy.calendar, now)
         ),
     ];

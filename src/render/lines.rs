@@ -20,13 +20,6 @@ pub(crate) fn when(at: DateTime<Utc>, calendar: &Calendar, now: DateTime<Utc>) -
     }
 }
 
-/// "14:02" in the calendar's zone.
-pub(crate) fn clock(at: DateTime<Utc>, calendar: &Calendar) -> String {
-    at.with_timezone(&calendar.time_zone)
-        .format("%H:%M")
-        .to_string()
-}
-
 /// "Fri 15 Jan 2027".
 pub(crate) fn day(date: NaiveDate) -> String {
     date.format("%a %-d %b %Y").to_string()
@@ -203,10 +196,6 @@ mod tests {
         assert_eq!(when(due, &cal, now), "Thu 10 Dec 17:00 EST");
         let next_year: DateTime<Utc> = "2027-01-04T22:00:00Z".parse().unwrap();
         assert_eq!(when(next_year, &cal, now), "Mon 4 Jan 2027 17:00 EST");
-        assert_eq!(
-            clock("2026-12-03T19:02:00Z".parse().unwrap(), &cal),
-            "14:02"
-        );
     }
 
     #[test]

@@ -157,9 +157,8 @@ fn people(req: &Request, roles: &Roles, policy: &Policy) -> Vec<String> {
 
 fn context(req: &Request, links: &Links, policy: &Policy, now: DateTime<Utc>) -> SlackBlock {
     let mut text = format!(
-        "{} · version {} · updated {}",
+        "{} · updated {}",
         req.number,
-        req.version,
         when(req.updated_at, &policy.calendar, now)
     );
     if let Some(url) = links.linear_url.as_deref().and_then(safe_url) {

@@ -48,15 +48,15 @@ pub fn thread_reply(
         }
     }
     let footer = format!(
-        "{} · version {} · {}",
+        "{} · {}",
         after.number,
-        event.version_after,
         when(event.occurred_at, &policy.calendar, now)
     );
     let blocks: Vec<SlackBlock> = vec![
         section("event", text),
         SlackContextBlock::new(vec![SlackBlockMarkDownText::new(footer).into()])
-            .with_block_id(id("event_context"))
+            // The event's place in the log, for whoever reads the blocks (not the words).
+            .with_block_id(id(&format!("event_context_{}", event.seq)))
             .into(),
     ];
     SlackMessageContent::new()
@@ -134,9 +134,26 @@ fn what_happened(
                 capacity(after, roles, policy, now).map_or(String::new(), |c| format!("\n{c}"));
             format!("{who} {}.{cost}", kind.verb())
         }
-        Event::ReminderSent { recipients, .. } => {
+        // The DM is the reminder; the thread keeps the trace: which one, to whom, about what.
+        Event::ReminderSent {
+            slot, recipients, ..
+        } => {
             let to: Vec<Party> = recipients.iter().cloned().map(Party::User).collect();
-            format!("{who} sent a reminder to {}.", mentions(&to, roles, "and"))
+            let which = if slot.ends_with(crate::domain::reminders::DUE_SUFFIX) {
+                "The due-tomorrow reminder".to_string()
+            } else if slot.ends_with(crate::domain::attention::REVIEW_SUFFIX) {
+                "A reminder to review the forced transition".to_string()
+            } else {
+                format!("Reminder {}", after.reminders_sent)
+            };
+            let about = crate::domain::decision_owner(after)
+                .filter(|_| !slot.ends_with(crate::domain::attention::REVIEW_SUFFIX))
+                .map(|o| format!(" about the {} decision", o.decision))
+                .unwrap_or_default();
+            format!(
+                ":bell: {which}{about} went to {} by DM.",
+                mentions(&to, roles, "and")
+            )
         }
         Event::CommentAdded { .. } => format!("{who} commented:"),
         Event::OwnerReassigned { role, to } => {
@@ -193,11 +210,20 @@ fn escalation(
             None,
         ),
     };
-    let due = due.map_or(String::new(), |d| {
-        format!(" It is due {}.", when(d, &policy.calendar, now))
-    });
+    // "Overdue" only once the deadline has passed: an escalation usually comes before it.
+    let (headline, due) = match due {
+        Some(d) if d <= now => (
+            "Overdue",
+            format!(" It was due {}.", when(d, &policy.calendar, now)),
+        ),
+        Some(d) => (
+            "Escalated",
+            format!(" It is due {}.", when(d, &policy.calendar, now)),
+        ),
+        None => ("Escalated", String::new()),
+    };
     format!(
-        ":rotating_light: *Overdue:* the {decision} decision on {} is waiting on {} and \
+        ":rotating_light: *{headline}:* the {decision} decision on {} is waiting on {} and \
          reminders have gone unanswered.{due} Please decide, or ask an admin to reassign it.",
         after.number,
         mentions(&parties, roles, owners_joined_by(after))

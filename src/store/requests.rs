@@ -34,6 +34,9 @@ pub async fn by_number(
 pub struct ListFilter {
     pub state: Option<State>,
     pub open_only: bool,
+    /// Open requests and the closed ones still waiting on a decision: cancelled or failed
+    /// with capacity committed, waiting for infra to release it.
+    pub awaiting_decision: bool,
     /// Requests this user requested or owns (commercially or technically).
     pub involving: Option<UserId>,
     pub limit: i64,
@@ -45,12 +48,16 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Request>, St
          WHERE ($1::text IS NULL OR state = $1) \
            AND (NOT $2 OR state NOT IN ('ACTIVATED', 'CANCELLED', 'FAILED')) \
            AND ($3::text IS NULL OR requester = $3 OR commercial_owner = $3 OR technical_owner = $3) \
+           AND (NOT $5 OR state NOT IN ('ACTIVATED', 'CANCELLED', 'FAILED') \
+                OR (state IN ('CANCELLED', 'FAILED') AND capacity_committed_at IS NOT NULL \
+                    AND capacity_ended_at IS NULL)) \
          ORDER BY number DESC LIMIT $4"
     )))
     .bind(filter.state.map(State::as_str))
     .bind(filter.open_only)
     .bind(filter.involving.as_ref().map(UserId::as_str))
     .bind(if filter.limit > 0 { filter.limit } else { 1000 })
+    .bind(filter.awaiting_decision)
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(RequestRow::into_request).collect()

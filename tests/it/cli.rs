@@ -90,7 +90,7 @@ async fn list_and_show_read_the_log(pool: PgPool) {
     assert!(text.contains("assigned the commercial owner"), "{text}");
     assert!(text.contains("time in each state"), "{text}");
     assert!(
-        text.contains("waiting on: UAE or a finance approver"),
+        text.contains("waiting on: UAE and a finance approver"),
         "{text}"
     );
 

@@ -215,15 +215,22 @@ async fn id_of(pool: &PgPool, n: i64) -> RequestId {
         .id
 }
 
-/// "CR-2 · version 5 · …" in a thread reply's footer → 5.
+/// An event reply's place in its request's log, from the footer's block id
+/// (`event_context_<seq>`); every event here moves the version, so it is the version too.
 fn version_of(reply: &Message) -> i32 {
-    let text = reply.render();
-    let after = text
-        .split("· version ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no version in {text}"));
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().expect("a version number")
+    reply
+        .blocks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|b| {
+            b["block_id"]
+                .as_str()?
+                .strip_prefix("event_context_")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no event footer in {}", reply.render()))
 }
 
 /// Delivers until no row is pending, however often the other worker holds the next one.

@@ -338,7 +338,8 @@ async fn free_text_cannot_ping_the_channel_or_fake_a_link(pool: PgPool) {
         .unwrap();
     assert_eq!(ack.payload, None, "the rejection is recorded");
     h.root_showing(1, "Cancelled").await;
-    let thread = h.thread_len(&root, 3).await;
+    // Submitted, owner assigned, the reminder, the rejection.
+    let thread = h.thread_len(&root, 4).await;
     crate::timers::settle(&h).await;
 
     // Replies that show the request to people: status, a list, and an unknown command.
@@ -360,6 +361,7 @@ async fn free_text_cannot_ping_the_channel_or_fake_a_link(pool: PgPool) {
     let root_raw = root.blocks.to_string() + &root.text;
     assert!(root_raw.contains(EVIL_ENTITY_ESCAPED), "{root_raw}");
     let reason = thread.last().expect("the rejection reply");
+    assert!(reason.render().contains("rejected"), "{}", reason.render());
     assert!(
         reason.blocks.to_string().contains(EVIL_ENTITY_ESCAPED),
         "the reason is shown: {}",

@@ -75,7 +75,7 @@ async fn ready_request(h: &Harness) {
         (INFRA, "provisioning_completed"),
     ] {
         h.emu.click(user, CHANNEL, &root.ts, action).await.unwrap();
-        h.root_showing(1, "version").await;
+        h.root_showing(1, "updated").await;
         wait_version(h, action).await;
     }
 }
@@ -114,7 +114,8 @@ async fn health_readiness_and_metrics_answer(pool: PgPool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     let (code, metrics) = loop {
         let (code, metrics) = http.get("/metrics").await;
-        if metrics.contains("outcome=\"delivered\"") || tokio::time::Instant::now() > deadline {
+        let delivered = "effect=\"post_root_message\",outcome=\"delivered\"} 1";
+        if metrics.contains(delivered) || tokio::time::Instant::now() > deadline {
             break (code, metrics);
         }
         tokio::task::yield_now().await;
@@ -127,6 +128,9 @@ async fn health_readiness_and_metrics_answer(pool: PgPool) {
         "capacity_bot_ack_latency_seconds_count",
         "capacity_bot_outbox_pending",
         "capacity_bot_outbox_deliveries_total{effect=\"post_root_message\",outcome=\"delivered\"} 1",
+        // Series nothing has touched yet are there at zero, for dashboards and alerts.
+        "capacity_bot_events_recorded_total{kind=\"activated\"} 0",
+        "capacity_bot_outbox_deliveries_total{effect=\"direct_message\",outcome=\"failed\"} 0",
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }

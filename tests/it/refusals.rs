@@ -54,7 +54,7 @@ async fn a_stranger_approving_is_refused_and_told_who_may_approve(pool: PgPool) 
     click(&h, STRANGER, &root, "commercial_approved").await;
 
     let text = refused(&h, STRANGER, "Only", events, &root).await;
-    assert!(text.contains("`commercial_approved`"), "{text}");
+    assert!(text.contains("*Approve*"), "the button's words: {text}");
     assert!(
         text.contains(&format!("<@{AE}>")),
         "names the owner: {text}"
@@ -80,7 +80,7 @@ async fn an_action_for_another_state_is_refused_and_says_who_the_request_waits_o
     assert_eq!(ack.payload, None);
 
     let text = refused(&h, INFRA, "not possible", events, &root).await;
-    assert!(text.contains("`technical_approved`"), "{text}");
+    assert!(text.contains("*Approve technically*"), "{text}");
     assert!(
         text.contains("Commercial approval"),
         "says the state: {text}"
@@ -112,7 +112,7 @@ async fn a_click_on_an_out_of_date_message_is_refused_and_names_who_moved_it(poo
 
     let text = refused(&h, FINANCE, "moved on", events, &root).await;
     assert!(
-        text.contains(&format!("<@{AE}> already recorded commercial_approved")),
+        text.contains(&format!("<@{AE}> already recorded *Approve* on ")),
         "names who moved it: {text}"
     );
     assert!(
@@ -131,7 +131,7 @@ async fn a_requester_who_is_an_approver_cannot_approve_their_own_request(pool: P
     click(&h, APPROVER, &root, "commercial_approved").await;
 
     let text = refused(&h, APPROVER, "You requested this", events, &root).await;
-    assert!(text.contains("`commercial_approved`"), "{text}");
+    assert!(text.contains("*Approve*"), "the button's words: {text}");
     assert!(
         text.contains(&format!("<@{AE}>")),
         "names who can approve instead: {text}"
@@ -187,11 +187,48 @@ async fn a_stranger_clicking_reject_is_refused_before_any_form_opens(pool: PgPoo
     click(&h, STRANGER, &root, "commercial_rejected").await;
 
     let text = refused(&h, STRANGER, "Only", events, &root).await;
-    assert!(text.contains("`commercial_rejected`"), "{text}");
+    assert!(text.contains("*Reject*"), "{text}");
     assert!(text.contains(&format!("<@{AE}>")), "{text}");
     assert!(
         h.emu.views(STRANGER).is_empty(),
         "no reason form was opened"
+    );
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_new_click_on_a_recorded_button_is_answered_and_a_redelivered_one_is_not(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let root = submitted(&h, REQUESTER, "10000").await;
+    let events = h.events().await;
+    // Both clicks on the message as it was: the second comes before the update reaches AE.
+    let first = h.click_envelope(AE, &root, "commercial_approved");
+    let second = h.click_envelope(AE, &root, "commercial_approved");
+
+    assert_eq!(h.send_envelope(&first).await.payload, None);
+    assert_eq!(h.events().await, events + 1);
+    // Slack delivering the same envelope again: nothing recorded, nothing said.
+    assert_eq!(h.send_envelope(&first).await.payload, None);
+    assert_eq!(h.events().await, events + 1);
+    assert!(h.no_reply_sent(), "a redelivery is answered by nothing");
+
+    // A new click on the same button: nothing recorded, and AE is told why.
+    assert_eq!(h.send_envelope(&second).await.payload, None);
+    let told = h.ephemeral_to(AE, "Already recorded").await;
+    assert_eq!(h.events().await, events + 1);
+    assert!(
+        told.contains(&format!("<@{AE}> pressed *Approve* on ")),
+        "{told}"
+    );
+    assert!(told.contains("EST"), "the time has its zone: {told}");
+    assert!(
+        told.contains("CR-1 is now in *Technical review required*"),
+        "{told}"
+    );
+    assert!(told.contains("Waiting on"), "who acts next: {told}");
+    assert!(
+        !told.contains("commercial_approved"),
+        "no action ids: {told}"
     );
     h.stop().await;
 }

@@ -159,7 +159,7 @@ async fn the_same_click_envelope_delivered_twice_at_once_is_recorded_once(pool: 
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn a_double_click_is_recorded_once_and_needs_no_reply(pool: PgPool) {
+async fn a_double_click_is_recorded_once_and_the_second_click_is_told_so(pool: PgPool) {
     let mut h = Harness::start(pool).await;
     let root = submitted(&h, "10000").await;
     let before = h.events().await;
@@ -176,7 +176,17 @@ async fn a_double_click_is_recorded_once_and_needs_no_reply(pool: PgPool) {
     h.thread_len(&root, 3).await;
     h.daemon().deliverer.drain().await.expect("outbox drains");
     assert_eq!(h.emu.thread(CHANNEL, &root.ts).len(), 3, "one reply");
-    assert!(h.no_reply_sent(), "the second click is not a refusal");
+    let told = h.ephemeral_to(AE, "Already recorded").await;
+    assert!(
+        told.contains(&format!("<@{AE}> pressed *Approve* on ")) && told.contains("EST"),
+        "who, what and when (with the zone): {told}"
+    );
+    assert!(told.contains("is now in *Technical review"), "{told}");
+    assert_eq!(
+        h.emu.ephemerals(AE).len(),
+        1,
+        "one answer, to the second click only"
+    );
     h.stop().await;
 }
 
@@ -238,7 +248,7 @@ async fn two_people_clicking_the_same_button_at_once_record_one_event_and_the_lo
 
     let told = h.ephemeral_to(loser, "already recorded").await;
     assert!(
-        told.contains(&format!("<@{winner}> already recorded commercial_approved")),
+        told.contains(&format!("<@{winner}> already recorded *Approve* on ")),
         "the loser is told who won: {told}"
     );
     assert!(

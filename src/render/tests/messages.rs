@@ -59,7 +59,11 @@ fn the_root_message_names_the_owner_and_due_date_in_local_time() {
         "{text}"
     );
     assert!(text.contains("CR-12 · Acme Corp · 16XL → 48XL · us-east-1"));
-    assert!(text.contains("version "));
+    assert!(text.contains("CR-12 · updated "), "{text}");
+    assert!(
+        !text.contains("version"),
+        "people are not shown versions: {text}"
+    );
     assert!(text.contains("<https://linear.app/acme/issue/INF-42|Linear issue>"));
     let no_linear = all_text(&root_message(
         s.req(),
@@ -186,7 +190,9 @@ fn thread_replies_say_who_did_what_and_quote_the_reason() {
 fn an_escalation_calls_out_the_decision_owners() {
     let s = story("technical_review");
     let text = last_reply(&s, crate::domain::EventKind::ReminderSent);
-    assert!(text.contains("*Overdue:*"), "{text}");
+    // Technical review has no deadline, so nothing is "Overdue": it is escalated.
+    assert!(text.contains("*Escalated:*"), "{text}");
+    assert!(!text.contains("Overdue"), "{text}");
     assert!(
         text.contains("waiting on a member of infra (<!subteam^S0INFRA>, <@UINFRA>)"),
         "{text}"
@@ -237,7 +243,7 @@ fn refusals_name_configured_members() {
     let mut play = Play::submitted(10_000);
     let refusal = play.refused(STRANGER, Command::CommercialApproved);
     let text = refusal_text(&refusal, &roles());
-    assert!(text.starts_with("Only <@UAE> or a commercial approver (<!subteam^S0SALESLEAD>, <@UAPPROVER>) can do `commercial_approved`"), "{text}");
+    assert!(text.starts_with("Only <@UAE> or a commercial approver (<!subteam^S0SALESLEAD>, <@UAPPROVER>) can do *Approve*"), "{text}");
     // An approver who requested it may not approve it.
     let mut play = Play::new(Policy::default());
     play.ok(
@@ -273,7 +279,7 @@ fn refusals_name_configured_members() {
     );
     assert_eq!(
         bare,
-        "Only a member of infra can do `technical_approved` on this request."
+        "Only a member of infra can do *Approve technically* on this request."
     );
     let pending = Refusal::CancellationPending {
         who: vec![Party::User(uid(AE)), Party::Role(Role::CommercialApprover)],
@@ -301,12 +307,12 @@ fn a_lost_conflict_names_the_winner() {
     let mut winner = winner;
     winner.occurred_at = "2026-12-03T19:02:00Z".parse().unwrap();
     assert_eq!(
-        conflict_text(Some(&winner)),
-        "<@UAE> already recorded commercial_approved at 14:02; this request has moved on — use the updated message."
+        conflict_text(Some(&winner), s.now()),
+        "<@UAE> already recorded *Approve* on Thu 3 Dec 14:02 EST; this request has moved on — use the updated message."
     );
     winner.actor = Actor::Scheduler;
-    assert!(conflict_text(Some(&winner)).starts_with("The scheduler already recorded"));
-    assert!(conflict_text(None).contains("use the updated message"));
+    assert!(conflict_text(Some(&winner), s.now()).starts_with("The scheduler already recorded"));
+    assert!(conflict_text(None, s.now()).contains("use the updated message"));
 }
 
 #[test]
@@ -314,7 +320,7 @@ fn status_list_and_help() {
     let s = story("customer_confirmation");
     let status = status_text(s.req(), &links(), &s.play.policy, &roles(), s.now());
     assert!(
-        status.contains("Customer confirmation required · version"),
+        status.contains("Customer confirmation required · updated"),
         "{status}"
     );
     assert!(status.contains("Waiting on <@UAE>"), "{status}");

@@ -6,6 +6,7 @@ use tracing::warn;
 use super::{actor, append_within_budget, str_at, Reply};
 use crate::context::AppState;
 use crate::domain::{decide, Command, Context, EventKind, SlackMessage, TeamId, UserId};
+use crate::render;
 use crate::render::action_value::{decode, ActionValue};
 use crate::render::modal::reason_modal;
 use crate::store::{self, Append, Button, Target};
@@ -124,7 +125,21 @@ async fn click(
         envelope_id: Some(envelope_id.to_string()),
         linear: state.linear_trigger(),
     };
-    append_within_budget(state, &append).await.map(|_| ())
+    let done = append_within_budget(state, &append).await?;
+    // The same key from another envelope is a new click on a recorded button: say so. Slack
+    // redelivering the first click's envelope stays silent.
+    match done.events.first() {
+        Some(first) if done.duplicate && first.envelope_id.as_deref() != Some(envelope_id) => {
+            Err(Reply::Text(render::ephemeral::already_recorded_reply(
+                first,
+                &done.request,
+                state.roles.roles(),
+                &state.settings.policy,
+                state.clock.now(),
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Reason-taking actions open a small modal; the event is recorded when it is submitted.

@@ -123,7 +123,9 @@ async fn status(state: &AppState, arg: &str) -> Value {
 
 async fn list(state: &AppState, user: &UserId, scope: ListScope) -> Value {
     let filter = ListFilter {
-        open_only: true,
+        // Waiting includes closed requests whose committed capacity waits for a release.
+        open_only: scope != ListScope::Waiting,
+        awaiting_decision: scope == ListScope::Waiting,
         involving: (scope == ListScope::Mine).then(|| user.clone()),
         limit: 200,
         ..ListFilter::default()

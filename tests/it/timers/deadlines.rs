@@ -88,7 +88,7 @@ async fn the_timeout_dm_opens_the_gate_and_each_button_does_what_the_table_says(
         .click(STRANGER, CHANNEL, &root.ts, "customer_confirmed")
         .await
         .unwrap();
-    let refusal = h.ephemeral_to(STRANGER, "customer_confirmed").await;
+    let refusal = h.ephemeral_to(STRANGER, "*Customer confirmed*").await;
     assert!(
         refusal.contains("<@UAE>") && refusal.contains("<@UREQUESTER>"),
         "{refusal}"
@@ -110,7 +110,7 @@ async fn the_timeout_dm_opens_the_gate_and_each_button_does_what_the_table_says(
         .click(INFRA, CHANNEL, &root.ts, "cancel_approved")
         .await
         .unwrap();
-    let refusal = h.ephemeral_to(INFRA, "cancel_approved").await;
+    let refusal = h.ephemeral_to(INFRA, "*Approve cancellation*").await;
     assert!(refusal.contains("<@UAE>"), "{refusal}");
     let gate = dm(n);
     h.emu
@@ -138,14 +138,22 @@ async fn the_timeout_dm_opens_the_gate_and_each_button_does_what_the_table_says(
     // Release: committed capacity is infra's to release, not the owner's.
     let n = request(&h, release).await.number.0;
     let gate = dm(n);
-    assert!(gate.action_ids().contains(&"capacity_released".to_string()));
+    // The AE's DM carries the AE's decisions only, not infra's release.
+    let mut ids = gate.action_ids();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["activated", "cancel_approved", "ttl_extended"],
+        "{}",
+        gate.render()
+    );
+    let root = h.root(n).await;
     h.emu
-        .click(AE, &gate.channel, &gate.ts, "capacity_released")
+        .click(AE, CHANNEL, &root.ts, "capacity_released")
         .await
         .unwrap();
-    let refusal = h.ephemeral_to(AE, "capacity_released").await;
+    let refusal = h.ephemeral_to(AE, "*Release capacity*").await;
     assert!(refusal.contains("a member of infra"), "{refusal}");
-    let root = h.root(n).await;
     h.emu
         .click(INFRA, CHANNEL, &root.ts, "capacity_released")
         .await
@@ -167,7 +175,7 @@ async fn only_the_commercial_owner_extends_and_the_deadline_moves(pool: PgPool) 
             .click(user, CHANNEL, &root.ts, "ttl_extended")
             .await
             .unwrap();
-        let refusal = h.ephemeral_to(user, "ttl_extended").await;
+        let refusal = h.ephemeral_to(user, "*Extend deadline*").await;
         assert!(refusal.contains("Only <@UAE>"), "{refusal}");
     }
     assert!(
@@ -225,6 +233,49 @@ async fn the_daemons_cron_job_sweeps_on_its_own(pool: PgPool) {
             .await
             .len(),
         1
+    );
+    h.stop().await;
+}
+
+/// An expired request with committed capacity: the owner's DM gets them out in one click
+/// that works (no cancellation request they could not then approve), and the cancelled
+/// request then waits on infra to release the capacity, in `/capacity list waiting` too.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_owner_leaves_an_expired_committed_request_in_one_click(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let id = request_in(&h, Gate::Ready).await;
+    assert!(request(&h, id).await.capacity.is_committed());
+    assert_eq!(sweep(&h, utc("2026-12-17T22:00:00Z")).await.0, 1);
+    let n = request(&h, id).await.number.0;
+    let gate = h
+        .emu
+        .dms(AE)
+        .into_iter()
+        .find(|m| m.text.contains(&format!("CR-{n} has expired")))
+        .expect("the timeout DM");
+    let ids = gate.action_ids();
+    assert!(
+        !ids.contains(&"cancel_requested".to_string()),
+        "no request the owner could not approve: {ids:?}"
+    );
+    h.emu
+        .click(AE, &gate.channel, &gate.ts, "cancel_approved")
+        .await
+        .unwrap();
+    let req = request(&h, id).await;
+    assert_eq!(req.state, State::Cancelled, "one click");
+    assert!(req.capacity.is_committed(), "infra still has to release it");
+    assert!(h.emu.ephemerals(AE).is_empty(), "nothing refused");
+
+    let ack = h
+        .emu
+        .slash_command(INFRA, "/capacity", "list waiting", CHANNEL)
+        .await
+        .expect("acked");
+    let listed = ack.text().expect("a reply").to_string();
+    assert!(
+        listed.contains(&format!("CR-{n} ·")),
+        "a cancelled request waiting for its release is listed: {listed}"
     );
     h.stop().await;
 }

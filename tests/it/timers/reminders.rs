@@ -97,7 +97,7 @@ async fn each_gate_reminds_its_owner_on_business_days_and_escalates_after_three(
         .thread(CHANNEL, &root.ts)
         .into_iter()
         .map(|m| m.text)
-        .filter(|t| t.contains("Overdue"))
+        .filter(|t| t.contains("reminders have gone unanswered"))
         .collect();
     assert_eq!(overdue.len(), 1, "{overdue:?}");
     assert!(overdue[0].contains("<!subteam^S0INFRA>"), "{}", overdue[0]);

@@ -96,7 +96,7 @@ async fn two_daemons_record_and_deliver_each_timeout_and_reminder_once(pool: PgP
             .emu
             .thread(CHANNEL, &root.ts)
             .into_iter()
-            .filter(|m| m.text.contains("Overdue"))
+            .filter(|m| m.text.contains("reminders have gone unanswered"))
             .count();
         assert_eq!(overdue, 1, "one escalation per gate");
     }
