@@ -11,6 +11,7 @@ use crate::domain::Links;
 use crate::domain::RecordedEvent;
 use crate::domain::{decision_owner, Request, State};
 use crate::render::lines::owners_joined_by;
+use crate::render::names::Names;
 
 /// "3d 4h", "25m": how long a state lasted, for people.
 pub fn human_duration(d: Duration) -> String {
@@ -47,11 +48,13 @@ pub fn state_durations(
     spans
 }
 
+/// The timeline `requests show` prints; people by name where `names` knows them.
 pub fn timeline(
     request: &Request,
     events: &[RecordedEvent],
     links: &Links,
     now: DateTime<Utc>,
+    names: &Names,
 ) -> String {
     let mut out = String::new();
     let d = &request.details;
@@ -65,15 +68,19 @@ pub fn timeline(
         "state:      {} (version {})",
         request.state, request.version
     );
-    let _ = writeln!(out, "requester:  {}", request.requester);
+    let _ = writeln!(
+        out,
+        "requester:  {}",
+        names.display(request.requester.as_str())
+    );
     if let Some(o) = &request.commercial_owner {
-        let _ = writeln!(out, "commercial: {o}");
+        let _ = writeln!(out, "commercial: {}", names.display(o.as_str()));
     }
     if let Some(o) = &request.technical_owner {
-        let _ = writeln!(out, "technical:  {o}");
+        let _ = writeln!(out, "technical:  {}", names.display(o.as_str()));
     }
     if let Some(owner) = decision_owner(request) {
-        let who: Vec<String> = owner.parties.iter().map(party_plain).collect();
+        let who: Vec<String> = owner.parties.iter().map(|p| names.party(p)).collect();
         let due = owner
             .due
             .map(|d| format!(", due {}", d.to_rfc3339()))
@@ -127,7 +134,7 @@ pub fn timeline(
             "  #{:<3} {}  {:<14} {}{}  → {}",
             e.seq,
             e.occurred_at.format("%Y-%m-%d %H:%M UTC"),
-            e.actor.label(),
+            names.actor(&e.actor),
             e.event.kind().verb(),
             reason,
             e.state_after
@@ -157,14 +164,6 @@ pub fn timeline(
         );
     }
     out
-}
-
-fn party_plain(p: &crate::domain::Party) -> String {
-    match p {
-        crate::domain::Party::User(u) => u.to_string(),
-        crate::domain::Party::Role(r) => r.describe().to_string(),
-        crate::domain::Party::System => "the scheduler".into(),
-    }
 }
 
 /// The audit record: every event with its actor (and roles), policy, deadline and cost
@@ -206,10 +205,10 @@ pub fn audit_record(
 }
 
 /// One line per request for `requests list`.
-pub fn list_line(r: &Request) -> String {
+pub fn list_line(r: &Request, names: &Names) -> String {
     let owner = decision_owner(r)
         .map(|o| {
-            let who: Vec<String> = o.parties.iter().map(party_plain).collect();
+            let who: Vec<String> = o.parties.iter().map(|p| names.party(p)).collect();
             format!(
                 "waiting on {} ({})",
                 who.join(&format!(" {} ", owners_joined_by(r))),

@@ -18,10 +18,15 @@ use crate::domain::{LinearTrigger, TeamId, UserId};
 use crate::linear::{LinearClient, LinearError};
 use crate::metrics::Metrics;
 use crate::slack::api::SlackApi;
+use crate::slack::names::NameCache;
 use crate::slack::roles::RoleResolver;
 use crate::slack::socket::SocketStatus;
 use crate::store::{self, Append, AppendError, Appended};
 use crate::supervise::Supervisor;
+
+/// How long a person's name read from Slack is used before it is read again (renames show
+/// within the hour).
+const NAME_TTL: Duration = Duration::from_secs(3600);
 
 /// What every handler and worker shares. Passed down explicitly; nothing is global. Workers
 /// that need something of their own (a lease name, a stop token) hold it beside an
@@ -43,6 +48,8 @@ pub struct AppState {
     pub linear: Option<LinearClient>,
     /// Watches the daemon's long-running tasks; `/readyz` reads it.
     pub supervisor: Arc<Supervisor>,
+    /// People's names for text outside Slack (Linear), from `users.info`, kept an hour.
+    pub names: Arc<NameCache>,
 }
 
 impl AppState {
@@ -63,7 +70,9 @@ impl AppState {
             group_cache_ttl,
         ));
         let linear = linear_client(&settings)?;
+        let names = Arc::new(NameCache::new(api.clone(), NAME_TTL));
         Ok(AppState {
+            names,
             pool,
             api,
             roles,

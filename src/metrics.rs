@@ -34,6 +34,8 @@ pub struct Metrics {
     pub ack_latency: Histogram,
     pub deliveries: Family<DeliveryLabel, Counter>,
     pub reminders: Counter,
+    /// Due reminders a sweep skipped because their owners resolved to nobody.
+    pub reminders_unresolved: Counter,
     /// How late a timeout fired after its deadline, seconds.
     pub timer_lag: Histogram,
     pub outbox_depth: Gauge,
@@ -72,6 +74,12 @@ impl Metrics {
             "reminders_sent",
             "Reminder DMs and escalations recorded",
             reminders.clone(),
+        );
+        let reminders_unresolved = Counter::default();
+        registry.register(
+            "reminders_unresolved",
+            "Due reminders skipped because their decision owners resolved to nobody",
+            reminders_unresolved.clone(),
         );
         let timer_lag = Histogram::new(exponential_buckets(0.5, 2.0, 14));
         registry.register(
@@ -122,6 +130,7 @@ impl Metrics {
             ack_latency,
             deliveries,
             reminders,
+            reminders_unresolved,
             timer_lag,
             outbox_depth,
             outbox_oldest_seconds,
@@ -214,6 +223,7 @@ mod tests {
             Effect::DirectMessage { to },
             Effect::CreateLinearIssue,
             Effect::CommentLinearIssue,
+            Effect::FetchPermalink,
         ];
         let names: Vec<&str> = all.iter().map(Effect::name).collect();
         assert_eq!(names, Effect::NAMES);

@@ -39,6 +39,8 @@ pub struct Sweeper {
     pub state: Arc<AppState>,
     /// Cancelled when the daemon stops: a sweep finishes the appends in hand and starts none.
     pub stop: CancellationToken,
+    /// Due rows read per query (tests make it small to cross page boundaries cheaply).
+    pub page: i64,
 }
 
 impl Sweeper {
@@ -46,6 +48,7 @@ impl Sweeper {
         Sweeper {
             state,
             stop: CancellationToken::new(),
+            page: BATCH,
         }
     }
 }
@@ -81,9 +84,15 @@ pub async fn sweep_reminders(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, S
         return Ok(0);
     }
     let mut recorded = 0;
+    let mut after = None;
     loop {
-        let due = store::timers::due_reminders(&s.state.pool, now, BATCH).await?;
+        let due = store::timers::due_reminders_after(&s.state.pool, now, after, s.page).await?;
         let read = due.len();
+        // The next page starts after this one, whatever this one's rows came to: one that
+        // cannot be acted on stays due for the next sweep but never blocks the rows behind.
+        after = due
+            .last()
+            .and_then(|r| r.reminder_due_at.map(|at| (at, r.id)));
         let fired = stream::iter(due)
             .map(|req| {
                 let span = info_span!("reminder_fire", request_id = %req.id);
@@ -94,7 +103,7 @@ pub async fn sweep_reminders(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, S
             .count()
             .await;
         recorded += fired;
-        if !more_to_do(s, read, fired) {
+        if read < usize::try_from(s.page).unwrap_or(usize::MAX) || s.stop.is_cancelled() {
             return Ok(recorded);
         }
     }
@@ -191,10 +200,13 @@ async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
     recipients.sort();
     recipients.dedup();
     if recipients.is_empty() {
-        // Not recorded, so the next sweep tries again once the role resolves to someone.
+        // Not recorded, so the next sweep tries again once the role resolves to someone;
+        // this sweep pages on past it.
+        s.state.metrics.reminders_unresolved.inc();
         warn!(
+            request = %req.number,
             decision = owner.decision,
-            "a reminder is due but nobody could be resolved to receive it"
+            "a reminder is due but nobody could be resolved to receive it (an empty user group, or Slack did not answer); skipped until the next sweep"
         );
         return false;
     }

@@ -213,3 +213,23 @@ async fn replay(fix: bool) -> Result<ExitCode, Failure> {
         },
     )
 }
+
+/// Slack, when a bot token is configured, for people's names (`users.info`). Without one the
+/// commands show user ids.
+pub(crate) fn slack_api(
+    settings: Option<&crate::config::Settings>,
+) -> Result<Option<crate::slack::api::SlackApi>, Failure> {
+    let (url, secrets) = match settings {
+        Some(s) => (s.slack.api_url.clone(), s.secrets.clone()),
+        None => (
+            config::slack_api_url(&config::process_env)?,
+            Secrets::from_process_env()?,
+        ),
+    };
+    let Some(token) = secrets.slack_bot_token else {
+        return Ok(None);
+    };
+    let api = crate::slack::api::SlackApi::new(&url, &token, None)
+        .map_err(|e| Failure(format!("the Slack client could not start: {e}")))?;
+    Ok(Some(api))
+}

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use super::{migrated_database, Failure};
-use crate::config::{self, Secrets, Settings};
+use crate::config::{self, Settings};
 use crate::report::{self, window};
-use crate::slack::api::SlackApi;
-use crate::slack::names::Names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -50,8 +48,8 @@ pub async fn run(config_path: Option<&Path>, args: Args) -> Result<ExitCode, Fai
     let pool = migrated_database().await?;
     let mut report = report::gather(&pool, since, now, &calendar).await?;
 
-    let api = slack_api(settings.as_ref())?;
-    let names = Names::resolve(api.as_ref(), report.users()).await;
+    let api = super::slack_api(settings.as_ref())?;
+    let names = crate::slack::names::resolve(api.as_ref(), report.users()).await;
     if let Some((user, why)) = names.failures.first() {
         eprintln!(
             "note: {} name(s) could not be read from Slack (first: {user}: {why}); their ids are shown",
@@ -72,22 +70,4 @@ pub async fn run(config_path: Option<&Path>, args: Args) -> Result<ExitCode, Fai
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Slack, when a bot token is configured: names come from `users.info`. Without one the
-/// report shows user ids.
-fn slack_api(settings: Option<&Settings>) -> Result<Option<SlackApi>, Failure> {
-    let (url, secrets) = match settings {
-        Some(s) => (s.slack.api_url.clone(), s.secrets.clone()),
-        None => (
-            config::slack_api_url(&config::process_env)?,
-            Secrets::from_process_env()?,
-        ),
-    };
-    let Some(token) = secrets.slack_bot_token else {
-        return Ok(None);
-    };
-    let api = SlackApi::new(&url, &token, None)
-        .map_err(|e| Failure(format!("the Slack client could not start: {e}")))?;
-    Ok(Some(api))
 }

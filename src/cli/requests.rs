@@ -7,6 +7,7 @@ use chrono::Utc;
 use super::{migrated_database, Failure, RequestsCommand};
 use crate::audit;
 use crate::domain::RequestNumber;
+use crate::render::names::Names;
 use crate::store::{self, requests::ListFilter};
 
 pub async fn run(command: RequestsCommand) -> Result<ExitCode, Failure> {
@@ -33,8 +34,19 @@ pub async fn run(command: RequestsCommand) -> Result<ExitCode, Failure> {
             } else if requests.is_empty() {
                 println!("no requests match");
             } else {
+                let people = requests.iter().flat_map(|r| {
+                    [
+                        Some(&r.requester),
+                        r.commercial_owner.as_ref(),
+                        r.technical_owner.as_ref(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .map(|u| u.to_string())
+                });
+                let names = names_of(people.collect()).await?;
                 for r in &requests {
-                    println!("{}", audit::list_line(r));
+                    println!("{}", audit::list_line(r, &names));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -56,9 +68,41 @@ pub async fn run(command: RequestsCommand) -> Result<ExitCode, Failure> {
                     ))?
                 );
             } else {
-                print!("{}", audit::timeline(&request, &events, &links, now));
+                let mut people: Vec<String> = events
+                    .iter()
+                    .filter_map(|e| e.actor.user().map(|u| u.to_string()))
+                    .collect();
+                people.extend(
+                    [
+                        Some(&request.requester),
+                        request.commercial_owner.as_ref(),
+                        request.technical_owner.as_ref(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .map(|u| u.to_string()),
+                );
+                let names = names_of(people).await?;
+                print!(
+                    "{}",
+                    audit::timeline(&request, &events, &links, now, &names)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// People's names from Slack when a bot token is set (`users.info`), else their ids; a
+/// name Slack did not give is one note on stderr, and the id is shown.
+async fn names_of(people: Vec<String>) -> Result<Names, Failure> {
+    let api = super::slack_api(None)?;
+    let names = crate::slack::names::resolve(api.as_ref(), people).await;
+    if let Some((user, why)) = names.failures.first() {
+        eprintln!(
+            "note: {} name(s) could not be read from Slack (first: {user}: {why}); their ids are shown",
+            names.failures.len()
+        );
+    }
+    Ok(names)
 }

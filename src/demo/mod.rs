@@ -193,9 +193,19 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
     if let Some(r) = requests.first() {
         let events = store::events::events_of(&pool, r.id).await?;
         let links = store::requests::links(&pool, r.id).await?;
+        let owners = [
+            Some(&r.requester),
+            r.commercial_owner.as_ref(),
+            r.technical_owner.as_ref(),
+        ];
+        let people = events
+            .iter()
+            .filter_map(|e| e.actor.user().map(|u| u.to_string()))
+            .chain(owners.into_iter().flatten().map(|u| u.to_string()));
+        let names = crate::slack::names::resolve(Some(&emu_api(&emu)?), people).await;
         print!(
             "{}",
-            crate::audit::timeline(r, &events, &links, chrono::Utc::now())
+            crate::audit::timeline(r, &events, &links, chrono::Utc::now(), &names)
         );
     }
     println!("\n`capacity-bot report` over the demo's database (also --format csv, json, html):\n");
@@ -213,11 +223,19 @@ async fn report(
     calendar: &crate::domain::Calendar,
 ) -> anyhow::Result<String> {
     let mut report = crate::report::gather(pool, None, chrono::Utc::now(), calendar).await?;
-    let token = secrecy::SecretString::from(emu.bot_token().to_string());
-    let api = crate::slack::api::SlackApi::new(&emu.api_url(), &token, None)?;
-    let names = crate::slack::names::Names::resolve(Some(&api), report.users()).await;
+    let names = crate::slack::names::resolve(Some(&emu_api(emu)?), report.users()).await;
     report.name_people(&names);
     Ok(crate::report::table::render(&report))
+}
+
+/// The emulator's Web API as the bot sees it, for people's names.
+fn emu_api(emu: &Emulator) -> anyhow::Result<crate::slack::api::SlackApi> {
+    let token = secrecy::SecretString::from(emu.bot_token().to_string());
+    Ok(crate::slack::api::SlackApi::new(
+        &emu.api_url(),
+        &token,
+        None,
+    )?)
 }
 
 async fn wait_root(emu: &Emulator, showing: &str) -> anyhow::Result<Message> {

@@ -18,6 +18,11 @@ pub fn cost_at_risk_cents(request: &Request, now: DateTime<Utc>) -> Option<i64> 
     Some(i64::try_from(cents).unwrap_or(i64::MAX))
 }
 
+/// What committed capacity costs a day while it stays committed, in cents (a 30-day month).
+pub fn cost_per_day_cents(request: &Request) -> i64 {
+    request.details.est_monthly_cost_cents / 30
+}
+
 /// `$12,345.67`.
 pub fn format_usd(cents: i64) -> String {
     let negative = cents < 0;

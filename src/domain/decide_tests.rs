@@ -1190,3 +1190,14 @@ fn random_histories_reach_every_event_of_the_table() {
         .collect();
     assert!(missing.is_empty(), "never reached: {missing:?}");
 }
+
+#[test]
+fn a_dm_carries_only_the_pending_decisions_buttons() {
+    let p = Play::to_customer_confirmation(10_000);
+    let on_root = crate::domain::available_actions(p.req(), &p.policy);
+    assert!(on_root.contains(&EventKind::CancelRequested), "{on_root:?}");
+    assert_eq!(
+        crate::domain::decision_actions(p.req(), &p.policy),
+        [EventKind::CustomerConfirmed, EventKind::TtlExtended]
+    );
+}

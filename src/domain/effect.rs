@@ -24,6 +24,10 @@ pub enum Effect {
     },
     CreateLinearIssue,
     CommentLinearIssue,
+    /// Ask Slack again for the root message's permalink, when it failed right after the post:
+    /// DMs and `/capacity status` link the thread through it. Enqueued by delivery, not by
+    /// an event's effects.
+    FetchPermalink,
 }
 
 impl Effect {
@@ -36,13 +40,14 @@ impl Effect {
     }
 
     /// Every effect's `name`, for metrics that must show each series from start-up.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "post_root_message",
         "update_root_message",
         "post_thread_reply",
         "direct_message",
         "create_linear_issue",
         "comment_linear_issue",
+        "fetch_permalink",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -53,6 +58,7 @@ impl Effect {
             Effect::DirectMessage { .. } => "direct_message",
             Effect::CreateLinearIssue => "create_linear_issue",
             Effect::CommentLinearIssue => "comment_linear_issue",
+            Effect::FetchPermalink => "fetch_permalink",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What each outbox `Effect` does against Slack and Linear. The text comes from `render`;
 //! what was stored about the request (its root message, its Linear issue) from the store.
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::Deliverer;
 use crate::domain::fold;
@@ -67,10 +67,40 @@ impl Deliverer {
                         )
                         .await?
                     }
+                    // The post stands; the link is asked for again as an outbox row of its
+                    // own, with the retries every effect gets.
                     Err(e) => {
-                        warn!(error.message = %e, "no permalink for the root message; DMs will not link to the thread")
+                        warn!(error.message = %e, "no permalink for the root message yet; asking again through the outbox");
+                        store::outbox::enqueue(
+                            &self.state.pool,
+                            row.request_id,
+                            row.event_id,
+                            &Effect::FetchPermalink,
+                            now,
+                        )
+                        .await?;
                     }
                 }
+            }
+            Effect::FetchPermalink => {
+                let links = store::requests::links(&self.state.pool, row.request_id).await?;
+                if links.permalink.is_some() {
+                    return Ok(());
+                }
+                let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
+                    return Err(DeliveryError::Missing(
+                        "the root message was never posted, so it has no permalink".into(),
+                    ));
+                };
+                let link = self.state.api.permalink(ch, ts).await?;
+                store::requests::set_root_message(
+                    &self.state.pool,
+                    row.request_id,
+                    ch,
+                    ts,
+                    Some(&link),
+                )
+                .await?;
             }
             Effect::UpdateRootMessage => {
                 let (req, links) = self.request(row).await?;
@@ -96,6 +126,28 @@ impl Deliverer {
             Effect::DirectMessage { to } => {
                 let (req, links) = self.request(row).await?;
                 let (after, event) = self.request_at_event(row).await?;
+                // A DM says what is true when it is sent. One whose moment has passed (the
+                // decision it asks for was taken, the gate it opens was closed, the review it
+                // asks for was done) is not sent at all.
+                let moot = match &event.event {
+                    Event::ReminderSent { slot, .. }
+                        if slot.ends_with(crate::domain::attention::REVIEW_SUFFIX) =>
+                    {
+                        req.attention
+                            .forced
+                            .as_ref()
+                            .is_none_or(|f| f.reviewed_by.is_some())
+                    }
+                    _ => req.version != after.version,
+                };
+                if moot {
+                    info!(
+                        request = %req.number,
+                        event = %event.event.kind(),
+                        "DM not sent: the request moved on before it could be delivered"
+                    );
+                    return Ok(());
+                }
                 if let Event::ReminderSent { slot, .. } = &event.event {
                     if slot.ends_with(crate::domain::attention::REVIEW_SUFFIX) {
                         let content = render::attention::review_dm(
@@ -153,8 +205,13 @@ impl Deliverer {
                 if links.linear_issue_id.is_some() {
                     return Ok(());
                 }
+                let people = [Some(&req.requester), req.commercial_owner.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|u| u.to_string());
+                let names = self.state.names.names(people).await;
                 let description =
-                    render::linear::issue_description(&req, links.permalink.as_deref());
+                    render::linear::issue_description(&req, links.permalink.as_deref(), &names);
                 let issue = linear
                     .create_issue(req.id, &render::linear::issue_title(&req), &description)
                     .await?;
@@ -179,7 +236,10 @@ impl Deliverer {
                     ));
                 };
                 let (after, event) = self.request_at_event(row).await?;
-                let body = render::linear::issue_comment(&after, &event.actor, &event.event);
+                let people = event.actor.user().map(|u| u.to_string());
+                let names = self.state.names.names(people).await;
+                let body =
+                    render::linear::issue_comment(&after, &event.actor, &event.event, &names);
                 linear.comment(&issue, &body).await?;
             }
         }

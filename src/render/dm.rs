@@ -9,7 +9,7 @@ use slack_morphism::SlackMessageContent;
 
 use super::blocks::{id, section};
 use super::buttons::{decision_actions_block, label};
-use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when};
+use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when, Shown};
 use crate::config::Roles;
 use crate::domain::{EventKind, Policy, Request, State};
 
@@ -60,7 +60,7 @@ pub fn decision_dm(
         text.push(format!("{waiting}."));
     }
     let mut blocks: Vec<SlackBlock> = vec![section("decision", text.join("\n"))];
-    if let Some(cost) = capacity(req, roles, policy, now) {
+    if let Some(cost) = capacity(req, roles, policy, now, Shown::Now) {
         blocks.push(section("capacity", cost));
     }
     if let Some(pending) = pending_cancellation(req, roles, policy, now, REASON_MAX) {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when};
+use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when, Shown};
 use super::text::{clip, mentions, truncate};
 use super::thread::actor_name;
 use crate::config::Roles;
@@ -202,7 +202,7 @@ pub fn status_text(
         lines.push(format!("Closed because: {}", clip(reason, 500)));
     }
     lines.extend(waiting_on(req, roles, policy, now));
-    lines.extend(capacity(req, roles, policy, now));
+    lines.extend(capacity(req, roles, policy, now, Shown::Now));
     lines.extend(pending_cancellation(req, roles, policy, now, 500));
     let mut link = Vec::new();
     if let Some(url) = links.permalink.as_deref().and_then(safe_url) {

@@ -1,6 +1,7 @@
 //! The text of the informational Linear issue: its title, its description, and the comment
 //! each later event adds. Pure, like the rest of `render`.
 
+use super::names::Names;
 use crate::domain::cost::format_usd;
 use crate::domain::{Actor, Event, Request};
 
@@ -12,7 +13,7 @@ pub fn issue_title(req: &Request) -> String {
     )
 }
 
-pub fn issue_description(req: &Request, permalink: Option<&str>) -> String {
+pub fn issue_description(req: &Request, permalink: Option<&str>, names: &Names) -> String {
     let d = &req.details;
     let mut lines = vec![
         format!(
@@ -36,10 +37,13 @@ pub fn issue_description(req: &Request, permalink: Option<&str>) -> String {
             "- Estimated monthly cost: {}",
             format_usd(d.est_monthly_cost_cents)
         ),
-        format!("- Requester: {}", req.requester),
+        format!("- Requester: {}", names.display(req.requester.as_str())),
     ];
     if let Some(owner) = &req.commercial_owner {
-        lines.push(format!("- Commercial owner: {owner}"));
+        lines.push(format!(
+            "- Commercial owner: {}",
+            names.display(owner.as_str())
+        ));
     }
     lines.push(String::new());
     lines.push(d.justification.clone());
@@ -52,7 +56,7 @@ pub fn issue_description(req: &Request, permalink: Option<&str>) -> String {
 
 /// The comment an event adds to the request's issue: where the request is now, and who did
 /// what (with the reason, when the event carries one).
-pub fn issue_comment(after: &Request, actor: &Actor, event: &Event) -> String {
+pub fn issue_comment(after: &Request, actor: &Actor, event: &Event, names: &Names) -> String {
     let reason = event
         .reason()
         .map(|r| format!(" (\"{r}\")"))
@@ -62,7 +66,7 @@ pub fn issue_comment(after: &Request, actor: &Actor, event: &Event) -> String {
         after.number,
         after.state.label(),
         after.state,
-        actor.label(),
+        names.actor(actor),
         event.kind().verb()
     )
 }

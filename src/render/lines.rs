@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::text::{clip, mention, mentions, quote};
 use crate::config::Roles;
-use crate::domain::cost::{cost_at_risk_cents, format_usd};
+use crate::domain::cost::{cost_at_risk_cents, cost_per_day_cents, format_usd};
 use crate::domain::who_may;
 use crate::domain::{decision_owner, Calendar, EventKind, Party, Policy, Request, Role, State};
 
@@ -89,11 +89,22 @@ pub(crate) fn owners_joined_by(req: &Request) -> &'static str {
 
 /// Committed capacity and its cost: at risk with who owns stopping it while committed, or
 /// what it cost once activated or released. `None` when nothing was ever committed.
+/// Where a capacity line is shown, which decides whether a running total may be in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shown {
+    /// A message that stays up and is edited only when the request changes (the root): only
+    /// what stays true, the start and the daily rate, never a total that would freeze.
+    Standing,
+    /// A message read when sent (a DM, `/capacity status`): the total as of now too.
+    Now,
+}
+
 pub(crate) fn capacity(
     req: &Request,
     roles: &Roles,
     policy: &Policy,
     now: DateTime<Utc>,
+    shown: Shown,
 ) -> Option<String> {
     let since = req.capacity.committed_at?;
     let cal = &policy.calendar;
@@ -107,9 +118,17 @@ pub(crate) fn capacity(
         } else {
             commercial_owner(req)
         };
+        let daily = format_usd(cost_per_day_cents(req));
+        let so_far = match shown {
+            Shown::Standing => String::new(),
+            Shown::Now => format!(
+                " Cost at risk so far: *{cost}* (as of {}).",
+                when(now, cal, now)
+            ),
+        };
         return Some(format!(
-            ":warning: *Capacity committed* since {}. Cost at risk so far: *{cost}* \
-             (est. {monthly}/month). Stopping it is up to {}.",
+            ":warning: *Capacity committed* since {}, at risk *{daily} a day* (est. \
+             {monthly}/month).{so_far} Stopping it is up to {}.",
             when(since, cal, now),
             mention(&stopper, roles)
         ));

@@ -27,6 +27,7 @@ pub mod limits;
 pub mod linear;
 pub(crate) mod lines;
 pub mod modal;
+pub mod names;
 pub mod root;
 pub mod text;
 pub mod thread;

@@ -15,7 +15,7 @@ use slack_morphism::SlackMessageContent;
 use super::blocks::{id, section};
 use super::buttons::actions_block;
 use super::lines::{
-    capacity, closed, day, months, pending_cancellation, safe_url, summary, waiting_on, when,
+    capacity, closed, day, months, pending_cancellation, safe_url, summary, waiting_on, when, Shown,
 };
 use super::text::{clip, mention, quote};
 use crate::config::Roles;
@@ -55,7 +55,7 @@ pub fn root_message(
             ),
         ),
     ]);
-    if let Some(text) = capacity(req, roles, policy, now) {
+    if let Some(text) = capacity(req, roles, policy, now, Shown::Standing) {
         blocks.push(section("capacity", text));
     }
     if let Some(text) = pending_cancellation(req, roles, policy, now, REASON_MAX) {

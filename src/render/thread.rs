@@ -7,7 +7,7 @@ use slack_morphism::blocks::{SlackBlock, SlackBlockMarkDownText, SlackContextBlo
 use slack_morphism::SlackMessageContent;
 
 use super::blocks::{id, section};
-use super::lines::{capacity, commercial_owner, owners_joined_by, waiting_on, when};
+use super::lines::{capacity, commercial_owner, owners_joined_by, waiting_on, when, Shown};
 use super::text::{clip, mention, mentions, quote};
 use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
@@ -130,8 +130,8 @@ fn what_happened(
             format_usd(cost_at_risk_cents(after, now).unwrap_or(0))
         ),
         Event::EarlyProcurementStarted | Event::CustomerConfirmed | Event::ActivationTimeout => {
-            let cost =
-                capacity(after, roles, policy, now).map_or(String::new(), |c| format!("\n{c}"));
+            let cost = capacity(after, roles, policy, now, Shown::Standing)
+                .map_or(String::new(), |c| format!("\n{c}"));
             format!("{who} {}.{cost}", kind.verb())
         }
         // The DM is the reminder; the thread keeps the trace: which one, to whom, about what.

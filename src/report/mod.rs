@@ -20,7 +20,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::domain::Calendar;
-use crate::slack::names::Names;
+use crate::render::names::Names;
 use crate::store::{self, StoreError};
 use figures::{Figures, Inputs, Person};
 

@@ -63,13 +63,29 @@ pub async fn due_reminders(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Request>, StoreError> {
+    due_reminders_after(pool, now, None, limit).await
+}
+
+/// A page of the requests whose reminder is due at or before `now`, in (due time, id)
+/// order, starting after `after`: a sweep pages past rows it could not act on, so a full
+/// page of them never hides the reminders behind it.
+pub async fn due_reminders_after(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, RequestId)>,
+    limit: i64,
+) -> Result<Vec<Request>, StoreError> {
+    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id.0)));
     let rows: Vec<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests \
          WHERE reminder_due_at IS NOT NULL AND reminder_due_at <= $1 \
-         ORDER BY reminder_due_at LIMIT $2"
+           AND ($3::timestamptz IS NULL OR (reminder_due_at, id) > ($3, $4)) \
+         ORDER BY reminder_due_at, id LIMIT $2"
     )))
     .bind(now)
     .bind(limit)
+    .bind(after_at)
+    .bind(after_id)
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(RequestRow::into_request).collect()

@@ -372,3 +372,129 @@ async fn the_outbox_listener_holds_back_no_vacuum(pool: PgPool) {
     }
     h.stop().await;
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_permalink_that_fails_after_the_root_post_is_asked_for_again_through_the_outbox(
+    pool: PgPool,
+) {
+    let mut h = Harness::start(pool.clone()).await;
+    // Once right after the post, once more on the outbox's first try.
+    h.emu
+        .fail_next("chat.getPermalink", 2, Fault::HttpStatus(500));
+    assert_eq!(h.submit(REQUESTER, answers("10000")).await, None);
+    h.root_showing(1, "Commercial approval").await;
+    let at = h.clock.now();
+    let rows = h
+        .wait_for_outbox("the permalink's first retry failed", |rows| {
+            rows.iter()
+                .any(|r| r.effect == "fetch_permalink" && r.attempts == 1 && r.next_attempt_at > at)
+        })
+        .await;
+    assert_eq!(last_row(&rows, 1, "fetch_permalink").status, "pending");
+    h.clock.advance(retry_delay(1));
+    h.wait_for_outbox("every row delivered", |rows| {
+        rows.iter().all(|r| r.status == "delivered")
+    })
+    .await;
+    assert_eq!(statuses(&h, "chat.getPermalink"), [500, 500, 200]);
+    let id = id_of(&pool, 1).await;
+    let links = store::requests::links(&pool, id).await.expect("db");
+    assert!(links.permalink.is_some(), "{links:?}");
+    // Where people use it: `/capacity status` links the thread.
+    let ack = h
+        .emu
+        .slash_command(AE, "/capacity", "status CR-1", CHANNEL)
+        .await
+        .expect("acked");
+    assert!(
+        ack.text().expect("a reply").contains("|Thread>"),
+        "{:?}",
+        ack.text()
+    );
+    h.stop().await;
+}
+
+/// A DM whose moment passed before it could be delivered is not sent: here a nudge to the
+/// AE, delivered only after the AE had already approved.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_dm_for_a_request_that_moved_on_before_delivery_is_not_sent(pool: PgPool) {
+    let mut h = Harness::start(pool.clone()).await;
+    let root = submitted(&h, 1, REQUESTER).await;
+    let id = id_of(&pool, 1).await;
+    // Recorded an hour ahead of the daemon's clock, so only the worker below delivers them.
+    let later = h.clock.now() + Duration::hours(1);
+    crate::support::click(
+        &pool,
+        id,
+        REQUESTER,
+        Command::OwnerNudged {
+            recipients: vec![uid(AE)],
+        },
+        later,
+    )
+    .await
+    .expect("nudged");
+    let worker = Deliverer {
+        worker: "late-worker".to_string(),
+        state: Arc::new(AppState {
+            clock: Arc::new(TestClock::at(later)),
+            ..(*h.daemon().state).clone()
+        }),
+    };
+    let nudges = |h: &Harness| {
+        h.emu
+            .dms(AE)
+            .iter()
+            .filter(|m| m.render().contains("Nudge"))
+            .count()
+    };
+
+    // The control: delivered while it is still true, the nudge goes out.
+    work(&worker, &h).await;
+    assert_eq!(
+        nudges(&h),
+        1,
+        "the nudge DM, while the decision is still open"
+    );
+
+    // The next business day's nudge, then the AE approves before it is delivered.
+    let next_day = later + Duration::days(1);
+    // Its own key: `support::click`'s would repeat the first nudge's (same version).
+    let again = crate::support::append_for(
+        store::Target::Existing(id),
+        vec![Command::OwnerNudged {
+            recipients: vec![uid(AE)],
+        }],
+        actor(REQUESTER),
+        next_day,
+        None,
+        "nudge:second",
+    );
+    let done = store::events::append(&pool, &again)
+        .await
+        .expect("nudged again");
+    assert!(!done.duplicate, "the second nudge is recorded");
+    crate::support::click(&pool, id, AE, Command::CommercialApproved, next_day)
+        .await
+        .expect("approved");
+    let worker = Deliverer {
+        worker: "late-worker".to_string(),
+        state: Arc::new(AppState {
+            clock: Arc::new(TestClock::at(next_day)),
+            ..(*h.daemon().state).clone()
+        }),
+    };
+    work(&worker, &h).await;
+    assert_eq!(nudges(&h), 1, "no DM asking for a decision already taken");
+    let thread = h.emu.thread(CHANNEL, &root.ts);
+    assert!(
+        thread
+            .iter()
+            .filter(|m| m.render().contains("nudged"))
+            .count()
+            == 2,
+        "the thread still records both nudges: {:#?}",
+        thread.iter().map(Message::render).collect::<Vec<_>>()
+    );
+    h.stop().await;
+}

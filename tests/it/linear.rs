@@ -88,7 +88,8 @@ async fn an_issue_is_opened_at_technical_review_and_follows_each_transition(pool
     let texts: Vec<&str> = comments.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(
-        texts[0].contains("CUSTOMER_CONFIRMATION_REQUIRED") && texts[0].contains("UINFRA"),
+        // People by name (users.info), not by id.
+        texts[0].contains("CUSTOMER_CONFIRMATION_REQUIRED") && texts[0].contains("ivan approved"),
         "{texts:?}"
     );
     assert!(texts[1].contains("PROVISIONING_IN_PROGRESS"), "{texts:?}");
@@ -116,6 +117,7 @@ async fn linear_down_for_a_while_changes_nothing_and_the_issue_arrives_once(pool
     h.thread_len(&root, 4).await;
     assert_eq!(linear.with(|l| l.issues.len()), 0);
     for _ in 0..6 {
+        h.no_delivery_in_flight().await;
         h.clock.advance(Duration::minutes(10));
         drain(&h).await;
     }

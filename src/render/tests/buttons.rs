@@ -3,7 +3,7 @@
 
 use super::scenarios::{all_states, roles, Inputs};
 use super::{buttons, links};
-use crate::domain::available_actions;
+use crate::domain::{available_actions, decision_actions};
 use crate::domain::{EventKind, State};
 use crate::render::action_value::{decode, ActionValue};
 use crate::render::dm::{decision_dm, DmReason};
@@ -14,16 +14,22 @@ fn buttons_are_exactly_the_available_actions_with_values_and_confirms() {
     for (name, story) in all_states(&Inputs::plain()) {
         let req = story.req();
         let policy = &story.play.policy;
-        let expected: Vec<&str> = available_actions(req, policy)
-            .into_iter()
-            .map(EventKind::as_str)
-            .collect();
+        let names = |kinds: Vec<EventKind>| -> Vec<&str> {
+            kinds.into_iter().map(EventKind::as_str).collect()
+        };
+        // The root shows every legal action; a DM to the decision owner only the decision's.
+        let on_root = names(available_actions(req, policy));
+        let in_dm = names(decision_actions(req, policy));
+        assert!(
+            in_dm.iter().all(|k| on_root.contains(k)),
+            "{name}: a DM button is always a legal action"
+        );
         let root = root_message(req, &links(), policy, &roles(), story.now());
         let dm = decision_dm(req, DmReason::TimedOut, None, policy, &roles(), story.now());
-        for (what, message) in [("root", root), ("dm", dm)] {
+        for (what, message, expected) in [("root", root, &on_root), ("dm", dm, &in_dm)] {
             let shown = buttons(&message);
             let ids: Vec<&str> = shown.iter().map(|b| b.0.as_str()).collect();
-            assert_eq!(ids, expected, "{name} {what}: buttons");
+            assert_eq!(&ids, expected, "{name} {what}: buttons");
             for (action_id, value, has_confirm, style) in &shown {
                 let kind: EventKind = action_id.parse().expect("action id is an event name");
                 assert_eq!(

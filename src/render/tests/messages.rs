@@ -80,8 +80,13 @@ fn committed_capacity_shows_cost_at_risk_and_who_stops_it() {
     let s = story("provisioning");
     let later = s.now() + chrono::Duration::days(15);
     let text = root_text(&s, later);
-    // $10,000 a month, committed for 15 days (and the minutes of the story): about half.
-    assert!(text.contains("Cost at risk so far: *$5,0"), "{text}");
+    // The root stays up for weeks: it shows the start and the rate, never a total that
+    // would freeze at the last edit ($10,000 a month is $333.33 a day).
+    assert!(text.contains("at risk *$333.33 a day*"), "{text}");
+    assert!(!text.contains("so far"), "{text}");
+    // Read when sent, status has the running total: 15 days (and the story's minutes).
+    let status = status_text(s.req(), &links(), &s.play.policy, &roles(), later);
+    assert!(status.contains("Cost at risk so far: *$5,0"), "{status}");
     assert!(text.contains("Stopping it is up to <@UAE>"), "{text}");
     let s = story("cancelled_committed");
     let text = root_text(&s, s.now());

@@ -409,6 +409,29 @@ impl Harness {
         }
     }
 
+    /// Waits until no outbox row is leased to a worker: call it before jumping the test clock,
+    /// or a lease taken before the jump runs out mid-delivery and the row is rightly
+    /// delivered a second time.
+    pub async fn no_delivery_in_flight(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let leased: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM capacity.outbox WHERE claimed_until IS NOT NULL",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .expect("db");
+            if leased == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a delivery stayed in flight"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// True once no refusal reply is on its way and none was sent: a reply is spawned before
     /// the ack, and its `chat.postEphemeral` is recorded before the task ends.
     pub fn no_reply_sent(&self) -> bool {

@@ -183,3 +183,41 @@ async fn a_daemon_down_over_three_reminder_slots_and_a_deadline_fires_each_once(
     }
     h.stop().await;
 }
+
+/// A sweep reads due reminders a page at a time. A full page of reminders it cannot send
+/// (their owners resolve to nobody) must not hide the ones behind it, sweep after sweep.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_full_page_of_reminders_to_nobody_does_not_starve_the_ones_behind_it(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    // A page of five (the daemon's is 200), all owned by the infra group.
+    let sweeper = capacity_bot::scheduler::Sweeper {
+        page: 5,
+        ..h.daemon().sweeper.clone()
+    };
+    for _ in 0..5 {
+        request_in(&h, Gate::TechnicalReview).await;
+    }
+    h.clock.advance(Duration::minutes(1));
+    let behind = request_in(&h, Gate::CustomerConfirmation).await;
+    // Slack cannot expand the infra group: those reminders resolve to nobody.
+    h.emu.fail_next(
+        "usergroups.users.list",
+        100_000,
+        slack_emulator::Fault::error("internal_error"),
+    );
+
+    // Friday 10:00 in New York: every one of them is due.
+    let at = utc("2026-12-04T15:00:00Z");
+    h.clock.set(at);
+    let sent = sweep_reminders(&sweeper, at).await.expect("sweep");
+    assert_eq!(sent, 1, "the reminder behind the page was sent");
+    settle(&h).await;
+    let got = reminders_of(&h, behind).await;
+    assert_eq!(recipients(&got[0]), users(&[AE]));
+    let metrics = h.daemon().state.metrics.render();
+    assert!(
+        metrics.contains("capacity_bot_reminders_unresolved_total 5"),
+        "each skipped reminder is counted"
+    );
+    h.stop().await;
+}
