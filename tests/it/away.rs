@@ -70,6 +70,14 @@ async fn absences(h: &Harness) -> i64 {
     count(h, "SELECT count(*) FROM capacity.absences").await
 }
 
+/// The people `capacity.absences_active` (kept by a trigger on the record) says are away.
+async fn active(h: &Harness) -> Vec<String> {
+    sqlx::query_scalar("SELECT user_id FROM capacity.absences_active ORDER BY user_id")
+        .fetch_all(&h.pool)
+        .await
+        .expect("active absences")
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn away_delegates_every_owned_request_and_back_returns_them(pool: PgPool) {
     let mut h = start(pool).await;
@@ -79,6 +87,11 @@ async fn away_delegates_every_owned_request_and_back_returns_them(pool: PgPool) 
     let text = slash(&h, AE, &format!("away <@{STRANGER}|sam> until 2026-12-10")).await;
     assert!(text.contains("away until Thu 10 Dec 2026"), "{text}");
     assert!(text.contains("CR-1, CR-2"), "{text}");
+    assert_eq!(active(&h).await, [AE]);
+    // Going away again replaces the absence: still one active.
+    let text = slash(&h, AE, &format!("away <@{STRANGER}|sam> until 2026-12-10")).await;
+    assert!(text.contains("away until Thu 10 Dec 2026"), "{text}");
+    assert_eq!(active(&h).await, [AE]);
     for id in [first, second] {
         let delegated = events_of(&h, id, EventKind::DecisionDelegated).await;
         assert_eq!(delegated.len(), 1);
@@ -128,8 +141,9 @@ async fn away_delegates_every_owned_request_and_back_returns_them(pool: PgPool) 
             "SELECT count(*) FROM capacity.absences WHERE kind = 'back'"
         )
         .await,
-        1
+        2
     );
+    assert!(active(&h).await.is_empty());
     let text = slash(&h, AE, "back").await;
     assert!(text.contains("not marked away"), "{text}");
     h.stop().await;
@@ -239,6 +253,7 @@ async fn an_absence_ends_on_its_date_once_with_two_replicas(pool: PgPool) {
         .await,
         1
     );
+    assert!(active(&h).await.is_empty(), "ended once, by one replica");
     h.root_showing(1, &format!("Waiting on @{AE}")).await;
     let root = h.root(1).await;
     assert_eq!(
