@@ -11,7 +11,7 @@ use capacity_bot::scheduler::{
 };
 use capacity_bot::store::MIGRATOR;
 use chrono::Duration;
-use slack_emulator::EmulatorConfig;
+use slack_emulator::{EmulatorConfig, Fault};
 use sqlx::PgPool;
 
 use crate::support::harness::*;
@@ -600,5 +600,32 @@ async fn an_owner_deactivated_without_the_event_is_found_by_the_owner_sweep_once
         1
     );
     other.shutdown().await;
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_owner_lookup_that_fails_is_retried_by_the_next_owner_sweep(pool: PgPool) {
+    let mut h = start(pool).await;
+    let id = request_in(&h, Gate::CustomerConfirmation).await;
+    h.emu.deactivate_user_silently(AE).expect("a seeded user");
+    let t = t0() + Duration::hours(1);
+    h.clock.set(t);
+    let s = &h.daemon().sweeper;
+
+    // Slack rate-limits the first lookup: the run stops and gives its people back.
+    h.emu.fail_next("users.info", 1, Fault::rate_limited(1));
+    assert_eq!(sweep_owners(s, t).await.expect("sweep"), 0);
+    assert!(events_of(&h, id, EventKind::OwnerDeactivated)
+        .await
+        .is_empty());
+
+    // The next run, minutes later and well inside the period, asks again.
+    let next = t + Duration::minutes(10);
+    h.clock.set(next);
+    assert_eq!(sweep_owners(s, next).await.expect("sweep"), 1);
+    assert_eq!(
+        events_of(&h, id, EventKind::OwnerDeactivated).await.len(),
+        1
+    );
     h.stop().await;
 }
