@@ -10,18 +10,18 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio_util::task::TaskTracker;
-use tracing::warn;
+use tracing::{debug, info, warn};
 
 use crate::clock::SharedClock;
 use crate::config::{LinearCreateOn, Settings};
-use crate::domain::{LinearTrigger, TeamId, UserId};
+use crate::domain::{Actor, Command, LinearTrigger, Party, Role, TeamId, UserId};
 use crate::linear::{LinearClient, LinearError};
 use crate::metrics::Metrics;
 use crate::slack::api::SlackApi;
 use crate::slack::names::NameCache;
 use crate::slack::roles::RoleResolver;
 use crate::slack::socket::SocketStatus;
-use crate::store::{self, Append, AppendError, Appended};
+use crate::store::{self, Append, AppendError, Appended, Target};
 use crate::supervise::Supervisor;
 
 /// How long a person's name read from Slack is used before it is read again (renames show
@@ -108,6 +108,58 @@ impl AppState {
             }
         }
         Ok(done)
+    }
+
+    /// `user`'s Slack account is deactivated: each open request they own records
+    /// `owner_deactivated` (the root is flagged, the admins get a DM to reassign). The one
+    /// path for both ways the daemon learns it, the `user_change` event (`envelope_id` is its
+    /// envelope) and the owner sweep's `users.info`: the idempotency key is
+    /// `deactivated:<user>:<request>`, so however many times and replicas notice, each
+    /// request records it once. Returns how many this call recorded.
+    pub async fn owner_deactivated(&self, user: &UserId, envelope_id: Option<&str>) -> usize {
+        let owned = match store::absences::open_requests_owned_by(&self.pool, user).await {
+            Ok(owned) => owned,
+            Err(e) => {
+                warn!(error.message = %e, %user, "could not read the requests of a deactivated owner");
+                return 0;
+            }
+        };
+        if owned.is_empty() {
+            return 0;
+        }
+        let admins = self.roles.people(&Party::Role(Role::Admin)).await;
+        let mut recorded = 0;
+        for id in owned {
+            let append = Append {
+                target: Target::Existing(id),
+                commands: vec![Command::OwnerDeactivated {
+                    user: user.clone(),
+                    admins: admins.clone(),
+                }],
+                actor: Actor::Scheduler,
+                policy: self.settings.policy.clone(),
+                now: self.clock.now(),
+                expected_version: None,
+                idempotency_key: format!("deactivated:{user}:{id}"),
+                envelope_id: envelope_id.map(str::to_string),
+                linear: self.linear_trigger(),
+            };
+            match self.record(&append).await {
+                Ok(done) if !done.duplicate => {
+                    info!(%user, request = %done.request.number, "flagged a deactivated owner");
+                    recorded += 1;
+                }
+                Ok(_) => {}
+                // Already flagged (or no longer theirs): nothing to do.
+                Err(AppendError::Refused(why)) => {
+                    debug!(%user, request = %id.0, %why, "deactivated owner not flagged again");
+                }
+                Err(e) => {
+                    warn!(error.message = %e, %user, request = %id.0, "deactivated owner not flagged; the next notice retries");
+                }
+            }
+        }
+        recorded
     }
 
     /// Sends an ephemeral reply after the ack has gone out, so the ack never waits on Slack.

@@ -24,7 +24,9 @@ use crate::store::{self, Append, AppendError, Appended, StoreError, Target};
 mod away;
 mod jobs;
 
-pub use away::{sweep_absences, sweep_reviews};
+pub use away::{
+    sweep_absences, sweep_owners, sweep_reviews, OWNER_LOOKUPS_PER_RUN, OWNER_RECHECK_HOURS,
+};
 pub use jobs::Scheduler;
 
 /// Due rows read per query; a sweep repeats the query while whole batches make progress.

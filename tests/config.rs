@@ -197,6 +197,7 @@ fn every_default_applies_to_a_minimal_file() {
     assert_eq!(s.scheduler.sweep, "0 * * * * *");
     assert_eq!(s.scheduler.reminder_sweep, "30 * * * * *");
     assert_eq!(s.scheduler.outbox_sweep, "*/5 * * * * *");
+    assert_eq!(s.scheduler.owner_sweep, "15 */10 * * * *");
     assert_eq!(
         s.http.listen,
         "127.0.0.1:8080".parse::<SocketAddr>().unwrap()

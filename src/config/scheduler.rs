@@ -18,6 +18,10 @@ pub struct SchedulerSettings {
     /// Addition to DESIGN.md: how often the outbox is drained as a fallback; new rows are
     /// normally delivered at once, so this only catches retries and crashed deliveries.
     pub outbox_sweep: String,
+    /// Addition to DESIGN.md: how often decision owners are looked up with `users.info` to
+    /// catch a deactivation whose `user_change` event was missed (each owner at most once
+    /// per 6 hours, 60 lookups a run).
+    pub owner_sweep: String,
 }
 
 impl Default for SchedulerSettings {
@@ -26,6 +30,7 @@ impl Default for SchedulerSettings {
             sweep: "0 * * * * *".into(),
             reminder_sweep: "30 * * * * *".into(),
             outbox_sweep: "*/5 * * * * *".into(),
+            owner_sweep: "15 */10 * * * *".into(),
         }
     }
 }
@@ -46,6 +51,7 @@ pub(crate) fn parse(section: &Section<'_>, problems: &mut Problems) -> Scheduler
         sweep: read("sweep", defaults.sweep),
         reminder_sweep: read("reminder_sweep", defaults.reminder_sweep),
         outbox_sweep: read("outbox_sweep", defaults.outbox_sweep),
+        owner_sweep: read("owner_sweep", defaults.owner_sweep),
     }
 }
 

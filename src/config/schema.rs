@@ -35,7 +35,10 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("calendar", &["time_zone", "working_hours", "holidays"]),
-    ("scheduler", &["sweep", "reminder_sweep", "outbox_sweep"]),
+    (
+        "scheduler",
+        &["sweep", "reminder_sweep", "outbox_sweep", "owner_sweep"],
+    ),
     ("http", &["listen"]),
     ("linear", &["team_id", "create_on", "api_url"]),
     ("log", &["format"]),

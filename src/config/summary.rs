@@ -94,6 +94,7 @@ pub(crate) fn render(s: &Settings) -> String {
     line(format!("  sweep: {}", s.scheduler.sweep));
     line(format!("  reminder_sweep: {}", s.scheduler.reminder_sweep));
     line(format!("  outbox_sweep: {}", s.scheduler.outbox_sweep));
+    line(format!("  owner_sweep: {}", s.scheduler.owner_sweep));
 
     line(format!("HTTP listen: {}", s.http.listen));
     line(format!(

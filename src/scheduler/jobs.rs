@@ -21,7 +21,9 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{sweep_absences, sweep_deadlines, sweep_reminders, sweep_reviews, Sweeper};
+use super::{
+    sweep_absences, sweep_deadlines, sweep_owners, sweep_reminders, sweep_reviews, Sweeper,
+};
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
 use crate::outbox::Deliverer;
@@ -88,7 +90,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Registers the deadline, reminder and outbox jobs and starts ticking. One deadline
+    /// Registers the deadline, reminder, outbox and owner jobs and starts ticking. One deadline
     /// and one reminder sweep run at once, so a daemon that was down over a deadline or
     /// reminder slots catches up on start: once, since a sweep records what is due now.
     pub async fn start(
@@ -127,6 +129,17 @@ impl Scheduler {
                 })
             })
         };
+        let owners: Step = {
+            let (s, clock) = (sweeper.clone(), clock.clone());
+            Arc::new(move || {
+                let (s, clock) = (s.clone(), clock.clone());
+                Box::pin(async move {
+                    if let Err(e) = sweep_owners(&s, clock.now()).await {
+                        warn!(error.message = %e, "owner sweep failed; the next tick retries");
+                    }
+                })
+            })
+        };
         let outbox: Step = Arc::new(move || {
             let d = deliverer.clone();
             Box::pin(async move {
@@ -140,12 +153,14 @@ impl Scheduler {
             Guarded::new("deadline_sweep", &stop, &panicked, deadlines),
             Guarded::new("reminder_sweep", &stop, &panicked, reminders),
             Guarded::new("outbox_sweep", &stop, &panicked, outbox),
+            Guarded::new("owner_sweep", &stop, &panicked, owners),
         ];
         let cron = JobScheduler::new().await?;
         let exprs = [
             &schedule.sweep,
             &schedule.reminder_sweep,
             &schedule.outbox_sweep,
+            &schedule.owner_sweep,
         ];
         for (job, expr) in jobs.iter().zip(exprs) {
             let job = job.clone();
@@ -167,7 +182,7 @@ impl Scheduler {
                 }
             })
         };
-        info!(sweep = %schedule.sweep, reminder_sweep = %schedule.reminder_sweep, outbox_sweep = %schedule.outbox_sweep, "scheduler started (UTC cron)");
+        info!(sweep = %schedule.sweep, reminder_sweep = %schedule.reminder_sweep, outbox_sweep = %schedule.outbox_sweep, owner_sweep = %schedule.owner_sweep, "scheduler started (UTC cron)");
         Ok(Scheduler {
             cron,
             stop,

@@ -1,7 +1,9 @@
 //! Absences: `capacity.absences`, append-only. Going away is an `away` row; coming back (by
 //! `/capacity back`, by going away again, or because the last day passed) is a `back` row
 //! naming it. An absence is active while no `back` row names it; the unique `ends` column
-//! makes it end once however many replicas try.
+//! makes it end once however many replicas try. Active absences are read through
+//! `capacity.absences_active`, which a trigger keeps in step with the record (one row per
+//! absence without a `back` row), so reading them costs what is active, not the history.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgPool};
@@ -49,14 +51,14 @@ impl AbsenceRow {
 }
 
 const ACTIVE: &str = "SELECT a.id, a.user_id, a.delegate, a.until, a.recorded_at \
-     FROM capacity.absences a \
-     WHERE a.kind = 'away' \
-       AND NOT EXISTS (SELECT 1 FROM capacity.absences b WHERE b.ends = a.id)";
+     FROM capacity.absences_active o \
+     JOIN capacity.absences a ON a.id = o.absence \
+     WHERE a.kind = 'away'";
 
 /// `user`'s active absence, if any (the latest, should two have raced).
 pub async fn active_of(pool: &PgPool, user: &UserId) -> Result<Option<Absence>, StoreError> {
     let row: Option<AbsenceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{ACTIVE} AND a.user_id = $1 ORDER BY a.recorded_at DESC LIMIT 1"
+        "{ACTIVE} AND o.user_id = $1 ORDER BY a.recorded_at DESC LIMIT 1"
     )))
     .bind(user.as_str())
     .fetch_optional(pool)
@@ -80,7 +82,7 @@ pub async fn record_away(
         .execute(&mut *tx)
         .await?;
     let previous: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT id FROM ({ACTIVE} AND a.user_id = $1) q"
+        "SELECT id FROM ({ACTIVE} AND o.user_id = $1) q"
     )))
     .bind(user.as_str())
     .fetch_all(&mut *tx)
@@ -149,7 +151,7 @@ pub async fn due_to_end(
     limit: i64,
 ) -> Result<Vec<Absence>, StoreError> {
     let rows: Vec<AbsenceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{ACTIVE} AND a.until < $1 ORDER BY a.until LIMIT $2"
+        "{ACTIVE} AND o.until < $1 ORDER BY o.until LIMIT $2"
     )))
     .bind(today)
     .bind(limit)

@@ -7,6 +7,7 @@
 pub mod absences;
 pub mod events;
 pub mod outbox;
+pub mod owner_checks;
 pub mod report;
 pub mod requests;
 mod rows;

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use capacity_bot::app::Daemon;
 use capacity_bot::domain::testkit::*;
 use capacity_bot::domain::{Actor, EventKind, State};
-use capacity_bot::scheduler::{sweep_absences, sweep_reminders, sweep_reviews};
+use capacity_bot::scheduler::{
+    sweep_absences, sweep_owners, sweep_reminders, sweep_reviews, OWNER_RECHECK_HOURS,
+};
 use capacity_bot::store::MIGRATOR;
 use chrono::Duration;
-use slack_emulator::EmulatorConfig;
+use slack_emulator::{EmulatorConfig, Fault};
 use sqlx::PgPool;
 
 use crate::support::harness::*;
@@ -68,6 +70,14 @@ async fn absences(h: &Harness) -> i64 {
     count(h, "SELECT count(*) FROM capacity.absences").await
 }
 
+/// The people `capacity.absences_active` (kept by a trigger on the record) says are away.
+async fn active(h: &Harness) -> Vec<String> {
+    sqlx::query_scalar("SELECT user_id FROM capacity.absences_active ORDER BY user_id")
+        .fetch_all(&h.pool)
+        .await
+        .expect("active absences")
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn away_delegates_every_owned_request_and_back_returns_them(pool: PgPool) {
     let mut h = start(pool).await;
@@ -77,6 +87,11 @@ async fn away_delegates_every_owned_request_and_back_returns_them(pool: PgPool) 
     let text = slash(&h, AE, &format!("away <@{STRANGER}|sam> until 2026-12-10")).await;
     assert!(text.contains("away until Thu 10 Dec 2026"), "{text}");
     assert!(text.contains("CR-1, CR-2"), "{text}");
+    assert_eq!(active(&h).await, [AE]);
+    // Going away again replaces the absence: still one active.
+    let text = slash(&h, AE, &format!("away <@{STRANGER}|sam> until 2026-12-10")).await;
+    assert!(text.contains("away until Thu 10 Dec 2026"), "{text}");
+    assert_eq!(active(&h).await, [AE]);
     for id in [first, second] {
         let delegated = events_of(&h, id, EventKind::DecisionDelegated).await;
         assert_eq!(delegated.len(), 1);
@@ -126,8 +141,9 @@ async fn away_delegates_every_owned_request_and_back_returns_them(pool: PgPool) 
             "SELECT count(*) FROM capacity.absences WHERE kind = 'back'"
         )
         .await,
-        1
+        2
     );
+    assert!(active(&h).await.is_empty());
     let text = slash(&h, AE, "back").await;
     assert!(text.contains("not marked away"), "{text}");
     h.stop().await;
@@ -240,6 +256,7 @@ async fn an_absence_ends_on_its_date_once_with_two_replicas(pool: PgPool) {
         .await,
         1
     );
+    assert!(active(&h).await.is_empty(), "ended once, by one replica");
     h.root_showing(1, &format!("Waiting on @{AE}")).await;
     let root = h.root(1).await;
     let ended: Vec<String> = h
@@ -513,5 +530,123 @@ async fn a_deactivated_owner_is_flagged_and_an_admin_reassigns_in_one_choice(poo
     let events = h.events().await;
     h.emu.deactivate_user(AE).await.expect("acked");
     assert_eq!(h.events().await, events);
+    h.stop().await;
+}
+
+/// `users.info` lookups of `user` so far.
+fn lookups(h: &Harness, user: &str) -> usize {
+    h.emu
+        .calls("users.info")
+        .iter()
+        .filter(|c| c.params["user"] == user)
+        .count()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_owner_deactivated_without_the_event_is_found_by_the_owner_sweep_once_with_two_replicas(
+    pool: PgPool,
+) {
+    let mut h = start(pool).await;
+    let other = replica(&h).await;
+    h.emu
+        .wait_connected(4, WAIT)
+        .await
+        .expect("both daemons connect");
+    let id = request_in(&h, Gate::CustomerConfirmation).await;
+    settle(&h).await;
+    let t = t0() + Duration::hours(1);
+    h.clock.set(t);
+
+    // Both replicas sweep while every owner is active: each owner is looked up once.
+    let (a, b) = (&h.daemon().sweeper, &other.sweeper);
+    let (x, y) = tokio::join!(sweep_owners(a, t), sweep_owners(b, t));
+    assert_eq!((x.expect("sweep a"), y.expect("sweep b")), (0, 0));
+    assert_eq!(lookups(&h, AE), 1, "one replica asked about the AE");
+
+    // The account is deactivated while nobody listens: no `user_change` reaches the daemon.
+    h.emu.deactivate_user_silently(AE).expect("a seeded user");
+    let later = t + Duration::hours(1);
+    h.clock.set(later);
+    let (x, y) = tokio::join!(sweep_owners(a, later), sweep_owners(b, later));
+    assert_eq!(
+        (x.expect("a"), y.expect("b")),
+        (0, 0),
+        "looked up an hour ago"
+    );
+    assert_eq!(lookups(&h, AE), 1);
+    assert!(events_of(&h, id, EventKind::OwnerDeactivated)
+        .await
+        .is_empty());
+
+    // Once the period has passed, one replica asks again and flags the request, once.
+    let due = t + Duration::hours(OWNER_RECHECK_HOURS);
+    h.clock.set(due);
+    let (x, y) = tokio::join!(sweep_owners(a, due), sweep_owners(b, due));
+    assert!(x.expect("a") + y.expect("b") <= 1);
+    assert_eq!(lookups(&h, AE), 2, "one replica asked about the AE again");
+    let flagged = events_of(&h, id, EventKind::OwnerDeactivated).await;
+    assert_eq!(flagged.len(), 1, "flagged once");
+    assert_eq!(flagged[0].actor, Actor::Scheduler);
+    settle_with(&h, &[&h.daemon().deliverer, &other.deliverer]).await;
+    h.root_showing(1, "account is deactivated").await;
+    for admin in [ADMIN, ADMIN2] {
+        assert_eq!(
+            h.emu
+                .dms(admin)
+                .iter()
+                .filter(|m| m.text.contains("CR-1: an owner's account is deactivated"))
+                .count(),
+            1,
+            "{admin} is told once"
+        );
+    }
+
+    // The next period's sweep asks again but records nothing more; nor does the event,
+    // should Slack deliver it late.
+    let events = h.events().await;
+    let next = due + Duration::hours(OWNER_RECHECK_HOURS);
+    h.clock.set(next);
+    let (x, y) = tokio::join!(sweep_owners(a, next), sweep_owners(b, next));
+    assert_eq!((x.expect("a"), y.expect("b")), (0, 0));
+    assert_eq!(lookups(&h, AE), 3);
+    h.emu.deactivate_user(AE).await.expect("acked");
+    assert_eq!(h.events().await, events);
+    settle_with(&h, &[&h.daemon().deliverer, &other.deliverer]).await;
+    assert_eq!(
+        h.emu
+            .dms(ADMIN)
+            .iter()
+            .filter(|m| m.text.contains("CR-1: an owner's account is deactivated"))
+            .count(),
+        1
+    );
+    other.shutdown().await;
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_owner_lookup_that_fails_is_retried_by_the_next_owner_sweep(pool: PgPool) {
+    let mut h = start(pool).await;
+    let id = request_in(&h, Gate::CustomerConfirmation).await;
+    h.emu.deactivate_user_silently(AE).expect("a seeded user");
+    let t = t0() + Duration::hours(1);
+    h.clock.set(t);
+    let s = &h.daemon().sweeper;
+
+    // Slack rate-limits the first lookup: the run stops and gives its people back.
+    h.emu.fail_next("users.info", 1, Fault::rate_limited(1));
+    assert_eq!(sweep_owners(s, t).await.expect("sweep"), 0);
+    assert!(events_of(&h, id, EventKind::OwnerDeactivated)
+        .await
+        .is_empty());
+
+    // The next run, minutes later and well inside the period, asks again.
+    let next = t + Duration::minutes(10);
+    h.clock.set(next);
+    assert_eq!(sweep_owners(s, next).await.expect("sweep"), 1);
+    assert_eq!(
+        events_of(&h, id, EventKind::OwnerDeactivated).await.len(),
+        1
+    );
     h.stop().await;
 }

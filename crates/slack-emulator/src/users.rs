@@ -10,11 +10,23 @@ use super::{Ack, Emulator};
 impl Emulator {
     /// Deactivates seeded user `id` and delivers the `user_change` event Slack sends for it.
     pub async fn deactivate_user(&self, id: &str) -> Result<Ack, EmulatorError> {
+        let event = self.mark_deactivated(id)?;
+        self.send_event(event).await
+    }
+
+    /// Deactivates seeded user `id` without the `user_change` event: what an app sees when
+    /// it was disconnected (or not subscribed) at the time. Only `users.info` tells.
+    pub fn deactivate_user_silently(&self, id: &str) -> Result<(), EmulatorError> {
+        self.mark_deactivated(id).map(|_| ())
+    }
+
+    /// Marks `id` deactivated; returns the `user_change` event Slack would send for it.
+    fn mark_deactivated(&self, id: &str) -> Result<serde_json::Value, EmulatorError> {
         let seed = self.seeded_user(id)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let event = self.shared.update(|st| {
+        Ok(self.shared.update(|st| {
             st.deactivated.insert(id.to_owned());
             let mut user = user_json(&self.shared, &seed);
             user["deleted"] = json!(true);
@@ -25,7 +37,6 @@ impl Emulator {
                 "cache_ts": now,
                 "event_ts": format!("{now}.000100"),
             })
-        });
-        self.send_event(event).await
+        }))
     }
 }

@@ -394,7 +394,8 @@ async fn prefixed(state: &AppState, id: RequestId, reply: Reply) -> String {
 
 /// `user_change` (Events API): when the account is deactivated, each open request the user
 /// owns records `owner_deactivated`: the root is flagged and the admins get a DM to reassign.
-/// A redelivered event finds the same idempotency keys and records nothing more.
+/// A redelivered event (or the owner sweep noticing the same) finds the same idempotency
+/// keys and records nothing more: `AppState::owner_deactivated` is the one path.
 pub async fn user_change(state: &AppState, payload: &Value, envelope_id: &str) {
     let event = payload.get("event").unwrap_or(&Value::Null);
     let deleted = event
@@ -405,38 +406,8 @@ pub async fn user_change(state: &AppState, payload: &Value, envelope_id: &str) {
         warn!("a user_change event without a user id");
         return;
     };
-    if !deleted {
-        return;
-    }
-    let owned = match store::absences::open_requests_owned_by(&state.pool, &user).await {
-        Ok(owned) => owned,
-        Err(e) => {
-            warn!(error.message = %e, %user, "could not read the requests of a deactivated owner");
-            return;
-        }
-    };
-    let admins = state
-        .roles
-        .people(&crate::domain::Party::Role(crate::domain::Role::Admin))
-        .await;
-    for id in owned {
-        let append = Append {
-            target: Target::Existing(id),
-            commands: vec![Command::OwnerDeactivated {
-                user: user.clone(),
-                admins: admins.clone(),
-            }],
-            actor: Actor::Scheduler,
-            policy: state.settings.policy.clone(),
-            now: state.clock.now(),
-            expected_version: None,
-            idempotency_key: format!("deactivated:{user}:{id}"),
-            envelope_id: Some(envelope_id.to_string()),
-            linear: state.linear_trigger(),
-        };
-        if let Err(reply) = super::append_within_budget(state, &append).await {
-            warn!(%user, request = %id.0, reply = reply.text(), "deactivated owner not flagged");
-        }
+    if deleted {
+        state.owner_deactivated(&user, Some(envelope_id)).await;
     }
 }
 
