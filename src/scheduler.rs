@@ -22,9 +22,11 @@ use crate::domain::{
 use crate::store::{self, Append, AppendError, Appended, StoreError, Target};
 
 mod away;
+mod digest;
 mod jobs;
 
 pub use away::{sweep_absences, sweep_reviews};
+pub use digest::sweep_digest;
 pub use jobs::Scheduler;
 
 /// Due rows read per query; a sweep repeats the query while whole batches make progress.

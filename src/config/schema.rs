@@ -38,6 +38,7 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
     ("scheduler", &["sweep", "reminder_sweep", "outbox_sweep"]),
     ("http", &["listen"]),
     ("linear", &["team_id", "create_on", "api_url"]),
+    ("digest", &["weekday", "time", "channel"]),
     ("log", &["format"]),
 ];
 

@@ -24,6 +24,11 @@ pub enum Effect {
     },
     CreateLinearIssue,
     CommentLinearIssue,
+    /// The weekly digest of the week whose slot is `slot`. Follows no event: the scheduler
+    /// queues it, once per slot, with no request or event on its outbox row.
+    PostWeeklyDigest {
+        slot: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl Effect {
@@ -43,6 +48,7 @@ impl Effect {
             Effect::DirectMessage { .. } => "direct_message",
             Effect::CreateLinearIssue => "create_linear_issue",
             Effect::CommentLinearIssue => "comment_linear_issue",
+            Effect::PostWeeklyDigest { .. } => "post_weekly_digest",
         }
     }
 }

@@ -21,7 +21,9 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{sweep_absences, sweep_deadlines, sweep_reminders, sweep_reviews, Sweeper};
+use super::{
+    sweep_absences, sweep_deadlines, sweep_digest, sweep_reminders, sweep_reviews, Sweeper,
+};
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
 use crate::outbox::Deliverer;
@@ -109,6 +111,9 @@ impl Scheduler {
                     }
                     if let Err(e) = sweep_absences(&s, clock.now()).await {
                         warn!(error.message = %e, "absence sweep failed; the next tick retries");
+                    }
+                    if let Err(e) = sweep_digest(&s, clock.now()).await {
+                        warn!(error.message = %e, "digest sweep failed; the next tick retries");
                     }
                 })
             })
