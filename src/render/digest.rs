@@ -113,6 +113,7 @@ pub fn digest_message(d: &Digest, roles: &Roles, calendar: &Calendar) -> SlackMe
             }
         ))
         .into()])
+        .with_block_id(SlackBlockId("digest_week".into()))
         .into(),
     ];
     let trend = d.cost_now_cents() - d.cost_weeks_ago_cents();

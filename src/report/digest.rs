@@ -135,3 +135,91 @@ pub fn chart_png(digest: &Digest, title: String) -> Result<Vec<u8>, ChartError> 
         CHART_SIZE,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::*;
+    use crate::domain::{Command, Role};
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// Width and height from a PNG's IHDR chunk, after checking the signature.
+    fn png_size(bytes: &[u8]) -> (u32, u32) {
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+        assert_eq!(&bytes[12..16], b"IHDR");
+        let be =
+            |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        (be(16), be(20))
+    }
+
+    #[test]
+    fn open_requests_are_grouped_by_owner_and_stuck_ones_found() {
+        let policy = Policy::default();
+        let waiting = Play::submitted(10_000);
+        let mut review = Play::submitted(10_000);
+        review.ok(AE, Command::CommercialApproved);
+        let entered = review.req().state_entered_at;
+        let now = entered + Duration::days(10);
+        let mut fresh = waiting.req().clone();
+        fresh.state_entered_at = now - Duration::hours(1);
+        let slot = now - Duration::hours(2);
+        let d = compose(
+            vec![
+                (fresh, Some("https://acme.slack.com/archives/C1/p1".into())),
+                (review.req().clone(), None),
+            ],
+            vec![DecisionRow {
+                number: 7,
+                customer: "Umbrella".into(),
+                kind: "commercial_approved".into(),
+                actor: AE.into(),
+                occurred_at: slot - Duration::days(1),
+                permalink: None,
+            }],
+            vec![(now - Duration::weeks(8), 0), (now, 4200)],
+            &policy,
+            slot,
+            slot - Duration::weeks(1),
+            now,
+        );
+        assert_eq!(d.open_requests, 2);
+        assert_eq!(d.by_owner.len(), 2);
+        assert_eq!(d.by_owner[0].owner, Party::User(uid(AE)));
+        assert_eq!(d.by_owner[1].owner, Party::Role(Role::Infra));
+        assert_eq!(d.stuck.len(), 1, "only the request in review for 10 days");
+        assert_eq!(d.stuck[0].entered_at, entered);
+        assert_eq!(d.decisions.len(), 1);
+        assert_eq!(d.decisions[0].by, Party::User(uid(AE)));
+        assert_eq!(d.cost_now_cents(), 4200);
+    }
+
+    #[test]
+    fn the_chart_is_a_real_png_of_the_expected_size() {
+        let now = utc("2026-12-07T14:30:00Z");
+        let points = sample_points(now - Duration::weeks(TREND_WEEKS), now, 57);
+        assert_eq!(points.len(), 57);
+        let d = compose(
+            vec![],
+            vec![],
+            points
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (*t, i as i64 * 10_000))
+                .collect(),
+            &Policy::default(),
+            now,
+            now - Duration::weeks(1),
+            now,
+        );
+        let png = chart_png(&d, "Cost at risk".into()).expect("drawn");
+        assert_eq!(png_size(&png), CHART_SIZE);
+        assert!(
+            png.len() > 5_000 && png.len() < 500_000,
+            "{} bytes",
+            png.len()
+        );
+    }
+}
