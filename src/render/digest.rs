@@ -17,6 +17,9 @@ use crate::domain::{Calendar, EventKind, Party, RequestNumber, State};
 
 /// Requests listed per section at most; the rest are counted ("… and 12 more").
 const MAX_LINES: usize = 15;
+/// A digest posted this long after its slot says so (a daemon down over the slot, or an
+/// outage of Slack retried for that long).
+const LATE: chrono::Duration = chrono::Duration::hours(1);
 /// Section text stays well inside Block Kit's 3,000 characters.
 const SECTION_CHARS: usize = 2900;
 
@@ -106,7 +109,7 @@ pub fn digest_message(d: &Digest, roles: &Roles, calendar: &Calendar) -> SlackMe
         SlackContextBlock::new(vec![SlackBlockMarkDownText::new(format!(
             "Week to {}{}",
             at(d.slot),
-            if d.as_of > d.slot {
+            if d.as_of - d.slot >= LATE {
                 format!(" · posted late, as of {}", at(d.as_of))
             } else {
                 String::new()

@@ -1,6 +1,7 @@
 //! The cron side: tokio-cron-scheduler fires the `[scheduler]` expressions (UTC cron jobs
 //! only; its `_tz` and repeated jobs have open bugs) and each job calls a step function
-//! with the daemon's clock.
+//! with the daemon's clock. The deadline job also ends absences and records the weekly
+//! digest's slot; the reminder job also sends break-glass review reminders.
 //!
 //! The library neither stops a run that outlasts its period nor waits for running jobs at
 //! shutdown, so each job holds a lock while it runs: a tick that finds it held is skipped,
@@ -91,8 +92,9 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Registers the deadline, reminder and outbox jobs and starts ticking. One deadline
-    /// and one reminder sweep run at once, so a daemon that was down over a deadline or
-    /// reminder slots catches up on start: once, since a sweep records what is due now.
+    /// and one reminder sweep run at once, so a daemon that was down over a deadline,
+    /// reminder slots or the digest's slot catches up on start: once, since a sweep records
+    /// what is due now.
     pub async fn start(
         sweeper: Sweeper,
         deliverer: Deliverer,

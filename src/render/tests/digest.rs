@@ -98,6 +98,9 @@ fn texts(d: &Digest) -> String {
 
 #[test]
 fn the_digest_names_owners_links_requests_and_gives_local_times() {
+    let mut on_time = sample();
+    on_time.as_of = on_time.slot + Duration::minutes(3);
+    assert!(!texts(&on_time).contains("posted late"));
     let text = texts(&sample());
     for expected in [
         "Weekly capacity digest",
@@ -128,7 +131,7 @@ fn a_late_digest_says_so_and_an_empty_week_reads_plainly() {
     d.open_requests = 0;
     d.stuck.clear();
     d.decisions.clear();
-    d.cost_trend = vec![(d.as_of - Duration::weeks(8), 500_00), (d.as_of, 0)];
+    d.cost_trend = vec![(d.as_of - Duration::weeks(8), 50_000), (d.as_of, 0)];
     let text = texts(&d);
     assert!(
         text.contains("posted late, as of Wed 9 Dec 09:30 EST"),
