@@ -21,13 +21,15 @@ CREATE TABLE capacity.digests (
 );
 
 -- A digest's outbox row belongs to no request: it names its slot in the effect instead.
--- Rows of requests keep both ids; a digest row has neither.
+-- Rows of requests keep both ids; a digest row has neither. NOT VALID: every existing row
+-- had both ids (they were NOT NULL), so the table is not scanned under the ALTER's lock;
+-- new and updated rows are checked.
 ALTER TABLE capacity.outbox
     ALTER COLUMN request_id DROP NOT NULL,
     ALTER COLUMN event_id DROP NOT NULL,
     ADD CONSTRAINT outbox_subject CHECK (
         (request_id IS NULL) = (event_id IS NULL)
-        AND (request_id IS NOT NULL OR effect->>'type' = 'post_weekly_digest'));
+        AND (request_id IS NOT NULL OR effect->>'type' = 'post_weekly_digest')) NOT VALID;
 
 -- Pending digest rows are found without walking the per-request heads.
 CREATE INDEX outbox_pending_digests ON capacity.outbox (id)
