@@ -262,11 +262,11 @@ async fn run(url: &str) -> anyhow::Result<()> {
     let times = time(RUNS, || async {
         report::digest::gather(&pool, &policy, &schedule, slot, now)
             .await
-            .map(|d| d.decisions.len())
+            .map(|d| d.decisions_total)
     })
     .await?;
     println!(
-        "{:<44} {:>10} {:>10}   ({} decisions)",
+        "{:<44} {:>10} {:>10}   ({} decisions in the week)",
         "digest gather",
         ms(times.0[RUNS / 2]),
         ms(times.0[RUNS - 1]),

@@ -76,7 +76,10 @@ pub struct Digest {
     pub by_owner: Vec<OwnerGroup>,
     pub stuck_after_business_days: u32,
     pub stuck: Vec<StuckLine>,
+    /// The first of the week's decisions (the store reads a bounded number).
     pub decisions: Vec<DecisionLine>,
+    /// How many decisions the week had in all.
+    pub decisions_total: usize,
     /// Cost at risk, day by day over the last eight weeks, ending at `as_of`.
     pub cost_trend: Vec<(DateTime<Utc>, i64)>,
 }
@@ -181,7 +184,7 @@ pub fn digest_message(d: &Digest, roles: &Roles, calendar: &Calendar) -> SlackMe
     let mut decided = vec![format!(
         "*Decisions since {}*: {}",
         at(d.since),
-        d.decisions.len()
+        d.decisions_total
     )];
     for line in d.decisions.iter().take(MAX_LINES) {
         decided.push(format!(
@@ -192,7 +195,7 @@ pub fn digest_message(d: &Digest, roles: &Roles, calendar: &Calendar) -> SlackMe
             request(&line.request)
         ));
     }
-    more(&mut decided, d.decisions.len());
+    more(&mut decided, d.decisions_total.max(d.decisions.len()));
     blocks.push(section("digest_decisions", fit(decided)));
 
     SlackMessageContent::new()
@@ -200,7 +203,7 @@ pub fn digest_message(d: &Digest, roles: &Roles, calendar: &Calendar) -> SlackMe
             "Weekly capacity digest: {} open, {} stuck, {} decisions; cost at risk {}",
             d.open_requests,
             d.stuck.len(),
-            d.decisions.len(),
+            d.decisions_total,
             format_usd(d.cost_now_cents())
         ))
         .with_blocks(blocks)

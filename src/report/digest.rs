@@ -16,8 +16,8 @@ use crate::store::{self, StoreError};
 
 /// The trend covers this many weeks, one point a day.
 pub const TREND_WEEKS: i64 = 8;
-/// Decisions listed at most (the message counts the rest).
-const MAX_DECISIONS: i64 = 500;
+/// Decisions read at most: the message lists the first few and counts the rest.
+const MAX_DECISIONS: i64 = 50;
 /// The PNG's size: readable in Slack's preview, a few tens of kilobytes.
 pub const CHART_SIZE: (u32, u32) = (900, 420);
 
@@ -92,6 +92,9 @@ pub fn compose(
     // Whoever holds the most decisions first; ties in the order their requests were filed.
     by_owner.sort_by_key(|g| std::cmp::Reverse(g.requests.len()));
     stuck.sort_by_key(|s| s.entered_at);
+    let decisions_total = decisions
+        .first()
+        .map_or(0, |d| usize::try_from(d.total).unwrap_or(usize::MAX));
     let decisions = decisions
         .into_iter()
         .filter_map(|d| {
@@ -116,6 +119,7 @@ pub fn compose(
         stuck_after_business_days: policy.stuck_after_business_days,
         stuck,
         decisions,
+        decisions_total,
         cost_trend,
     }
 }
@@ -178,6 +182,7 @@ mod tests {
                 actor: AE.into(),
                 occurred_at: slot - Duration::days(1),
                 permalink: None,
+                total: 1,
             }],
             vec![(now - Duration::weeks(8), 0), (now, 4200)],
             &policy,
@@ -191,7 +196,7 @@ mod tests {
         assert_eq!(d.by_owner[1].owner, Party::Role(Role::Infra));
         assert_eq!(d.stuck.len(), 1, "only the request in review for 10 days");
         assert_eq!(d.stuck[0].entered_at, entered);
-        assert_eq!(d.decisions.len(), 1);
+        assert_eq!((d.decisions.len(), d.decisions_total), (1, 1));
         assert_eq!(d.decisions[0].by, Party::User(uid(AE)));
         assert_eq!(d.cost_now_cents(), 4200);
     }

@@ -177,9 +177,12 @@ pub struct DecisionRow {
     pub actor: String,
     pub occurred_at: DateTime<Utc>,
     pub permalink: Option<String>,
+    /// How many decisions the window holds, beyond the `limit` returned.
+    pub total: i64,
 }
 
-/// Events of `kinds` recorded by people in `[from, to)`, oldest first, at most `limit`.
+/// Events of `kinds` recorded by people in `[from, to)`, oldest first, at most `limit`;
+/// each row also carries the window's total (counted before the limit).
 pub async fn decisions_between(
     pool: &PgPool,
     kinds: &[&str],
@@ -188,7 +191,8 @@ pub async fn decisions_between(
     limit: i64,
 ) -> Result<Vec<DecisionRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT r.number, r.customer, e.kind, e.actor, e.occurred_at, l.permalink \
+        "SELECT r.number, r.customer, e.kind, e.actor, e.occurred_at, l.permalink, \
+                count(*) OVER () AS total \
          FROM capacity.capacity_request_events e \
          JOIN capacity.capacity_requests r ON r.id = e.request_id \
          LEFT JOIN capacity.request_links l ON l.request_id = e.request_id \

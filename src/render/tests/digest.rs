@@ -70,6 +70,7 @@ fn sample() -> Digest {
             by: Party::User(uid(APPROVER)),
             at: utc("2026-12-02T19:02:00Z"),
         }],
+        decisions_total: 1,
         cost_trend: vec![
             (slot - Duration::weeks(8), 0),
             (slot - Duration::weeks(1), 150_000),
@@ -131,6 +132,7 @@ fn a_late_digest_says_so_and_an_empty_week_reads_plainly() {
     d.open_requests = 0;
     d.stuck.clear();
     d.decisions.clear();
+    d.decisions_total = 0;
     d.cost_trend = vec![(d.as_of - Duration::weeks(8), 50_000), (d.as_of, 0)];
     let text = texts(&d);
     assert!(
@@ -166,7 +168,9 @@ fn a_huge_week_stays_within_block_kit_limits() {
                 .collect(),
         })
         .collect();
-    d.decisions = (0..900)
+    // The store hands over the first 500 of the week's 900.
+    d.decisions_total = 900;
+    d.decisions = (0..500)
         .map(|n| DecisionLine {
             request: line(n, &long),
             kind: EventKind::Activated,
