@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use capacity_bot::domain::digest::WeeklySlot;
 use capacity_bot::domain::{Calendar, Policy};
 use capacity_bot::report::{self, figures};
 use capacity_bot::store::{self, report as q};
@@ -249,6 +250,50 @@ async fn run(url: &str) -> anyhow::Result<()> {
             d[0].1
         );
     }
+
+    // The weekly digest over the same log: its reads (open requests, the week's decisions,
+    // 57 daily cost points), then the message and the PNG chart.
+    let schedule = WeeklySlot {
+        weekday: chrono::Weekday::Mon,
+        time: chrono::NaiveTime::from_hms_opt(9, 30, 0).context("a time")?,
+    };
+    let policy = Policy::default();
+    let slot = schedule.latest(&policy.calendar, now);
+    let times = time(RUNS, || async {
+        report::digest::gather(&pool, &policy, &schedule, slot, now)
+            .await
+            .map(|d| d.decisions_total)
+    })
+    .await?;
+    println!(
+        "{:<44} {:>10} {:>10}   ({} decisions in the week)",
+        "digest gather",
+        ms(times.0[RUNS / 2]),
+        ms(times.0[RUNS - 1]),
+        times.1[0]
+    );
+    let digest = report::digest::gather(&pool, &policy, &schedule, slot, now).await?;
+    let mut d = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let roles = capacity_bot::config::Roles::default();
+        let message = capacity_bot::render::digest::digest_message(&digest, &roles, &cal);
+        let png = report::digest::chart_png(&digest, "Cost at risk".into())?;
+        d.push((
+            t.elapsed(),
+            png.len(),
+            message.blocks.map_or(0, |b| b.len()),
+        ));
+    }
+    d.sort();
+    println!(
+        "{:<44} {:>10} {:>10}   ({} bytes of PNG, {} blocks)",
+        "digest message and PNG chart",
+        ms(d[RUNS / 2].0),
+        ms(d[RUNS - 1].0),
+        d[0].1,
+        d[0].2
+    );
 
     println!("\n`capacity-bot report` end to end (process start, connect, read, render, write):");
     let dir = tempfile::tempdir()?;

@@ -224,6 +224,9 @@ mod tests {
             Effect::CreateLinearIssue,
             Effect::CommentLinearIssue,
             Effect::FetchPermalink,
+            Effect::PostWeeklyDigest {
+                slot: chrono::Utc::now(),
+            },
         ];
         let names: Vec<&str> = all.iter().map(Effect::name).collect();
         assert_eq!(names, Effect::NAMES);

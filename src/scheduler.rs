@@ -22,11 +22,13 @@ use crate::domain::{
 use crate::store::{self, Append, AppendError, Appended, StoreError, Target};
 
 mod away;
+mod digest;
 mod jobs;
 
 pub use away::{
     sweep_absences, sweep_owners, sweep_reviews, OWNER_LOOKUPS_PER_RUN, OWNER_RECHECK_HOURS,
 };
+pub use digest::sweep_digest;
 pub use jobs::Scheduler;
 
 /// Due rows read per query; a sweep repeats the query while whole batches make progress.

@@ -860,3 +860,66 @@ fn secrets_load_alone_for_database_commands() {
     let e = Secrets::from_env(&env(&[("SLACK_BOT_TOKEN", "xapp-1-A0-2-x")])).unwrap_err();
     assert!(e.for_field("SLACK_BOT_TOKEN").is_some(), "{e}");
 }
+
+#[test]
+fn the_digest_section_is_optional_and_defaults_to_the_requests_channel() {
+    let off = parse(MINIMAL).expect("loads");
+    assert_eq!(off.digest, None);
+    assert!(off.redacted_summary().contains("Digest: off"));
+    let on = parse(&minimal_with(
+        "[digest]\nweekday = \"Mon\"\ntime = \"09:30\"\n",
+    ))
+    .expect("loads");
+    let digest = on.digest.clone().expect("configured");
+    assert_eq!(digest.slot.weekday, chrono::Weekday::Mon);
+    assert_eq!(digest.slot.time, NaiveTime::from_hms_opt(9, 30, 0).unwrap());
+    assert_eq!(digest.channel.as_str(), "C0123456789");
+    assert!(
+        on.redacted_summary()
+            .contains("Digest: weekly, Mon 09:30 America/New_York in C0123456789"),
+        "{}",
+        on.redacted_summary()
+    );
+    let elsewhere = parse(&minimal_with(
+        "[digest]\nweekday = \"friday\"\ntime = \"16:00\"\nchannel = \"C0DIGEST\"\n",
+    ))
+    .expect("loads");
+    let digest = elsewhere.digest.expect("configured");
+    assert_eq!(digest.slot.weekday, chrono::Weekday::Fri);
+    assert_eq!(digest.channel.as_str(), "C0DIGEST");
+}
+
+#[test]
+fn a_bad_digest_is_reported_field_by_field() {
+    let p = problems(&minimal_with(
+        "[digest]\nweekday = \"Funday\"\ntime = \"9.30\"\nchannel = \"#capacity\"\n",
+    ));
+    assert!(
+        message_for(&p, "digest.weekday").contains("use Mon, Tue, Wed, Thu, Fri, Sat or Sun"),
+        "{p:?}"
+    );
+    assert!(
+        message_for(&p, "digest.time").contains("\"HH:MM\""),
+        "{p:?}"
+    );
+    assert!(
+        message_for(&p, "digest.channel").contains("not its name"),
+        "{p:?}"
+    );
+    let p = problems(&minimal_with("[digest]\nchannel = \"C0DIGEST\"\n"));
+    assert!(
+        message_for(&p, "digest.weekday").starts_with("missing"),
+        "{p:?}"
+    );
+    assert!(
+        message_for(&p, "digest.time").starts_with("missing"),
+        "{p:?}"
+    );
+    let p = problems(&minimal_with(
+        "[digest]\nweekday = \"Mon\"\ntime = \"09:30\"\nday = 1\n",
+    ));
+    assert!(
+        message_for(&p, "digest.day").contains("unknown key"),
+        "{p:?}"
+    );
+}

@@ -647,7 +647,7 @@ fn the_slack_manifest_uses_socket_mode_and_the_capacity_command() {
         "Socket Mode needs no request URLs"
     );
     let scopes = strings(&manifest["oauth_config"]["scopes"]["bot"]);
-    for scope in ["commands", "chat:write", "im:write"] {
+    for scope in ["commands", "chat:write", "im:write", "files:write"] {
         assert!(scopes.iter().any(|s| s == scope), "bot scope {scope}");
     }
 }

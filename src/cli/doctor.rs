@@ -95,6 +95,34 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
             ),
             Err(e) => push("requests channel", Err(fix(&e, "slack.requests_channel"))),
         }
+        if let Some(digest) = &settings.digest {
+            match api.can_upload_files().await {
+                Ok(()) => push(
+                    "files:write (weekly digest chart)",
+                    Ok("the bot may upload files".into()),
+                ),
+                Err(e) => push(
+                    "files:write (weekly digest chart)",
+                    Err(fix(&e, "the [digest] chart")),
+                ),
+            }
+            if digest.channel != settings.slack.requests_channel {
+                let channel = digest.channel.as_str();
+                match api.channel_membership(channel).await {
+                    Ok(true) => push(
+                        "digest channel",
+                        Ok(format!("the bot is a member of {channel}")),
+                    ),
+                    Ok(false) => push(
+                        "digest channel",
+                        Err(format!(
+                            "the bot is not in {channel}: invite it with /invite @capacity-bot"
+                        )),
+                    ),
+                    Err(e) => push("digest channel", Err(fix(&e, "digest.channel"))),
+                }
+            }
+        }
         for role in Role::ALL {
             for member in settings.roles.members(role) {
                 let name = format!("roles.{} {member}", role.config_key());

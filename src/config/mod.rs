@@ -7,6 +7,7 @@
 //! fixes a file one error per restart gives up. Unknown keys are errors, not ignored: a
 //! misspelt `finance_treshold_usd_month` would otherwise silently keep the default.
 
+mod digest;
 mod linear;
 mod policy;
 mod problems;
@@ -22,6 +23,7 @@ use std::path::Path;
 
 use toml::Table;
 
+pub use digest::DigestSettings;
 pub use linear::{LinearCreateOn, LinearSettings, DEFAULT_LINEAR_API_URL};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use process::{HttpSettings, LogFormat, LogSettings};
@@ -66,6 +68,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// `None` when the file has no `[linear]` section: no issues are filed.
     pub linear: Option<LinearSettings>,
+    /// `None` when the file has no `[digest]` section: no weekly digest is posted.
+    pub digest: Option<DigestSettings>,
     pub log: LogSettings,
     pub secrets: Secrets,
 }
@@ -191,6 +195,11 @@ fn from_table(
     let http = process::parse_http(&Section::of(root, "http"), problems);
     let linear = linear::parse(&Section::of(root, "linear"), problems);
     let log = process::parse_log(&Section::of(root, "log"), problems);
+    let digest = digest::parse(
+        &Section::of(root, "digest"),
+        slack.as_ref().map(|s| &s.requests_channel),
+        problems,
+    );
     Some(Settings {
         slack: slack?,
         roles,
@@ -198,6 +207,7 @@ fn from_table(
         scheduler,
         http,
         linear,
+        digest,
         log,
         secrets,
     })

@@ -41,6 +41,7 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
     ),
     ("http", &["listen"]),
     ("linear", &["team_id", "create_on", "api_url"]),
+    ("digest", &["weekday", "time", "channel"]),
     ("log", &["format"]),
 ];
 

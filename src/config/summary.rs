@@ -105,6 +105,16 @@ pub(crate) fn render(s: &Settings) -> String {
             l.create_on.as_str()
         ))
     ));
+    line(format!(
+        "Digest: {}",
+        s.digest.as_ref().map_or("off".to_string(), |d| format!(
+            "weekly, {} {} {} in {}",
+            d.slot.weekday,
+            d.slot.time.format("%H:%M"),
+            s.policy.calendar.time_zone.name(),
+            d.channel
+        ))
+    ));
     line(format!("Log format: {}", s.log.format.as_str()));
 
     line("Secrets".into());

@@ -46,6 +46,10 @@ admins = []
 
 [policy]
 finance_threshold_usd_month = 50000
+
+[digest]
+weekday = "Mon"
+time = "09:30"
 "#
     )
 }
@@ -210,10 +214,49 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
     }
     println!("\n`capacity-bot report` over the demo's database (also --format csv, json, html):\n");
     print!("{}", report(&pool, &emu, &calendar).await?);
+    digest(&pool, &emu).await?;
+    show(
+        &emu,
+        "The weekly digest (asked for now rather than on Monday 09:30): the message, then the chart",
+    );
     daemon.shutdown().await;
     emu.shutdown().await;
     println!("\nDone. Run `capacity-bot run` with a real workspace: see README.md.");
     Ok(())
+}
+
+/// Queues this week's digest now, as the scheduler does at the configured slot (the daemon
+/// recorded the last slot as its baseline when it started), and waits for the outbox to post
+/// the message and upload the chart.
+async fn digest(pool: &PgPool, emu: &Emulator) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    if store::digests::queue(pool, now, CHANNEL, now).await? == store::digests::Queued::Baseline {
+        // The daemon had not swept yet: that row was the baseline, this one is posted.
+        let later = now + chrono::Duration::seconds(1);
+        store::digests::queue(pool, later, CHANNEL, later).await?;
+    }
+    let files = emu.wait_for_files(1, WAIT).await?;
+    if let Some(chart) = files.first() {
+        let size = png_size(&chart.bytes).unwrap_or((0, 0));
+        println!(
+            "\nThe chart \"{}\" is a {}×{} PNG of {} bytes ({}).",
+            chart.title,
+            size.0,
+            size.1,
+            chart.bytes.len(),
+            chart.filename
+        );
+    }
+    Ok(())
+}
+
+/// Width and height from a PNG's header, when it is one.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    Some((be(16), be(20)))
 }
 
 /// The table `capacity-bot report` prints, with names from the emulator's `users.info`.

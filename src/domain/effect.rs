@@ -28,6 +28,11 @@ pub enum Effect {
     /// DMs and `/capacity status` link the thread through it. Enqueued by delivery, not by
     /// an event's effects.
     FetchPermalink,
+    /// The weekly digest of the week whose slot is `slot`. Follows no event: the scheduler
+    /// queues it, once per slot, with no request or event on its outbox row.
+    PostWeeklyDigest {
+        slot: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl Effect {
@@ -40,7 +45,7 @@ impl Effect {
     }
 
     /// Every effect's `name`, for metrics that must show each series from start-up.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "post_root_message",
         "update_root_message",
         "post_thread_reply",
@@ -48,6 +53,7 @@ impl Effect {
         "create_linear_issue",
         "comment_linear_issue",
         "fetch_permalink",
+        "post_weekly_digest",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -59,6 +65,7 @@ impl Effect {
             Effect::CreateLinearIssue => "create_linear_issue",
             Effect::CommentLinearIssue => "comment_linear_issue",
             Effect::FetchPermalink => "fetch_permalink",
+            Effect::PostWeeklyDigest { .. } => "post_weekly_digest",
         }
     }
 }

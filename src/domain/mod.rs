@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod command;
 pub mod cost;
 pub mod decide;
+pub mod digest;
 pub mod effect;
 pub mod event;
 pub mod evolve;

@@ -6,7 +6,7 @@ use tracing::{info, warn};
 use super::Deliverer;
 use crate::domain::fold;
 use crate::domain::Links;
-use crate::domain::{Effect, Event, Request};
+use crate::domain::{Effect, Event, Request, RequestId};
 use crate::linear::{LinearClient, LinearError};
 use crate::render;
 use crate::slack::api::ApiError;
@@ -25,22 +25,46 @@ pub(super) enum DeliveryError {
     Missing(String),
 }
 
+/// The request and event an outbox row's effect follows.
+#[derive(Debug, Clone, Copy)]
+struct Subject {
+    request_id: RequestId,
+    event_id: uuid::Uuid,
+}
+
 impl Deliverer {
-    async fn request(&self, row: &OutboxRow) -> Result<(Request, Links), DeliveryError> {
-        store::requests::with_links(&self.state.pool, row.request_id)
+    async fn request(&self, id: RequestId) -> Result<(Request, Links), DeliveryError> {
+        store::requests::with_links(&self.state.pool, id)
             .await?
-            .ok_or_else(|| DeliveryError::Missing(format!("request {} is gone", row.request_id)))
+            .ok_or_else(|| DeliveryError::Missing(format!("request {id} is gone")))
     }
 
     pub(super) async fn perform(&self, row: &OutboxRow) -> Result<(), DeliveryError> {
+        if let Effect::PostWeeklyDigest { slot } = &row.effect {
+            return self.post_digest(*slot).await;
+        }
+        let (Some(request_id), Some(event_id)) = (row.request_id, row.event_id) else {
+            return Err(DeliveryError::Missing(format!(
+                "outbox row {} names no request",
+                row.id
+            )));
+        };
+        let subject = Subject {
+            request_id,
+            event_id,
+        };
+        self.perform_for(&row.effect, subject).await
+    }
+
+    async fn perform_for(&self, effect: &Effect, row: Subject) -> Result<(), DeliveryError> {
         let settings = &self.state.settings;
         let roles = self.state.roles.roles();
         let policy = &settings.policy;
         let channel = settings.slack.requests_channel.as_str();
         let now = self.state.clock.now();
-        match &row.effect {
+        match effect {
             Effect::PostRootMessage => {
-                let (req, links) = self.request(row).await?;
+                let (req, links) = self.request(row.request_id).await?;
                 if links.slack_ts.is_some() {
                     // Posted before a crash lost the mark: do not post twice.
                     return Ok(());
@@ -103,7 +127,7 @@ impl Deliverer {
                 .await?;
             }
             Effect::UpdateRootMessage => {
-                let (req, links) = self.request(row).await?;
+                let (req, links) = self.request(row.request_id).await?;
                 let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
                     return Err(DeliveryError::Missing(
                         "the root message was never posted, so it cannot be updated".into(),
@@ -124,7 +148,7 @@ impl Deliverer {
                 self.state.api.post_message(ch, content, Some(ts)).await?;
             }
             Effect::DirectMessage { to } => {
-                let (req, links) = self.request(row).await?;
+                let (req, links) = self.request(row.request_id).await?;
                 let (after, event) = self.request_at_event(row).await?;
                 // A DM says what is true when it is sent. One whose moment has passed (the
                 // decision it asks for was taken, the gate it opens was closed, the review it
@@ -201,7 +225,7 @@ impl Deliverer {
             }
             Effect::CreateLinearIssue => {
                 let linear = self.linear()?;
-                let (req, links) = self.request(row).await?;
+                let (req, links) = self.request(row.request_id).await?;
                 if links.linear_issue_id.is_some() {
                     return Ok(());
                 }
@@ -227,6 +251,7 @@ impl Deliverer {
                 )
                 .await?;
             }
+            Effect::PostWeeklyDigest { slot } => self.post_digest(*slot).await?,
             Effect::CommentLinearIssue => {
                 let linear = self.linear()?;
                 let links = store::requests::links(&self.state.pool, row.request_id).await?;
@@ -256,7 +281,7 @@ impl Deliverer {
     /// thread reply delivered late still describes its own moment.
     async fn request_at_event(
         &self,
-        row: &OutboxRow,
+        row: Subject,
     ) -> Result<(Request, crate::domain::RecordedEvent), DeliveryError> {
         let events = store::events::events_of(&self.state.pool, row.request_id).await?;
         let Some(pos) = events.iter().position(|e| e.id == row.event_id) else {

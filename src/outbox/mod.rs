@@ -3,12 +3,14 @@
 //! - `worker`: claiming rows with leases, retries and backoff, the delivery loop.
 //! - `effects`: what each `Effect` does against Slack and Linear.
 //! - `listen`: `LISTEN` wake-ups from committing transactions.
+//! - `digest`: the weekly digest's message and chart upload.
 //!
 //! Rows are leased (not locked) while a worker talks to Slack, so a slow or rate-limited
 //! call holds no database lock, and a worker that dies only delays its rows until the lease
 //! runs out. A claim never returns two rows of one request, and never a row behind an
 //! undelivered one, so each request's thread reads in order however many workers run.
 
+mod digest;
 mod effects;
 mod listen;
 mod worker;

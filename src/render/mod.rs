@@ -14,12 +14,14 @@
 //! - `ephemeral`: refusals, conflicts, `/capacity status|list|help`.
 //! - `action_value`: the request id and version every button carries.
 //! - `buttons`: which buttons a request shows and what they say.
+//! - `digest`: the weekly digest's message.
 //! - `linear`: the informational Linear issue's title, description and comments.
 
 pub mod action_value;
 pub mod attention;
 mod blocks;
 pub mod buttons;
+pub mod digest;
 pub mod dm;
 pub mod ephemeral;
 #[cfg(any(test, feature = "testkit"))]

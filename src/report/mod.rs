@@ -9,6 +9,7 @@
 
 pub mod chart;
 pub mod csv;
+pub mod digest;
 pub mod figures;
 pub mod html;
 pub mod table;

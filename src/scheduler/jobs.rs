@@ -1,6 +1,7 @@
 //! The cron side: tokio-cron-scheduler fires the `[scheduler]` expressions (UTC cron jobs
 //! only; its `_tz` and repeated jobs have open bugs) and each job calls a step function
-//! with the daemon's clock.
+//! with the daemon's clock. The deadline job also ends absences and records the weekly
+//! digest's slot; the reminder job also sends break-glass review reminders.
 //!
 //! The library neither stops a run that outlasts its period nor waits for running jobs at
 //! shutdown, so each job holds a lock while it runs: a tick that finds it held is skipped,
@@ -22,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{
-    sweep_absences, sweep_deadlines, sweep_owners, sweep_reminders, sweep_reviews, Sweeper,
+    sweep_absences, sweep_deadlines, sweep_digest, sweep_owners, sweep_reminders, sweep_reviews,
+    Sweeper,
 };
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
@@ -91,8 +93,9 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Registers the deadline, reminder, outbox and owner jobs and starts ticking. One deadline
-    /// and one reminder sweep run at once, so a daemon that was down over a deadline or
-    /// reminder slots catches up on start: once, since a sweep records what is due now.
+    /// and one reminder sweep run at once, so a daemon that was down over a deadline,
+    /// reminder slots or the digest's slot catches up on start: once, since a sweep records
+    /// what is due now.
     pub async fn start(
         sweeper: Sweeper,
         deliverer: Deliverer,
@@ -111,6 +114,9 @@ impl Scheduler {
                     }
                     if let Err(e) = sweep_absences(&s, clock.now()).await {
                         warn!(error.message = %e, "absence sweep failed; the next tick retries");
+                    }
+                    if let Err(e) = sweep_digest(&s, clock.now()).await {
+                        warn!(error.message = %e, "digest sweep failed; the next tick retries");
                     }
                 })
             })

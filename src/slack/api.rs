@@ -89,6 +89,19 @@ fn classify(e: SlackClientError) -> ApiError {
     }
 }
 
+/// A file to share in a channel.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    pub channel: &'a str,
+    pub filename: &'a str,
+    pub title: &'a str,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
+    pub initial_comment: Option<&'a str>,
+    /// Share it as a reply in this thread.
+    pub thread_ts: Option<&'a str>,
+}
+
 /// The bot's view of Slack's Web API.
 #[derive(Clone)]
 pub struct SlackApi {
@@ -274,6 +287,59 @@ impl SlackApi {
         .into_iter()
         .flatten()
         .find(|n| !n.trim().is_empty()))
+    }
+
+    /// Uploads `bytes` with Slack's external-upload flow and shares the file in `channel`:
+    /// `files.getUploadURLExternal` (name and length), the bytes POSTed to the URL it
+    /// returns, then `files.completeUploadExternal`. Returns the file id. An upload that is
+    /// never completed is discarded by Slack, so a retry after a failure starts over.
+    pub async fn upload_file(&self, upload: &Upload<'_>) -> Result<String, ApiError> {
+        let session = self.bot();
+        let url = session
+            .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+                upload.filename.to_string(),
+                upload.bytes.len(),
+            ))
+            .await
+            .map_err(classify)?;
+        session
+            .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+                url.upload_url,
+                upload.bytes.to_vec(),
+                upload.content_type.to_string(),
+            ))
+            .await
+            .map_err(classify)?;
+        let mut complete =
+            SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(
+                url.file_id.clone(),
+            )
+            .with_title(upload.title.to_string())])
+            .with_channel_id(SlackChannelId(upload.channel.into()));
+        if let Some(comment) = upload.initial_comment {
+            complete = complete.with_initial_comment(comment.to_string());
+        }
+        if let Some(ts) = upload.thread_ts {
+            complete = complete.with_thread_ts(SlackTs(ts.into()));
+        }
+        session
+            .files_complete_upload_external(&complete)
+            .await
+            .map_err(classify)?;
+        Ok(url.file_id.0)
+    }
+
+    /// Whether the token may upload files (`files:write`): asks for an upload URL for a
+    /// one-byte file and never uses it (Slack discards uploads that are never completed).
+    pub async fn can_upload_files(&self) -> Result<(), ApiError> {
+        self.bot()
+            .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+                "capacity-bot-doctor.txt".into(),
+                1,
+            ))
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     pub async fn channel_membership(&self, channel: &str) -> Result<bool, ApiError> {

@@ -5,6 +5,7 @@
 //! against a real, freshly migrated Postgres.
 
 pub mod absences;
+pub mod digests;
 pub mod events;
 pub mod outbox;
 pub mod owner_checks;

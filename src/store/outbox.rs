@@ -11,8 +11,9 @@ use crate::domain::{Effect, RequestId};
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     pub id: i64,
-    pub request_id: RequestId,
-    pub event_id: Uuid,
+    /// The request and event the effect follows; `None` for the weekly digest.
+    pub request_id: Option<RequestId>,
+    pub event_id: Option<Uuid>,
     pub effect: Effect,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
@@ -21,8 +22,8 @@ pub struct OutboxRow {
 #[derive(FromRow)]
 struct Raw {
     id: i64,
-    request_id: Uuid,
-    event_id: Uuid,
+    request_id: Option<Uuid>,
+    event_id: Option<Uuid>,
     effect: Json<Effect>,
     attempts: i32,
     created_at: DateTime<Utc>,
@@ -32,7 +33,7 @@ impl From<Raw> for OutboxRow {
     fn from(r: Raw) -> Self {
         OutboxRow {
             id: r.id,
-            request_id: RequestId(r.request_id),
+            request_id: r.request_id.map(RequestId),
             event_id: r.event_id,
             effect: r.effect.0,
             attempts: r.attempts,
@@ -110,6 +111,8 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
 /// across any number of workers and replicas. SKIP LOCKED lets two workers claim at once
 /// without waiting on each other, and never the same row.
 ///
+/// Digest rows belong to no request and wait on nothing; each is its own head.
+///
 /// The head of each request's queue is found by skipping through the pending index one
 /// (request, lane) at a time, so a claim costs one index probe per request with anything
 /// pending, however long the queues behind the heads are. (Asking each pending row whether an
@@ -124,7 +127,8 @@ pub async fn claim(
 ) -> Result<Vec<OutboxRow>, StoreError> {
     let rows: Vec<Raw> = sqlx::query_as(
         "WITH RECURSIVE heads (request_id, lane, id) AS ( \
-             (SELECT request_id, lane, id FROM capacity.outbox WHERE status = 'pending' \
+             (SELECT request_id, lane, id FROM capacity.outbox \
+              WHERE status = 'pending' AND request_id IS NOT NULL \
               ORDER BY request_id, lane, id LIMIT 1) \
            UNION ALL \
              SELECT n.request_id, n.lane, n.id FROM heads h CROSS JOIN LATERAL ( \
@@ -132,7 +136,10 @@ pub async fn claim(
                WHERE status = 'pending' AND (request_id, lane) > (h.request_id, h.lane) \
                ORDER BY request_id, lane, id LIMIT 1) n) \
          UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
-         FROM (SELECT c.id FROM capacity.outbox c JOIN heads ON heads.id = c.id \
+         FROM (SELECT c.id FROM capacity.outbox c \
+               JOIN (SELECT id FROM heads UNION ALL \
+                     SELECT id FROM capacity.outbox WHERE status = 'pending' AND request_id IS NULL) h \
+                 ON h.id = c.id \
                WHERE c.status = 'pending' AND c.next_attempt_at <= $2 \
                  AND (c.claimed_until IS NULL OR c.claimed_until < $2) \
                ORDER BY c.id LIMIT $4 FOR UPDATE OF c SKIP LOCKED) picked \

@@ -132,3 +132,37 @@ async fn an_unmigrated_database_is_named(pool: PgPool) {
     let checks = run_doctor(&emu, &pool, &settings_toml(emu.team_id()), &[]).await;
     assert_eq!(failures(&checks), vec!["FAIL  database: reachable but not migrated to this version: run `capacity-bot migrate`".to_string()]);
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn with_a_digest_the_files_write_scope_is_checked(pool: PgPool) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = Emulator::start(emulator_config()).await.unwrap();
+    let toml = format!(
+        "{}\n[digest]\nweekday = \"Mon\"\ntime = \"09:30\"\n",
+        settings_toml(emu.team_id())
+    );
+    let checks = run_doctor(&emu, &pool, &toml, &[]).await;
+    assert_eq!(failures(&checks), Vec::<String>::new());
+    assert!(checks
+        .iter()
+        .any(|c| c.to_string()
+            == "ok    files:write (weekly digest chart): the bot may upload files"));
+
+    // An app installed without files:write: Slack answers missing_scope.
+    emu.fail_next(
+        "files.getUploadURLExternal",
+        1,
+        slack_emulator::Fault::error("missing_scope"),
+    );
+    let checks = run_doctor(&emu, &pool, &toml, &[]).await;
+    let failed = failures(&checks).join("\n");
+    assert!(
+        failed.contains(
+            "FAIL  files:write (weekly digest chart): Slack refused the call: missing_scope"
+        ) && failed.contains("add the missing scope to the Slack app"),
+        "{failed}"
+    );
+    // Without [digest] the scope is not needed, and not asked about.
+    let plain = run_doctor(&emu, &pool, &settings_toml(emu.team_id()), &[]).await;
+    assert!(plain.iter().all(|c| !c.name.contains("files:write")));
+}

@@ -5,6 +5,7 @@ mod support;
 mod away;
 mod cli;
 mod delivery;
+mod digest;
 mod doctor;
 mod faults;
 mod fuzz;

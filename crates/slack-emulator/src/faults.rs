@@ -6,6 +6,10 @@ use std::fmt;
 /// Method name that matches every Web API method in [`Emulator::fail_next`](super::Emulator::fail_next).
 pub const ANY_METHOD: &str = "*";
 
+/// The name faults and call records use for POSTs to an upload URL that
+/// `files.getUploadURLExternal` handed out (not a Web API method on Slack either).
+pub const UPLOAD_URL: &str = "upload_url";
+
 /// How a Web API call fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {

@@ -53,10 +53,11 @@ use tokio::task::JoinHandle;
 
 pub use config::{EmulatorConfig, SeedChannel, SeedUser, SeedUsergroup};
 pub use error::EmulatorError;
-pub use faults::{DisconnectReason, Fault, ANY_METHOD};
+pub use faults::{DisconnectReason, Fault, ANY_METHOD, UPLOAD_URL};
 pub use log::{LogEntry, LogKind};
 pub use records::{
-    Ack, Call, Delivery, DeliveryOutcome, Ephemeral, EphemeralSource, Message, TokenKind, View,
+    Ack, Call, Delivery, DeliveryOutcome, Ephemeral, EphemeralSource, Message, TokenKind,
+    UploadedFile, View,
 };
 pub use text::{render_mrkdwn, render_text};
 

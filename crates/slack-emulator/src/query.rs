@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::error::EmulatorError;
 use super::log::LogEntry;
-use super::records::{Call, Delivery, Ephemeral, Message, View};
+use super::records::{Call, Delivery, Ephemeral, Message, UploadedFile, View};
 use super::Emulator;
 
 impl Emulator {
@@ -255,6 +255,25 @@ impl Emulator {
         self.shared
             .wait_for("a matching log entry", within, |st| {
                 st.log.iter().find(|e| matches(e)).cloned()
+            })
+            .await
+    }
+
+    /// Files shared through `files.completeUploadExternal`, oldest first.
+    pub fn files(&self) -> Vec<UploadedFile> {
+        self.shared.read(|st| st.files.clone())
+    }
+
+    /// Waits until at least `n` files were shared; returns them all.
+    pub async fn wait_for_files(
+        &self,
+        n: usize,
+        within: Duration,
+    ) -> Result<Vec<UploadedFile>, EmulatorError> {
+        let what = format!("{n} shared file(s)");
+        self.shared
+            .wait_for(&what, within, |st| {
+                (st.files.len() >= n).then(|| st.files.clone())
             })
             .await
     }

@@ -48,6 +48,23 @@ impl Message {
     }
 }
 
+/// A file shared through the external upload flow, with the bytes that were uploaded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UploadedFile {
+    pub id: String,
+    pub filename: String,
+    /// The title given to `files.completeUploadExternal`, else the file name.
+    pub title: String,
+    pub alt_txt: Option<String>,
+    pub bytes: Vec<u8>,
+    /// Where it was shared; `None` for a private file.
+    pub channel: Option<String>,
+    pub thread_ts: Option<String>,
+    pub initial_comment: Option<String>,
+    /// The message that shares it in `channel`.
+    pub message_ts: Option<String>,
+}
+
 /// Where an ephemeral message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EphemeralSource {

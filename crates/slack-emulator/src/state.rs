@@ -11,7 +11,7 @@ use super::config::EmulatorConfig;
 use super::faults::Faults;
 use super::ids::{format_ts, random_id, short_id};
 use super::log::{LogEntry, LogKind};
-use super::records::{Ack, Call, Delivery, Ephemeral, Message, View};
+use super::records::{Ack, Call, Delivery, Ephemeral, Message, UploadedFile, View};
 
 /// A minted `trigger_id`.
 pub(crate) struct Trigger {
@@ -20,6 +20,16 @@ pub(crate) struct Trigger {
     pub(crate) used: bool,
     /// Forced expiry (`Emulator::expire_trigger_ids`), independent of the clock.
     pub(crate) expired: bool,
+}
+
+/// An upload URL handed out by `files.getUploadURLExternal`, until it is completed.
+pub(crate) struct PendingUpload {
+    pub(crate) file_id: String,
+    pub(crate) filename: String,
+    pub(crate) length: usize,
+    pub(crate) alt_txt: Option<String>,
+    /// What was POSTed to the URL, once it was.
+    pub(crate) bytes: Option<Vec<u8>>,
 }
 
 /// A frame the emulator wants a socket task to send.
@@ -101,6 +111,10 @@ pub(crate) struct State {
     pub(crate) log: Vec<LogEntry>,
     pub(crate) faults: Faults,
     pub(crate) response_urls: HashMap<String, ResponseUrl>,
+    /// Upload URLs handed out and not yet completed, by the URL's token.
+    pub(crate) uploads: HashMap<String, PendingUpload>,
+    /// Files shared by `files.completeUploadExternal`, oldest first.
+    pub(crate) files: Vec<UploadedFile>,
     /// Client frames that were not acks of a known envelope.
     pub(crate) stray_frames: Vec<String>,
 }
@@ -131,6 +145,8 @@ impl State {
             log: Vec::new(),
             faults: Faults::default(),
             response_urls: HashMap::new(),
+            uploads: HashMap::new(),
+            files: Vec::new(),
             stray_frames: Vec::new(),
         }
     }

@@ -1372,3 +1372,156 @@ async fn views_update_push_permalinks_and_ephemerals_follow_slack_rules() {
         "user_not_in_channel"
     );
 }
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/slack/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture exists"))
+        .expect("fixture is JSON")
+}
+
+/// The keys of a JSON object, recursively into the first element of arrays: the shape.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
+        _ => Value::Null,
+    }
+}
+
+#[tokio::test]
+async fn external_upload_flow_records_the_file_and_answers_in_slacks_shapes() {
+    let emu = start(config()).await;
+    let client = client(&emu);
+    let token = bot_token(&emu);
+    let session = client.open_session(&token);
+    let bytes = b"\x89PNG\r\n\x1a\nnot really a picture".to_vec();
+
+    let url = session
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+            "chart.png".into(),
+            bytes.len(),
+        ))
+        .await
+        .expect("an upload URL");
+    assert!(url.upload_url.0.as_str().starts_with("http://127.0.0.1:"));
+    session
+        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+            url.upload_url.clone(),
+            bytes.clone(),
+            "image/png".into(),
+        ))
+        .await
+        .expect("the bytes are taken");
+    let done = session
+        .files_complete_upload_external(
+            &SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(
+                url.file_id.clone(),
+            )
+            .with_title("Chart".into())])
+            .with_channel_id("C_REQUESTS".into())
+            .with_initial_comment("this week".into()),
+        )
+        .await
+        .expect("completed");
+    assert_eq!(done.files[0].id, url.file_id);
+    assert_eq!(done.files[0].title.as_deref(), Some("Chart"));
+
+    let files = emu.wait_for_files(1, WAIT).await.expect("recorded");
+    assert_eq!(files[0].bytes, bytes);
+    assert_eq!(files[0].filename, "chart.png");
+    assert_eq!(files[0].title, "Chart");
+    assert_eq!(files[0].channel.as_deref(), Some("C_REQUESTS"));
+    let shared = emu.messages("C_REQUESTS");
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].text, "this week");
+    assert_eq!(Some(&shared[0].ts), files[0].message_ts.as_ref());
+
+    // The replies have the documented shapes.
+    let replies = |method: &str| -> Vec<Value> {
+        emu.calls(method).into_iter().map(|c| c.response).collect()
+    };
+    assert_eq!(
+        shape(&replies("files.getUploadURLExternal")[0]),
+        shape(&fixture("web_files_getUploadURLExternal_ok.json"))
+    );
+    assert_eq!(
+        shape(&replies("files.completeUploadExternal")[0]),
+        shape(&fixture("web_files_completeUploadExternal_ok.json"))
+    );
+    assert_eq!(
+        replies(slack_emulator::UPLOAD_URL)[0],
+        json!(format!("OK - {}", bytes.len()))
+    );
+
+    // Completing again, a length of 0 and a wrong byte count are refused as on Slack.
+    let again = session
+        .files_complete_upload_external(&SlackApiFilesCompleteUploadExternalRequest::new(vec![
+            SlackApiFilesComplete::new(url.file_id.clone()),
+        ]))
+        .await
+        .expect_err("already completed");
+    assert_eq!(api_error(again), "file_not_found");
+    assert_eq!(
+        replies("files.completeUploadExternal")[1],
+        fixture("web_files_completeUploadExternal_error_file_not_found.json")
+    );
+    let empty = session
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+            "empty.png".into(),
+            0,
+        ))
+        .await
+        .expect_err("length 0");
+    assert_eq!(api_error(empty), "missing_argument");
+    assert_eq!(
+        replies("files.getUploadURLExternal")[1],
+        fixture("web_files_getUploadURLExternal_error_missing_argument.json")
+    );
+    let short = session
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+            "short.png".into(),
+            100,
+        ))
+        .await
+        .expect("an upload URL");
+    match session
+        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+            short.upload_url,
+            bytes.clone(),
+            "image/png".into(),
+        ))
+        .await
+    {
+        Err(SlackClientError::HttpError(e)) => assert_eq!(e.status_code.as_u16(), 400),
+        other => panic!("expected HTTP 400, got {other:?}"),
+    }
+    assert_eq!(emu.files().len(), 1);
+}
+
+#[tokio::test]
+async fn faults_reach_the_upload_url_too() {
+    let emu = start(config()).await;
+    let client = client(&emu);
+    let token = bot_token(&emu);
+    let session = client.open_session(&token);
+    let url = session
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+            "a.txt".into(),
+            1,
+        ))
+        .await
+        .expect("an upload URL");
+    emu.fail_next(slack_emulator::UPLOAD_URL, 1, Fault::HttpStatus(503));
+    let upload =
+        SlackApiFilesUploadViaUrlRequest::new(url.upload_url, b"a".to_vec(), "text/plain".into());
+    match session.files_upload_via_url(&upload).await {
+        Err(SlackClientError::HttpError(e)) => assert_eq!(e.status_code.as_u16(), 503),
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+    session
+        .files_upload_via_url(&upload)
+        .await
+        .expect("the fault is used up");
+}

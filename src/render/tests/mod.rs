@@ -1,6 +1,7 @@
 //! Rendering tests: limits over every state with any inputs, buttons, escaping, the forms.
 
 mod buttons;
+mod digest;
 mod escaping;
 mod forms;
 mod limits_props;

@@ -4,6 +4,7 @@
 
 mod chat;
 pub(crate) mod directory;
+mod files;
 mod hooks;
 mod params;
 mod views;
@@ -31,6 +32,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/{method}", any(api))
         .route("/hooks/{id}", post(hooks::response_url))
+        .route("/upload/v1/{token}", post(files::upload))
         .with_state(shared)
 }
 
@@ -155,6 +157,8 @@ fn lookup(method: &str) -> Option<(TokenKind, Method)> {
         "views.open" => (TokenKind::Bot, views::open),
         "views.update" => (TokenKind::Bot, views::update),
         "views.push" => (TokenKind::Bot, views::push),
+        "files.getUploadURLExternal" => (TokenKind::Bot, files::get_upload_url_external),
+        "files.completeUploadExternal" => (TokenKind::Bot, files::complete_upload_external),
         _ => return None,
     };
     Some(entry)
