@@ -196,9 +196,16 @@ fn escalation(
     let due = due.map_or(String::new(), |d| {
         format!(" It is due {}.", when(d, &policy.calendar, now))
     });
+    // Point at the action that moves the decision to someone who will take it.
+    let next = if after.state == State::Submitted {
+        "Please choose the commercial owner with *Assign owner…* on the request's message."
+    } else {
+        "Please decide, or an admin or a commercial approver can give it to someone else \
+         with *Reassign owner…* in the request message's ⋯ menu."
+    };
     format!(
         ":rotating_light: *Overdue:* the {decision} decision on {} is waiting on {} and \
-         reminders have gone unanswered.{due} Please decide, or ask an admin to reassign it.",
+         reminders have gone unanswered.{due} {next}",
         after.number,
         mentions(&parties, roles, owners_joined_by(after))
     )
