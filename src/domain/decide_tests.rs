@@ -50,12 +50,15 @@ fn naming_the_ae_assigns_the_commercial_owner() {
 
 #[test]
 fn a_commercial_approver_can_assign_the_owner() {
+    // SUBMITTED: the form named no AE.
+    let mut details = submission(1);
+    details.commercial_owner = None;
     let mut p = Play::new(Policy::default());
     p.ok(
         REQUESTER,
         Command::Submitted {
             number: RequestNumber(1),
-            details: submission(1),
+            details,
         },
     );
     assert_eq!(p.req().state, State::Submitted);

@@ -251,6 +251,11 @@ pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
     }
 }
 
+/// Whether `actor` chooses commercial owners: commercial approvers and admins.
+pub(super) fn assigns_owner(actor: &Actor) -> bool {
+    actor.has(Role::CommercialApprover) || actor.has(Role::Admin)
+}
+
 /// Who may reassign an owner: admins and commercial approvers.
 fn reassigners() -> Vec<Party> {
     vec![
@@ -353,8 +358,10 @@ pub(super) fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Resu
         EventKind::Submitted => false,
         EventKind::CommercialOwnerAssigned => {
             // The requester may confirm the AE they named on the form; that is the automatic
-            // assignment recorded right after submission, with the submitter as its actor.
-            actor.has(Role::CommercialApprover) || actor.has(Role::Admin) || is_requester
+            // assignment recorded with the submission, with the submitter as its actor
+            // (`decide` checks it names that AE). A form that named nobody leaves the choice
+            // to the commercial approvers and admins.
+            assigns_owner(actor) || (is_requester && req.details.commercial_owner.is_some())
         }
         EventKind::CommercialApproved | EventKind::CommercialRejected => {
             let can = is_owner
