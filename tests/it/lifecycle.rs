@@ -24,7 +24,8 @@ async fn a_request_goes_from_slash_command_to_activated(pool: PgPool) {
         [
             "commercial_approved",
             "commercial_rejected",
-            "cancel_requested"
+            "cancel_requested",
+            "more_actions"
         ]
     );
     assert!(
