@@ -8,7 +8,7 @@ use slack_morphism::SlackMessageContent;
 
 use super::blocks::{id, section};
 use super::lines::{capacity, commercial_owner, owners_joined_by, waiting_on, when};
-use super::text::{clip, mention, mentions, quote};
+use super::text::{clip, clip_lines, mention, mentions, quote};
 use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
 use crate::domain::who_may;
@@ -18,6 +18,9 @@ use crate::domain::{
 };
 
 const QUOTE_MAX: usize = 2_000;
+/// A comment is the reply's whole point and may be 3,000 characters long: it gets a section
+/// of its own (Slack's limit for one is 3,000), so all of it fits.
+const COMMENT_QUOTE_MAX: usize = 3_000;
 
 pub fn thread_reply(
     after: &Request,
@@ -35,9 +38,17 @@ pub fn thread_reply(
         other => what_happened(after, other, &event.actor, roles, policy, now),
     };
     let mut text = headline.clone();
-    if let Some(reason) = event.event.reason() {
-        text.push('\n');
-        text.push_str(&quote(reason, QUOTE_MAX));
+    let mut comment = None;
+    match event.event.reason() {
+        Some(said) if event.event.kind() == EventKind::CommentAdded => {
+            // Its own section, unquoted: a `>` mark would cost a character per line.
+            comment = Some(section("comment", clip_lines(said, COMMENT_QUOTE_MAX)));
+        }
+        Some(reason) => {
+            text.push('\n');
+            text.push_str(&quote(reason, QUOTE_MAX));
+        }
+        None => {}
     }
     if event.event.kind().bumps_version() {
         text.push_str(&format!("\nNow *{}*.", after.state.label()));
@@ -53,12 +64,15 @@ pub fn thread_reply(
         event.version_after,
         when(event.occurred_at, &policy.calendar, now)
     );
-    let blocks: Vec<SlackBlock> = vec![
-        section("event", text),
-        SlackContextBlock::new(vec![SlackBlockMarkDownText::new(footer).into()])
-            .with_block_id(id("event_context"))
-            .into(),
-    ];
+    let blocks: Vec<SlackBlock> = [section("event", text)]
+        .into_iter()
+        .chain(comment)
+        .chain([
+            SlackContextBlock::new(vec![SlackBlockMarkDownText::new(footer).into()])
+                .with_block_id(id("event_context"))
+                .into(),
+        ])
+        .collect();
     SlackMessageContent::new()
         .with_text(format!("{}: {}", after.number, first_line(&headline)))
         .with_blocks(blocks)

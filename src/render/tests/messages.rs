@@ -364,3 +364,26 @@ fn states_are_all_covered_by_the_scenarios() {
         assert!(seen.contains(&state), "no scenario reaches {state}");
     }
 }
+
+/// DESIGN lets a comment run to 3,000 characters; its thread reply quotes all of it within
+/// the section's limit, and the escalation post names the action that moves the decision.
+#[test]
+fn a_full_length_comment_is_quoted_whole_in_its_thread_reply() {
+    use crate::domain::EventKind;
+    use crate::render::limits::check_message;
+    let mut s = story("commercial_approval");
+    let comment = format!("{}THE END", "a".repeat(2_993));
+    s.ok(
+        STRANGER,
+        Command::CommentAdded {
+            text: comment.clone(),
+        },
+    );
+    let (event, after) = s.recorded.last().expect("recorded");
+    let reply = thread_reply(after, event, &roles(), &s.play.policy, s.now());
+    check_message(&reply).expect("within Block Kit limits");
+    let text = all_text(&reply);
+    assert!(text.contains("<@USTRANGER> commented:"), "{text}");
+    assert!(text.contains("THE END"), "the comment is not cut");
+    assert!(last_reply(&s, EventKind::CommentAdded).contains(&comment));
+}
