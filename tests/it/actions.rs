@@ -372,3 +372,47 @@ async fn a_requester_naming_themselves_as_the_ae_is_refused_on_the_field(pool: P
     );
     h.stop().await;
 }
+
+/// A menu choice is checked like a button: an option carrying another request's value, or
+/// one the bot never rendered, opens no form and says why.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_transplanted_or_forged_menu_option_opens_no_form(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    h.submit(REQUESTER, answers("1000")).await;
+    h.submit(REQUESTER, answers("2000")).await;
+    let one = h.root_showing(1, "Commercial approval").await;
+    let two = h.root_showing(2, "Commercial approval").await;
+    let genuine = h
+        .emu
+        .choose_option(
+            STRANGER,
+            CHANNEL,
+            &one.ts,
+            "more_actions",
+            &option_value(&one, EventKind::CommentAdded),
+        )
+        .await
+        .expect("acked");
+    let form = h.emu.wait_for_view(STRANGER, WAIT).await.expect("a form");
+    h.emu.close_view(&form.id, STRANGER).await.expect("closed");
+
+    let resend = |value: String| {
+        let mut envelope = genuine.envelope.clone();
+        envelope["envelope_id"] = json!(uuid::Uuid::new_v4().to_string());
+        envelope["payload"]["trigger_id"] = json!(h.emu.mint_trigger_id(STRANGER));
+        envelope["payload"]["actions"][0]["selected_option"]["value"] = json!(value);
+        envelope
+    };
+    h.send_envelope(&resend(option_value(&two, EventKind::CommentAdded)))
+        .await;
+    h.ephemeral_to(STRANGER, "it was not on CR-2's message")
+        .await;
+    h.send_envelope(&resend("drop_table|CR-1".into())).await;
+    h.ephemeral_to(STRANGER, "not one this bot knows").await;
+    assert_eq!(
+        h.emu.views(STRANGER).len(),
+        1,
+        "only the genuine choice opened a form"
+    );
+    h.stop().await;
+}
