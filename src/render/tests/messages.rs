@@ -387,3 +387,18 @@ fn a_full_length_comment_is_quoted_whole_in_its_thread_reply() {
     assert!(text.contains("THE END"), "the comment is not cut");
     assert!(last_reply(&s, EventKind::CommentAdded).contains(&comment));
 }
+
+/// The escalation post tells people the way out that exists: the menu's reassignment.
+#[test]
+fn an_escalation_points_at_reassign_owner_in_the_menu() {
+    let s = story("technical_review");
+    let text = last_reply(&s, crate::domain::EventKind::ReminderSent);
+    assert!(
+        text.contains(
+            "an admin or a commercial approver can give it to someone else with *Reassign \
+             owner…* in the request message's ⋯ menu"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("ask an admin"), "{text}");
+}
