@@ -126,7 +126,22 @@ async fn anyone_comments_from_the_menu_and_the_thread_quotes_it(pool: PgPool) {
         .click(AE, CHANNEL, &root.ts, "commercial_approved")
         .await
         .expect("acked");
-    h.root_showing(1, "Technical review").await;
+    let root = h.root_showing(1, "Technical review").await;
+
+    // A comment typed while someone else moves the request still counts.
+    let form = open_from_menu(&h, REQUESTER, &root, EventKind::CommentAdded).await;
+    h.emu
+        .click(INFRA, CHANNEL, &root.ts, "technical_owner_assigned")
+        .await
+        .expect("acked");
+    h.root_showing(1, &format!("Waiting on @{INFRA}")).await;
+    let late = h
+        .emu
+        .submit_view(&form.id, REQUESTER, json!({"reason": "Thanks, Ivan."}))
+        .await
+        .expect("acked");
+    assert_eq!(late.payload, None, "recorded, not refused as stale");
+    assert_eq!(events_of(&h, id, EventKind::CommentAdded).await.len(), 2);
     h.stop().await;
 }
 
