@@ -1302,8 +1302,10 @@ fn guided_history(
                     .iter()
                     .filter(|e| !e.kind().is_destructive())
                     .collect();
+                // `pick / 4`, not `pick`: this arm runs when `pick % 4 == 0`, and with four
+                // options (technical review) `pick % 4` would always choose the first.
                 let event = match (pick % 4, forward.is_empty()) {
-                    (0, _) | (_, true) => options[pick % options.len()].clone(),
+                    (0, _) | (_, true) => options[(pick / 4) % options.len()].clone(),
                     _ => forward[pick % forward.len()].clone(),
                 };
                 let entitled: Vec<&str> = cast
