@@ -141,48 +141,89 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
     emu.wait_for_ephemeral(|e| e.user == "U0SAM", WAIT).await?;
     show(&emu, "@sam tries to approve: refused, told who can act");
 
-    let steps: [(&str, &str, &str, usize); 7] = [
+    // Anyone may comment, from the ⋯ menu beside the buttons.
+    let comment = menu_option(&emu, &root.ts, "comment_added")?;
+    emu.choose_option("U0SAM", CHANNEL, &root.ts, "more_actions", &comment)
+        .await?;
+    let form = emu.wait_for_view("U0SAM", WAIT).await?;
+    emu.submit_view(
+        &form.id,
+        "U0SAM",
+        json!({"reason": "Their launch date moved up a week; can we hurry?"}),
+    )
+    .await?;
+    settle(&emu, &root, 3).await?;
+    show(&emu, "@sam comments from the ⋯ menu (Comment…)");
+
+    let steps: [(&str, &str, &str, usize); 3] = [
         (
             "U0ALEX",
             "commercial_approved",
             "@alex gives the commercial key",
-            3,
+            4,
         ),
         (
             "U0FIONA",
             "commercial_approved",
             "@fiona gives the finance key (cost is over $50,000/month)",
-            4,
+            5,
         ),
         (
             "U0IVAN",
             "technical_owner_assigned",
             "@ivan takes the technical review",
-            5,
-        ),
-        (
-            "U0IVAN",
-            "technical_approved",
-            "@ivan approves: the customer has 5 business days to confirm",
             6,
+        ),
+    ];
+    for (user, action, title, replies) in steps {
+        emu.click(user, CHANNEL, &root.ts, action)
+            .await
+            .with_context(|| format!("{user} clicking {action}"))?;
+        settle(&emu, &root, replies).await?;
+        show(&emu, title);
+    }
+
+    // Ivan is pulled onto an incident: the sales lead hands his review to Ines.
+    let reassign = menu_option(&emu, &root.ts, "owner_reassigned")?;
+    emu.choose_option("U0LEAD", CHANNEL, &root.ts, "more_actions", &reassign)
+        .await?;
+    let form = emu.wait_for_view("U0LEAD", WAIT).await?;
+    emu.submit_view(
+        &form.id,
+        "U0LEAD",
+        json!({"owner_role": "technical", "new_owner": "U0INES"}),
+    )
+    .await?;
+    settle(&emu, &root, 7).await?;
+    show(
+        &emu,
+        "@lea reassigns the technical owner to @ines (Reassign owner…): the decision, its reminders and buttons follow",
+    );
+
+    let steps: [(&str, &str, &str, usize); 4] = [
+        (
+            "U0INES",
+            "technical_approved",
+            "@ines approves: the customer has 5 business days to confirm",
+            8,
         ),
         (
             "U0ALEX",
             "customer_confirmed",
             "@alex records the customer's confirmation: capacity is committed",
-            7,
+            9,
         ),
         (
             "U0INES",
             "provisioning_completed",
             "@ines finishes provisioning: the activation window opens",
-            8,
+            10,
         ),
         (
             "U0DANA",
             "activated",
             "@dana records activation: the customer now pays, nothing is at risk",
-            9,
+            11,
         ),
     ];
     for (user, action, title, replies) in steps {
@@ -279,6 +320,24 @@ fn emu_api(emu: &Emulator) -> anyhow::Result<crate::slack::api::SlackApi> {
         &token,
         None,
     )?)
+}
+
+/// The value of the `more_actions` option for `event` on the root message as it is now.
+fn menu_option(emu: &Emulator, ts: &str, event: &str) -> anyhow::Result<String> {
+    let root = emu
+        .message(CHANNEL, ts)
+        .context("the root message is gone")?;
+    let (_, menu) = root
+        .element("more_actions")
+        .context("the root message has no ⋯ menu")?;
+    menu["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["value"].as_str())
+        .find(|v| v.starts_with(&format!("{event}|")))
+        .map(str::to_string)
+        .with_context(|| format!("the ⋯ menu has no {event} option"))
 }
 
 async fn wait_root(emu: &Emulator, showing: &str) -> anyhow::Result<Message> {

@@ -19,7 +19,9 @@ use super::refusal::Refusal;
 use super::reminders;
 use super::request::{DeadlineKind, Request};
 use super::role::{Actor, Party, Role};
-use super::rules::{check_actor, check_state, is_commercial_owner, not_permitted, who_may};
+use super::rules::{
+    check_actor, check_new_owner, check_state, is_commercial_owner, not_permitted, who_may,
+};
 use super::state::State;
 
 /// Everything besides the request and the command that a decision depends on.
@@ -121,6 +123,9 @@ fn submit(command: &Command, ctx: &Context<'_>) -> Result<Event, Refusal> {
     if details.customer.trim().is_empty() {
         return Err(Refusal::InvalidSubmission("the customer is missing".into()));
     }
+    if let (Some(owner), Some(me)) = (&details.commercial_owner, ctx.actor.user()) {
+        check_new_owner(me, None, OwnerRole::Commercial, owner)?;
+    }
     Ok(Event::Submitted {
         number: *number,
         details: details.clone(),
@@ -154,6 +159,12 @@ fn decide_existing(req: &Request, command: &Command, ctx: &Context<'_>) -> Resul
             if !entitled && req.details.commercial_owner.as_ref() != Some(owner) {
                 return Err(not_permitted(kind, who_may(req, kind)));
             }
+            check_new_owner(
+                &req.requester,
+                Some(req.number),
+                OwnerRole::Commercial,
+                owner,
+            )?;
             Event::CommercialOwnerAssigned {
                 owner: owner.clone(),
             }
@@ -269,6 +280,20 @@ fn decide_existing(req: &Request, command: &Command, ctx: &Context<'_>) -> Resul
             };
             if slot.as_ref() == Some(to) {
                 return Err(Refusal::NoChange(format!("<@{to}> is already that owner")));
+            }
+            check_new_owner(&req.requester, Some(req.number), *role, to)?;
+            // The two commercial keys stay two people: whoever gave the finance key cannot
+            // become the owner who still has to give the commercial one.
+            let approvals = &req.approvals;
+            if *role == OwnerRole::Commercial
+                && approvals.commercial.is_none()
+                && approvals.finance.as_ref() == Some(to)
+            {
+                return Err(Refusal::BadOwner(format!(
+                    "<@{to}> gave the finance key of {}, so the commercial key must come from \
+                     someone else. Choose another commercial owner.",
+                    req.number
+                )));
             }
             Event::OwnerReassigned {
                 role: *role,

@@ -50,12 +50,15 @@ fn naming_the_ae_assigns_the_commercial_owner() {
 
 #[test]
 fn a_commercial_approver_can_assign_the_owner() {
+    // SUBMITTED: the form named no AE.
+    let mut details = submission(1);
+    details.commercial_owner = None;
     let mut p = Play::new(Policy::default());
     p.ok(
         REQUESTER,
         Command::Submitted {
             number: RequestNumber(1),
-            details: submission(1),
+            details,
         },
     );
     assert_eq!(p.req().state, State::Submitted);
@@ -459,6 +462,218 @@ fn admins_reassign_owners() {
 }
 
 #[test]
+fn commercial_approvers_reassign_owners_and_the_new_owner_decides() {
+    let mut p = Play::submitted(100);
+    for who in [STRANGER, AE, INFRA, FINANCE] {
+        let e = p.refused(
+            who,
+            Command::OwnerReassigned {
+                role: OwnerRole::Commercial,
+                to: uid(BOTH),
+            },
+        );
+        assert!(
+            matches!(
+                e,
+                Refusal::NotPermitted {
+                    event: EventKind::OwnerReassigned,
+                    ..
+                }
+            ),
+            "{who}: {e:?}"
+        );
+    }
+    let version = p.req().version;
+    let r = p.ok(
+        APPROVER,
+        Command::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(STRANGER),
+        },
+    );
+    assert_eq!(r.commercial_owner, Some(uid(STRANGER)));
+    assert_eq!(
+        r.version,
+        version + 1,
+        "the owner moved: old buttons are stale"
+    );
+    let owner = decision_owner(p.req()).expect("someone decides");
+    assert_eq!(owner.parties, vec![Party::User(uid(STRANGER))]);
+    // The old owner's click no longer counts; the new owner's does.
+    assert!(matches!(
+        p.refused(AE, Command::CommercialApproved),
+        Refusal::NotPermitted { .. }
+    ));
+    assert_eq!(
+        p.ok(STRANGER, Command::CommercialApproved).state,
+        State::TechnicalReviewRequired
+    );
+    // The technical owner too, once someone took the review.
+    p.ok(INFRA, Command::TechnicalOwnerAssigned);
+    p.ok(
+        ADMIN,
+        Command::OwnerReassigned {
+            role: OwnerRole::Technical,
+            to: uid(INFRA2),
+        },
+    );
+    assert_eq!(p.req().technical_owner, Some(uid(INFRA2)));
+    assert_eq!(
+        decision_owner(p.req()).expect("someone decides").parties,
+        vec![Party::User(uid(INFRA2))]
+    );
+}
+
+#[test]
+fn nobody_becomes_an_owner_of_their_own_request() {
+    // Named on the form: refused with the submission.
+    let mut p = Play::new(Policy::default());
+    let mut details = submission(100);
+    details.commercial_owner = Some(uid(REQUESTER));
+    let e = p.refused(
+        REQUESTER,
+        Command::Submitted {
+            number: RequestNumber(1),
+            details,
+        },
+    );
+    assert!(matches!(e, Refusal::BadOwner(_)), "{e:?}");
+    assert!(p.request.is_none(), "nothing recorded");
+
+    // Assigned in SUBMITTED by a commercial approver: refused.
+    let mut details = submission(100);
+    details.commercial_owner = None;
+    p.ok(
+        REQUESTER,
+        Command::Submitted {
+            number: RequestNumber(1),
+            details,
+        },
+    );
+    let e = p.refused(
+        APPROVER,
+        Command::CommercialOwnerAssigned {
+            owner: uid(REQUESTER),
+        },
+    );
+    assert_eq!(
+        e.to_string(),
+        "<@UREQUESTER> requested CR-1, so they cannot be its commercial owner (who approves it): \
+         nobody approves their own request. Choose someone else."
+    );
+
+    // Reassigned later, to either owner: refused.
+    let mut p = Play::to_provisioning();
+    for role in [OwnerRole::Commercial, OwnerRole::Technical] {
+        let e = p.refused(
+            ADMIN,
+            Command::OwnerReassigned {
+                role,
+                to: uid(REQUESTER),
+            },
+        );
+        assert!(matches!(e, Refusal::BadOwner(_)), "{role:?}: {e:?}");
+    }
+}
+
+#[test]
+fn a_requester_who_approves_commercially_cannot_reassign_owners_of_their_own_request() {
+    let mut p = Play::new(Policy::default());
+    p.ok(
+        APPROVER,
+        Command::Submitted {
+            number: RequestNumber(1),
+            details: submission(100),
+        },
+    );
+    p.ok(
+        APPROVER,
+        Command::CommercialOwnerAssigned { owner: uid(AE) },
+    );
+    let e = p.refused(
+        APPROVER,
+        Command::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(BOTH),
+        },
+    );
+    assert!(
+        matches!(
+            e,
+            Refusal::SelfApproval {
+                event: EventKind::OwnerReassigned,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    p.ok(
+        BOTH,
+        Command::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(STRANGER),
+        },
+    );
+}
+
+#[test]
+fn whoever_gave_the_finance_key_cannot_become_the_commercial_owner() {
+    let mut p = Play::submitted(60_000);
+    p.ok(FINANCE, Command::CommercialApproved);
+    let e = p.refused(
+        ADMIN,
+        Command::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(FINANCE),
+        },
+    );
+    assert!(matches!(e, Refusal::BadOwner(_)), "{e:?}");
+    p.ok(
+        ADMIN,
+        Command::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(APPROVER),
+        },
+    );
+    assert_eq!(
+        p.ok(APPROVER, Command::CommercialApproved).state,
+        State::TechnicalReviewRequired
+    );
+}
+
+#[test]
+fn owners_are_assigned_not_reassigned_in_submitted() {
+    let mut p = Play::new(Policy::default());
+    let mut details = submission(100);
+    details.commercial_owner = None;
+    p.ok(
+        REQUESTER,
+        Command::Submitted {
+            number: RequestNumber(1),
+            details,
+        },
+    );
+    let e = p.refused(
+        ADMIN,
+        Command::OwnerReassigned {
+            role: OwnerRole::Commercial,
+            to: uid(AE),
+        },
+    );
+    assert!(matches!(e, Refusal::WrongState { .. }), "{e:?}");
+    // Waiting on the commercial approvers, who assign the owner.
+    assert_eq!(
+        decision_owner(p.req()).expect("someone decides").parties,
+        vec![Party::Role(crate::domain::Role::CommercialApprover)]
+    );
+    p.ok(
+        APPROVER,
+        Command::CommercialOwnerAssigned { owner: uid(AE) },
+    );
+    assert_eq!(p.req().state, State::CommercialApprovalRequired);
+}
+
+#[test]
 fn cost_at_risk_grows_with_committed_time_and_stops_at_activation() {
     let mut p = Play::to_provisioning(); // 10,000 USD/month
     let committed = p.req().capacity.committed_at.unwrap();
@@ -535,28 +750,24 @@ fn a_stale_version_is_refused_before_anything_else() {
 
 #[test]
 fn the_requester_never_approves_their_own_request() {
-    // The requester is also a commercial approver and names themselves as the AE.
+    // The requester is also a commercial approver; the AE they named is someone else.
     let mut p = Play::new(Policy::default());
-    let mut details = submission(100);
-    details.commercial_owner = Some(uid(APPROVER));
     p.ok(
         APPROVER,
         Command::Submitted {
             number: RequestNumber(1),
-            details,
+            details: submission(100),
         },
     );
     p.ok(
         APPROVER,
-        Command::CommercialOwnerAssigned {
-            owner: uid(APPROVER),
-        },
+        Command::CommercialOwnerAssigned { owner: uid(AE) },
     );
     let e = p.refused(APPROVER, Command::CommercialApproved);
     assert!(matches!(e, Refusal::SelfApproval { .. }), "{e}");
     assert_eq!(
         e.to_string(),
-        "You requested this, so `commercial_approved` must come from someone else: a commercial approver."
+        "You requested this, so `commercial_approved` must come from someone else: <@UAE> or a commercial approver."
     );
     p.ok(BOTH, Command::CommercialApproved);
     // An infra requester cannot pass their own technical review either.
@@ -1097,6 +1308,8 @@ fn guided_history(
                     .iter()
                     .filter(|e| !e.kind().is_destructive())
                     .collect();
+                // `pick / 4`, not `pick`: this arm runs when `pick % 4 == 0`, and with four
+                // options (technical review) `pick % 4` would always choose the first.
                 let event = match (pick % 4, forward.is_empty()) {
                     // `pick / 4`, not `pick`: with four options, `pick % 4 == 0` here would
                     // always choose the first.

@@ -49,6 +49,6 @@ pub use reminders::{plan as plan_reminder, plan_review, ReminderPlan};
 pub use request::{Capacity, Deadline, DeadlineKind, PendingCancellation, Request, Submission};
 pub use role::{Actor, Party, Role, RoleSet};
 pub use rules::decision_actions;
-pub use rules::{available_actions, check_state, who_may};
+pub use rules::{available_actions, check_new_owner, check_state, who_may};
 pub use state::State;
 pub use upcast::{read_log, StoredPayload, CURRENT_SCHEMA};

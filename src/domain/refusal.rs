@@ -99,6 +99,10 @@ pub enum Refusal {
     #[error("{0}")]
     BadDelegation(String),
 
+    /// The person named cannot own that decision (separation of duties).
+    #[error("{0}")]
+    BadOwner(String),
+
     #[error("That request does not exist.")]
     NoSuchRequest,
 

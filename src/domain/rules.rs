@@ -2,7 +2,8 @@
 //! which buttons a message offers. Only `decide` and the renderer ask these questions;
 //! folding the log never does.
 
-use super::event::EventKind;
+use super::event::{EventKind, OwnerRole};
+use super::ids::{RequestNumber, UserId};
 use super::owner::decision_owner;
 use super::policy::Policy;
 use super::refusal::Refusal;
@@ -15,6 +16,15 @@ pub fn allowed_states(kind: EventKind) -> &'static [State] {
     use State::*;
     const OPEN: &[State] = &[
         Submitted,
+        CommercialApprovalRequired,
+        TechnicalReviewRequired,
+        CustomerConfirmationRequired,
+        ProvisioningInProgress,
+        ReadyForCustomer,
+        Expired,
+    ];
+    // An owner is reassigned once the request has one; in SUBMITTED it is assigned.
+    const OWNED: &[State] = &[
         CommercialApprovalRequired,
         TechnicalReviewRequired,
         CustomerConfirmationRequired,
@@ -44,12 +54,12 @@ pub fn allowed_states(kind: EventKind) -> &'static [State] {
         | EventKind::CancelApproved
         | EventKind::CancelDenied
         | EventKind::CommentAdded
-        | EventKind::OwnerReassigned
         | EventKind::DecisionDelegated
         | EventKind::RemindersSnoozed
         | EventKind::OwnerNudged
         | EventKind::ForcedTransition
         | EventKind::OwnerDeactivated => OPEN,
+        EventKind::OwnerReassigned => OWNED,
         EventKind::CapacityReleased => &[Cancelled, Expired, Failed],
         // A delegation ends and a forced move is reviewed however the request ended.
         EventKind::ReminderSent
@@ -220,9 +230,10 @@ pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
         EventKind::CancelRequested => dedup(vec![requester, owner(), Party::Role(Role::Admin)]),
         EventKind::CancelApproved | EventKind::CancelDenied => cancellation_deciders(req),
         EventKind::CommentAdded => vec![Party::Role(Role::Requester)],
-        EventKind::OwnerReassigned
-        | EventKind::ForcedTransition
-        | EventKind::ForcedTransitionReviewed => vec![Party::Role(Role::Admin)],
+        EventKind::OwnerReassigned => reassigners(),
+        EventKind::ForcedTransition | EventKind::ForcedTransitionReviewed => {
+            vec![Party::Role(Role::Admin)]
+        }
         EventKind::DecisionDelegated => named_owners(),
         EventKind::DecisionReturned => {
             let mut who: Vec<Party> = req
@@ -238,6 +249,42 @@ pub fn who_may(req: &Request, kind: EventKind) -> Vec<Party> {
         EventKind::OwnerNudged => vec![requester],
         EventKind::OwnerDeactivated => vec![Party::System],
     }
+}
+
+/// Whether `actor` chooses commercial owners: commercial approvers and admins.
+pub(super) fn assigns_owner(actor: &Actor) -> bool {
+    actor.has(Role::CommercialApprover) || actor.has(Role::Admin)
+}
+
+/// Who may reassign an owner: admins and commercial approvers.
+fn reassigners() -> Vec<Party> {
+    vec![
+        Party::Role(Role::Admin),
+        Party::Role(Role::CommercialApprover),
+    ]
+}
+
+/// Whether `to` may own the `role` decisions of a request `requester` made. Nobody owns a
+/// decision on their own request: the commercial owner approves it, the technical owner
+/// reviews it. `number` names the request once it exists.
+pub fn check_new_owner(
+    requester: &UserId,
+    number: Option<RequestNumber>,
+    role: OwnerRole,
+    to: &UserId,
+) -> Result<(), Refusal> {
+    if to != requester {
+        return Ok(());
+    }
+    let which = match role {
+        OwnerRole::Commercial => "commercial owner (who approves it)",
+        OwnerRole::Technical => "technical owner (who reviews it)",
+    };
+    let what = number.map_or("this request".to_string(), |n| n.to_string());
+    Err(Refusal::BadOwner(format!(
+        "<@{to}> requested {what}, so they cannot be its {which}: nobody approves their own \
+         request. Choose someone else."
+    )))
 }
 
 fn cancellation_deciders(req: &Request) -> Vec<Party> {
@@ -311,8 +358,10 @@ pub(super) fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Resu
         EventKind::Submitted => false,
         EventKind::CommercialOwnerAssigned => {
             // The requester may confirm the AE they named on the form; that is the automatic
-            // assignment recorded right after submission, with the submitter as its actor.
-            actor.has(Role::CommercialApprover) || actor.has(Role::Admin) || is_requester
+            // assignment recorded with the submission, with the submitter as its actor
+            // (`decide` checks it names that AE). A form that named nobody leaves the choice
+            // to the commercial approvers and admins.
+            assigns_owner(actor) || (is_requester && req.details.commercial_owner.is_some())
         }
         EventKind::CommercialApproved | EventKind::CommercialRejected => {
             let can = is_owner
@@ -372,7 +421,15 @@ pub(super) fn check_actor(req: &Request, kind: EventKind, actor: &Actor) -> Resu
         }
         EventKind::CancelDenied => is_owner || actor.has(Role::CommercialApprover),
         EventKind::CommentAdded => actor.user().is_some(),
-        EventKind::OwnerReassigned | EventKind::ForcedTransition => actor.has(Role::Admin),
+        EventKind::OwnerReassigned => {
+            let can = actor.has(Role::Admin) || actor.has(Role::CommercialApprover);
+            if can {
+                // Choosing who approves your own request is approving it by proxy.
+                separation(reassigners())?;
+            }
+            can
+        }
+        EventKind::ForcedTransition => actor.has(Role::Admin),
         EventKind::ForcedTransitionReviewed => {
             let can = actor.has(Role::Admin);
             if can {

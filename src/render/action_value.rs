@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use uuid::Uuid;
 
-use crate::domain::{Request, RequestId, RequestNumber};
+use crate::domain::{EventKind, Request, RequestId, RequestNumber};
 
 /// Longest value accepted: `CR-` + 19 digits + 36 (uuid) + `v` + 10 digits + separators is 72.
 pub const MAX_LEN: usize = 80;
@@ -108,6 +108,20 @@ pub fn decode(value: &str) -> Result<ActionValue, BadActionValue> {
     })
 }
 
+/// The `value` of an option in the root message's `more_actions` menu: the event it asks
+/// for, then the request and version as a button's value has them, e.g.
+/// `comment_added|CR-12|0190c3c4-…|v3` (at most 150 characters, Slack's limit for an option).
+pub fn option_value(kind: EventKind, value: &ActionValue) -> String {
+    format!("{kind}|{value}")
+}
+
+/// Reads an option value written by [`option_value`]; anything else is refused.
+pub fn decode_option(option: &str) -> Result<(EventKind, ActionValue), BadActionValue> {
+    let (kind, value) = option.split_once('|').ok_or(BadActionValue::Shape)?;
+    let kind: EventKind = kind.parse().map_err(|_| BadActionValue::Shape)?;
+    Ok((kind, decode(value)?))
+}
+
 impl FromStr for ActionValue {
     type Err = BadActionValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -181,6 +195,24 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(refusal(&input), expected, "{input:?}");
         }
+    }
+
+    #[test]
+    fn option_values_name_the_event_then_the_button_value() {
+        let v = value(12, 3);
+        let option = option_value(EventKind::OwnerReassigned, &v);
+        assert_eq!(
+            option,
+            "owner_reassigned|CR-12|0190c3c4-5b6e-7000-8000-00000000002a|v3"
+        );
+        assert!(option.chars().count() <= 150);
+        assert_eq!(decode_option(&option), Ok((EventKind::OwnerReassigned, v)));
+        assert_eq!(
+            decode_option(&format!("nonsense|{v}")),
+            Err(BadActionValue::Shape)
+        );
+        assert_eq!(decode_option("comment_added"), Err(BadActionValue::Shape));
+        assert!(decode_option("comment_added|CR-12|x|v3").is_err());
     }
 
     proptest! {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use slack_morphism::blocks::{
     SlackActionsBlock, SlackBlock, SlackBlockButtonElement, SlackBlockMarkDownText,
-    SlackBlockPlainText, SlackContextBlock,
+    SlackBlockPlainText, SlackBlockUsersSelectElement, SlackContextBlock,
 };
 use slack_morphism::SlackMessageContent;
 
@@ -13,7 +13,7 @@ use super::blocks::{id, section};
 use super::lines::{day, safe_url, summary, when};
 use super::text::{mentions, quote};
 use crate::config::Roles;
-use crate::domain::{Actor, Event, EventKind, Party, Policy, Request, State};
+use crate::domain::{Actor, Event, EventKind, OwnerRole, Party, Policy, Request, State};
 
 const REASON_MAX: usize = 800;
 
@@ -160,6 +160,33 @@ pub fn parse_reassign_block_id(block_id: &str) -> Option<(crate::domain::OwnerRo
     Some((role, super::action_value::decode(value).ok()?))
 }
 
+/// A user picker that records `kind` (`owner_reassigned`, or `commercial_owner_assigned` in
+/// SUBMITTED) for the `role` owner of `req` in one choice. Its `block_id` carries the slot
+/// and the request's button value, since a select has no `value` of its own.
+pub fn owner_picker(kind: EventKind, role: OwnerRole, req: &Request) -> SlackBlock {
+    let placeholder = match kind {
+        EventKind::CommercialOwnerAssigned => "Assign owner…".to_string(),
+        _ => super::buttons::menu_label(kind),
+    };
+    let picker = SlackBlockUsersSelectElement::new()
+        .with_action_id(kind.as_str().into())
+        .with_placeholder(SlackBlockPlainText::new(placeholder).into());
+    SlackActionsBlock::new(vec![picker.into()])
+        .with_block_id(id(&reassign_block_id(role, &ActionValue::of(req))))
+        .into()
+}
+
+/// In SUBMITTED (the form named no AE), the commercial approvers' "Assign owner" picker.
+pub(crate) fn assign_owner_picker(req: &Request) -> Option<SlackBlock> {
+    (req.state == State::Submitted).then(|| {
+        owner_picker(
+            EventKind::CommercialOwnerAssigned,
+            OwnerRole::Commercial,
+            req,
+        )
+    })
+}
+
 /// The DM to admins when an owner's account is deactivated: who, which decision, and a user
 /// picker that reassigns the owner in one choice (`owner_reassigned`).
 pub fn deactivated_dm(
@@ -181,15 +208,11 @@ pub fn deactivated_dm(
     }
     let mut blocks: Vec<SlackBlock> = vec![section("deactivated", text.join("\n"))];
     if req.state.is_open() {
-        let role = slot_of(req, user);
-        let picker = slack_morphism::blocks::SlackBlockUsersSelectElement::new()
-            .with_action_id(EventKind::OwnerReassigned.as_str().into())
-            .with_placeholder(SlackBlockPlainText::new("Reassign owner…".into()).into());
-        blocks.push(
-            SlackActionsBlock::new(vec![picker.into()])
-                .with_block_id(id(&reassign_block_id(role, &ActionValue::of(req))))
-                .into(),
-        );
+        blocks.push(owner_picker(
+            EventKind::OwnerReassigned,
+            slot_of(req, user),
+            req,
+        ));
     }
     if let Some(url) = permalink.and_then(safe_url) {
         blocks.push(section(

@@ -3,13 +3,17 @@
 //! rendered at.
 
 use slack_morphism::blocks::{
-    SlackActionsBlock, SlackBlock, SlackBlockButtonElement, SlackBlockButtonStyle,
-    SlackBlockConfirmItem, SlackBlockId, SlackBlockPlainText, SlackBlockText,
+    SlackActionBlockElement, SlackActionsBlock, SlackBlock, SlackBlockButtonElement,
+    SlackBlockButtonStyle, SlackBlockChoiceItem, SlackBlockConfirmItem, SlackBlockId,
+    SlackBlockOverflowElement, SlackBlockPlainText, SlackBlockText,
 };
 
-use super::action_value::ActionValue;
-use crate::domain::{available_actions, decision_actions};
+use super::action_value::{option_value, ActionValue};
+use crate::domain::{available_actions, check_state, decision_actions};
 use crate::domain::{EventKind, Policy, Request};
+
+/// The `action_id` of the overflow menu on an open request's root message.
+pub const MORE_ACTIONS: &str = "more_actions";
 
 /// The words on an action's button.
 pub fn label(kind: EventKind) -> &'static str {
@@ -54,21 +58,59 @@ pub fn shown_actions(req: &Request, policy: &Policy) -> Vec<EventKind> {
         .collect()
 }
 
-/// The actions block for `req`, or `None` when there is nothing to press.
-pub(crate) fn actions_block(req: &Request, policy: &Policy) -> Option<SlackBlock> {
-    block_of(req, shown_actions(req, policy))
+/// The secondary actions of the root message's `more_actions` menu: a comment on any open
+/// request, and a reassignment once the request has owners to reassign.
+pub fn more_actions(req: &Request, policy: &Policy) -> Vec<EventKind> {
+    [EventKind::CommentAdded, EventKind::OwnerReassigned]
+        .into_iter()
+        .filter(|k| req.state.is_open() && check_state(req, *k, policy).is_ok())
+        .collect()
+}
+
+/// The words of a `more_actions` option: each opens a form.
+pub fn menu_label(kind: EventKind) -> String {
+    format!("{}…", label(kind))
 }
 
 /// The buttons of the pending decision only, for a DM to its owner.
 pub(crate) fn decision_actions_block(req: &Request, policy: &Policy) -> Option<SlackBlock> {
-    block_of(req, decision_actions(req, policy))
+    actions_with(req, decision_actions(req, policy), None)
 }
 
-fn block_of(req: &Request, kinds: Vec<EventKind>) -> Option<SlackBlock> {
+/// The root message's actions block: the decision buttons and, beside them, the
+/// `more_actions` menu.
+pub(crate) fn root_actions_block(req: &Request, policy: &Policy) -> Option<SlackBlock> {
+    actions_with(req, shown_actions(req, policy), overflow(req, policy))
+}
+
+fn overflow(req: &Request, policy: &Policy) -> Option<SlackActionBlockElement> {
     let value = ActionValue::of(req);
-    let elements: Vec<_> = kinds
+    let options: Vec<_> = more_actions(req, policy)
+        .into_iter()
+        .map(|kind| {
+            SlackBlockChoiceItem::new(
+                SlackBlockPlainText::new(menu_label(kind)).into(),
+                option_value(kind, &value),
+            )
+        })
+        .collect();
+    (!options.is_empty()).then(|| {
+        SlackBlockOverflowElement::new(options)
+            .with_action_id(MORE_ACTIONS.into())
+            .into()
+    })
+}
+
+fn actions_with(
+    req: &Request,
+    kinds: Vec<EventKind>,
+    extra: Option<SlackActionBlockElement>,
+) -> Option<SlackBlock> {
+    let value = ActionValue::of(req);
+    let elements: Vec<SlackActionBlockElement> = kinds
         .into_iter()
         .map(|kind| button(kind, &value).into())
+        .chain(extra)
         .collect();
     if elements.is_empty() {
         return None;

@@ -75,6 +75,9 @@ pub fn decision_dm(
     if let Some(actions) = decision_actions_block(req, policy) {
         blocks.push(actions);
     }
+    if let Some(picker) = super::attention::assign_owner_picker(req) {
+        blocks.push(picker);
+    }
     blocks.push(
         SlackContextBlock::new(vec![SlackBlockMarkDownText::new(format!(
             "{} · {}",

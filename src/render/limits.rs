@@ -291,16 +291,10 @@ impl Check {
                 self.opt_len(&format!("{at}/url"), e.get("url"), 3_000);
                 self.style(at, e);
             }
-            Some("static_select") => {
-                let options = self.count(&format!("{at}/options"), e.get("options"), 1, 100);
-                for (i, o) in options.iter().enumerate() {
-                    self.text(&format!("{at}/options/{i}/text"), o.get("text"), 75, true);
-                    match o.get("value").and_then(Value::as_str) {
-                        Some(v) => self.len(&format!("{at}/options/{i}/value"), v, 1, 150),
-                        None => self.err(&format!("{at}/options/{i}"), "option without value"),
-                    }
-                }
-            }
+            Some("static_select") => self.options(at, e, 100, true),
+            // An overflow menu holds 1 to 5 options; radio buttons up to 10.
+            Some("overflow") => self.options(at, e, 5, true),
+            Some("radio_buttons") => self.options(at, e, 10, false),
             Some("plain_text_input") => {
                 for key in ["min_length", "max_length"] {
                     if e.get(key)
@@ -332,6 +326,24 @@ impl Check {
             }
             Some("users_select") => {}
             other => self.err(at, &format!("unexpected element type {other:?}")),
+        }
+    }
+
+    /// `options` of a select, overflow or radio group: 1..=max, each with text ≤ 75 and a
+    /// value of 1..=150 characters.
+    fn options(&mut self, at: &str, e: &Value, max: usize, plain_only: bool) {
+        let options = self.count(&format!("{at}/options"), e.get("options"), 1, max);
+        for (i, o) in options.iter().enumerate() {
+            self.text(
+                &format!("{at}/options/{i}/text"),
+                o.get("text"),
+                75,
+                plain_only,
+            );
+            match o.get("value").and_then(Value::as_str) {
+                Some(v) => self.len(&format!("{at}/options/{i}/value"), v, 1, 150),
+                None => self.err(&format!("{at}/options/{i}"), "option without value"),
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use slack_morphism::blocks::{
 use slack_morphism::SlackMessageContent;
 
 use super::blocks::{id, section};
-use super::buttons::actions_block;
+use super::buttons::root_actions_block;
 use super::lines::{
     capacity, closed, day, months, pending_cancellation, safe_url, summary, waiting_on, when, Shown,
 };
@@ -61,8 +61,11 @@ pub fn root_message(
     if let Some(text) = pending_cancellation(req, roles, policy, now, REASON_MAX) {
         blocks.push(section("cancellation", text));
     }
-    if let Some(actions) = actions_block(req, policy) {
+    if let Some(actions) = root_actions_block(req, policy) {
         blocks.push(actions);
+    }
+    if let Some(picker) = super::attention::assign_owner_picker(req) {
+        blocks.push(picker);
     }
     blocks.push(context(req, links, policy, now));
     SlackMessageContent::new()

@@ -8,7 +8,7 @@ use slack_morphism::SlackMessageContent;
 
 use super::blocks::{id, section};
 use super::lines::{capacity, commercial_owner, owners_joined_by, waiting_on, when, Shown};
-use super::text::{clip, mention, mentions, quote};
+use super::text::{clip, clip_lines, mention, mentions, quote};
 use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, format_usd};
 use crate::domain::who_may;
@@ -18,6 +18,9 @@ use crate::domain::{
 };
 
 const QUOTE_MAX: usize = 2_000;
+/// A comment is the reply's whole point and may be 3,000 characters long: it gets a section
+/// of its own (Slack's limit for one is 3,000), so all of it fits.
+const COMMENT_QUOTE_MAX: usize = 3_000;
 
 pub fn thread_reply(
     after: &Request,
@@ -35,9 +38,17 @@ pub fn thread_reply(
         other => what_happened(after, other, &event.actor, roles, policy, now),
     };
     let mut text = headline.clone();
-    if let Some(reason) = event.event.reason() {
-        text.push('\n');
-        text.push_str(&quote(reason, QUOTE_MAX));
+    let mut comment = None;
+    match event.event.reason() {
+        Some(said) if event.event.kind() == EventKind::CommentAdded => {
+            // Its own section, unquoted: a `>` mark would cost a character per line.
+            comment = Some(section("comment", clip_lines(said, COMMENT_QUOTE_MAX)));
+        }
+        Some(reason) => {
+            text.push('\n');
+            text.push_str(&quote(reason, QUOTE_MAX));
+        }
+        None => {}
     }
     if event.event.kind().bumps_version() {
         text.push_str(&format!("\nNow *{}*.", after.state.label()));
@@ -52,13 +63,16 @@ pub fn thread_reply(
         after.number,
         when(event.occurred_at, &policy.calendar, now)
     );
-    let blocks: Vec<SlackBlock> = vec![
-        section("event", text),
-        SlackContextBlock::new(vec![SlackBlockMarkDownText::new(footer).into()])
-            // The event's place in the log, for whoever reads the blocks (not the words).
-            .with_block_id(id(&format!("event_context_{}", event.seq)))
-            .into(),
-    ];
+    let blocks: Vec<SlackBlock> = [section("event", text)]
+        .into_iter()
+        .chain(comment)
+        .chain([
+            SlackContextBlock::new(vec![SlackBlockMarkDownText::new(footer).into()])
+                // The event's place in the log, for whoever reads the blocks (not the words).
+                .with_block_id(id(&format!("event_context_{}", event.seq)))
+                .into(),
+        ])
+        .collect();
     SlackMessageContent::new()
         .with_text(format!("{}: {}", after.number, first_line(&headline)))
         .with_blocks(blocks)
@@ -222,9 +236,16 @@ fn escalation(
         ),
         None => ("Escalated", String::new()),
     };
+    // Point at the action that moves the decision to someone who will take it.
+    let next = if after.state == State::Submitted {
+        "Please choose the commercial owner with *Assign owner…* on the request's message."
+    } else {
+        "Please decide, or an admin or a commercial approver can give it to someone else \
+         with *Reassign owner…* in the request message's ⋯ menu."
+    };
     format!(
         ":rotating_light: *{headline}:* the {decision} decision on {} is waiting on {} and \
-         reminders have gone unanswered.{due} Please decide, or ask an admin to reassign it.",
+         reminders have gone unanswered.{due} {next}",
         after.number,
         mentions(&parties, roles, owners_joined_by(after))
     )

@@ -505,18 +505,15 @@ async fn a_deactivated_owner_is_flagged_and_an_admin_reassigns_in_one_choice(poo
         .expect("the DM about CR-1");
 
     // A non-admin cannot use the picker; an admin's one choice reassigns.
-    let pick = |who: &str, to: &str| {
-        let mut envelope = h.click_envelope(who, &dm, "owner_reassigned");
-        let action = &mut envelope["payload"]["actions"][0];
-        action["type"] = "users_select".into();
-        action["selected_user"] = to.into();
-        action.as_object_mut().expect("object").remove("value");
-        action.as_object_mut().expect("object").remove("text");
-        envelope
-    };
-    h.send_envelope(&pick(STRANGER, STRANGER)).await;
+    h.emu
+        .select_user(STRANGER, &dm.channel, &dm.ts, "owner_reassigned", STRANGER)
+        .await
+        .expect("acked");
     h.ephemeral_to(STRANGER, "Only").await;
-    h.send_envelope(&pick(ADMIN2, APPROVER)).await;
+    h.emu
+        .select_user(ADMIN2, &dm.channel, &dm.ts, "owner_reassigned", APPROVER)
+        .await
+        .expect("acked");
     let root = h.root_showing(1, &format!("Waiting on @{APPROVER}")).await;
     assert!(
         !root.render().contains("account is deactivated"),

@@ -236,6 +236,10 @@ fn the_demo_plays_a_request_through_every_gate_on_a_fresh_database() {
     for line in [
         "@sam tries to approve: refused, told who can act",
         "Only <@alex>",
+        "@sam commented:",
+        "Their launch date moved up a week; can we hurry?",
+        "@lea made @ines the technical owner.",
+        "Waiting on @ines — technical review",
         "recorded activation  → ACTIVATED",
         "is dropped at the end",
         "Capacity requests report",

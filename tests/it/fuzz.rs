@@ -514,7 +514,13 @@ fn check_reason(metadata: &str, values: &Value) -> Result<(), TestCaseError> {
             match input {
                 ReasonInput::Reason(r) => {
                     prop_assert!(kind != EventKind::TtlExtended);
-                    prop_assert!(!r.is_empty() && r.trim() == r && r.chars().count() <= 2_000);
+                    // A comment may run to 3,000 characters, a reason to 2,000.
+                    let max = if kind == EventKind::CommentAdded {
+                        3_000
+                    } else {
+                        2_000
+                    };
+                    prop_assert!(!r.is_empty() && r.trim() == r && r.chars().count() <= max);
                 }
                 ReasonInput::Days(d) => {
                     prop_assert_eq!(kind, EventKind::TtlExtended);

@@ -24,7 +24,8 @@ async fn a_request_goes_from_slash_command_to_activated(pool: PgPool) {
         [
             "commercial_approved",
             "commercial_rejected",
-            "cancel_requested"
+            "cancel_requested",
+            "more_actions"
         ]
     );
     assert!(
@@ -57,7 +58,7 @@ async fn a_request_goes_from_slash_command_to_activated(pool: PgPool) {
         // The fallback text carries the mentions as Slack's markup (render() shows "@U…").
         let last = thread.last().unwrap().text.clone();
         assert!(
-            last.contains(&format!("<@{user}>")),
+            last.starts_with(&format!("<@{user}> ")),
             "{action} reply names the actor as a mention: {last}"
         );
         let now = h.root_showing(1, shows).await;

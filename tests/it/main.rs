@@ -2,6 +2,7 @@
 
 mod support;
 
+mod actions;
 mod away;
 mod cli;
 mod delivery;

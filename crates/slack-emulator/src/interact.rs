@@ -54,6 +54,73 @@ impl Emulator {
         ts: &str,
         action_id: &str,
     ) -> Result<Ack, EmulatorError> {
+        self.act_on_message(user, channel, ts, |st, blocks, location| {
+            button_action(st, blocks, action_id, location)
+        })
+        .await
+    }
+
+    /// `user` opens the overflow menu (or static select) `action_id` in message `ts` and
+    /// picks the option whose `value` is `value`. The action carries `selected_option` as
+    /// Slack sends it (`text` and `value`). Errors if there is no such menu or option.
+    pub async fn choose_option(
+        &self,
+        user: &str,
+        channel: &str,
+        ts: &str,
+        action_id: &str,
+        value: &str,
+    ) -> Result<Ack, EmulatorError> {
+        self.act_on_message(user, channel, ts, |st, blocks, location| {
+            let (block_id, element) =
+                element_of(blocks, action_id, location, &["overflow", "static_select"])?;
+            let option = element["options"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|o| o["value"] == value)
+                .cloned()
+                .ok_or_else(|| {
+                    EmulatorError::InvalidInput(format!(
+                        "{action_id} in {location} has no option with value {value:?}"
+                    ))
+                })?;
+            let mut action = payloads::action(&block_id, &element, &st.next_ts());
+            action["selected_option"] = json!({"text": option["text"], "value": option["value"]});
+            Ok(action)
+        })
+        .await
+    }
+
+    /// `user` picks `selected` in the `users_select` `action_id` of message `ts`; the action
+    /// carries `selected_user` as Slack sends it. Errors if there is no such picker.
+    pub async fn select_user(
+        &self,
+        user: &str,
+        channel: &str,
+        ts: &str,
+        action_id: &str,
+        selected: &str,
+    ) -> Result<Ack, EmulatorError> {
+        self.seeded_user(selected)?;
+        self.act_on_message(user, channel, ts, |st, blocks, location| {
+            let (block_id, element) = element_of(blocks, action_id, location, &["users_select"])?;
+            let mut action = payloads::action(&block_id, &element, &st.next_ts());
+            action["selected_user"] = json!(selected);
+            Ok(action)
+        })
+        .await
+    }
+
+    /// Delivers the `block_actions` envelope for an action `user` takes on message `ts`:
+    /// `action` builds the `actions[0]` entry from the message's current blocks.
+    async fn act_on_message(
+        &self,
+        user: &str,
+        channel: &str,
+        ts: &str,
+        action: impl FnOnce(&mut State, &Value, &str) -> Result<Value, EmulatorError>,
+    ) -> Result<Ack, EmulatorError> {
         let clicker = self.seeded_user(user)?;
         let (cfg, base) = (&self.shared.config, &self.shared.http_base);
         let envelope = self.shared.update(|st| {
@@ -82,7 +149,7 @@ impl Emulator {
                     ts: ts.into(),
                 });
             };
-            let action = button_action(st, &blocks, action_id, &format!("message {ts}"))?;
+            let action = action(st, &blocks, &format!("message {ts}"))?;
             let trigger = st.mint_trigger(user);
             let url = st.mint_response_url(base, user, channel, Some(ts));
             let payload =
@@ -291,6 +358,21 @@ fn open_view_of<'s>(
     Ok(view)
 }
 
+/// The element `action_id` in `blocks` with its block id, if it is one of `types`.
+fn element_of(
+    blocks: &Value,
+    action_id: &str,
+    location: &str,
+    types: &[&str],
+) -> Result<(String, Value), EmulatorError> {
+    find_element(blocks, action_id)
+        .filter(|(_, e)| types.iter().any(|t| e["type"] == *t))
+        .ok_or_else(|| EmulatorError::NoSuchAction {
+            action_id: action_id.to_owned(),
+            location: location.to_owned(),
+        })
+}
+
 /// The `actions[]` entry for clicking button `action_id` in `blocks`.
 fn button_action(
     st: &mut State,
@@ -298,12 +380,7 @@ fn button_action(
     action_id: &str,
     location: &str,
 ) -> Result<Value, EmulatorError> {
-    let (block_id, element) = find_element(blocks, action_id)
-        .filter(|(_, e)| e["type"] == "button")
-        .ok_or_else(|| EmulatorError::NoSuchAction {
-            action_id: action_id.to_owned(),
-            location: location.to_owned(),
-        })?;
+    let (block_id, element) = element_of(blocks, action_id, location, &["button"])?;
     let action_ts = st.next_ts();
     Ok(payloads::action(&block_id, &element, &action_ts))
 }

@@ -81,7 +81,9 @@ pub(crate) enum ActionSource {
     View { view: Value },
 }
 
-/// The `actions[]` entry for a clicked element.
+/// The `actions[]` entry for a clicked element, before what was chosen is added. A button
+/// echoes its `text`, `value` and `style`, a static select its `placeholder`; no element
+/// sends its `options` back, only the `selected_option`.
 pub(crate) fn action(block_id: &str, element: &Value, action_ts: &str) -> Value {
     let mut action = json!({
         "action_id": element["action_id"],
@@ -99,6 +101,11 @@ pub(crate) fn action(block_id: &str, element: &Value, action_ts: &str) -> Value 
     ] {
         if let Some(v) = element.get(key) {
             action[key] = v.clone();
+        }
+    }
+    if element["type"] == "static_select" {
+        if let Some(p) = element.get("placeholder") {
+            action["placeholder"] = p.clone();
         }
     }
     action

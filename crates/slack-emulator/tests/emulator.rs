@@ -1525,3 +1525,165 @@ async fn faults_reach_the_upload_url_too() {
         .await
         .expect("the fault is used up");
 }
+
+/// A message with an overflow menu and a user picker, as a bot renders them.
+fn menu_blocks() -> Value {
+    json!([
+        {"type": "section", "block_id": "about", "text": {"type": "mrkdwn", "text": "LCR-7"}},
+        {"type": "actions", "block_id": "actions", "elements": [
+            {"type": "button", "action_id": "approve", "text": {"type": "plain_text", "text": "Approve"}, "value": "LCR-7|v1"},
+            {"type": "overflow", "action_id": "more_actions", "options": [
+                {"text": {"type": "plain_text", "text": "Comment…"}, "value": "comment_added|LCR-7|v1"},
+                {"text": {"type": "plain_text", "text": "Reassign owner…"}, "value": "owner_reassigned|LCR-7|v1"}
+            ]}
+        ]},
+        {"type": "actions", "block_id": "assign:LCR-7", "elements": [
+            {"type": "users_select", "action_id": "assign", "placeholder": {"type": "plain_text", "text": "Assign owner…"}}
+        ]}
+    ])
+}
+
+async fn post_menu(emu: &Emulator) -> String {
+    let session_client = client(emu);
+    let token = bot_token(emu);
+    let session = session_client.open_session(&token);
+    let content = SlackMessageContent::new()
+        .with_text("LCR-7".into())
+        .with_blocks(blocks(menu_blocks()));
+    session
+        .chat_post_message(&SlackApiChatPostMessageRequest::new(
+            "C_REQUESTS".into(),
+            content,
+        ))
+        .await
+        .expect("a menu with two options is valid")
+        .ts
+        .value()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_overflow_option_and_a_user_pick_arrive_in_slacks_block_actions_shape() {
+    let emu = start(config()).await;
+    let bot = start_bot(&emu).await;
+    emu.wait_connected(1, WAIT)
+        .await
+        .expect("listener connects");
+    let ts = post_menu(&emu).await;
+
+    let missing = emu
+        .choose_option("U_ALICE", "C_REQUESTS", &ts, "more_actions", "nope")
+        .await;
+    assert!(
+        matches!(missing, Err(EmulatorError::InvalidInput(_))),
+        "{missing:?}"
+    );
+    let not_a_menu = emu
+        .choose_option("U_ALICE", "C_REQUESTS", &ts, "approve", "x")
+        .await;
+    assert!(
+        matches!(not_a_menu, Err(EmulatorError::NoSuchAction { .. })),
+        "{not_a_menu:?}"
+    );
+
+    let ack = emu
+        .choose_option(
+            "U_ALICE",
+            "C_REQUESTS",
+            &ts,
+            "more_actions",
+            "owner_reassigned|LCR-7|v1",
+        )
+        .await
+        .expect("acked");
+    let payload = &ack.envelope["payload"];
+    assert_eq!(payload["type"], "block_actions");
+    assert_eq!(payload["container"]["message_ts"], ts.as_str());
+    let mut action = payload["actions"][0].clone();
+    assert!(action["action_ts"].is_string());
+    action.as_object_mut().unwrap().remove("action_ts");
+    assert_eq!(
+        action,
+        json!({
+            "type": "overflow",
+            "action_id": "more_actions",
+            "block_id": "actions",
+            "selected_option": {
+                "text": {"type": "plain_text", "text": "Reassign owner…", "emoji": true},
+                "value": "owner_reassigned|LCR-7|v1"
+            }
+        })
+    );
+    // slack-morphism, which reads Slack's real payloads, reads this one too.
+    let typed: SlackInteractionEvent =
+        serde_json::from_value(payload.clone()).expect("a block_actions event");
+    assert!(matches!(typed, SlackInteractionEvent::BlockActions(_)));
+
+    // The test bot rewrote that message; pick a user on a fresh one.
+    let ts = post_menu(&emu).await;
+    let unknown = emu
+        .select_user("U_ALICE", "C_REQUESTS", &ts, "assign", "U_NOBODY")
+        .await;
+    assert!(
+        matches!(unknown, Err(EmulatorError::UnknownUser(_))),
+        "{unknown:?}"
+    );
+    let ack = emu
+        .select_user("U_ALICE", "C_REQUESTS", &ts, "assign", "U_BOB")
+        .await
+        .expect("acked");
+    let mut action = ack.envelope["payload"]["actions"][0].clone();
+    action.as_object_mut().unwrap().remove("action_ts");
+    assert_eq!(
+        action,
+        json!({"type": "users_select", "action_id": "assign", "block_id": "assign:LCR-7",
+               "selected_user": "U_BOB"})
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_overflow_menu_holds_one_to_five_options_of_at_most_150_character_values() {
+    let emu = start(config()).await;
+    let session_client = client(&emu);
+    let token = bot_token(&emu);
+    let session = session_client.open_session(&token);
+    let option = |v: String| json!({"text": {"type": "plain_text", "text": "x"}, "value": v});
+    let menu = |options: Vec<Value>| {
+        json!([{"type": "actions", "block_id": "a", "elements": [
+            {"type": "overflow", "action_id": "more_actions", "options": options}]}])
+    };
+    let cases = [
+        (
+            menu((0..6).map(|i| option(i.to_string())).collect()),
+            "no more than 5 items allowed [json-pointer:/blocks/0/elements/0/options]",
+        ),
+        (
+            menu(vec![]),
+            "no less than 1 items allowed [json-pointer:/blocks/0/elements/0/options]",
+        ),
+        (
+            menu(vec![option("v".repeat(151))]),
+            "must be less than 151 characters [json-pointer:/blocks/0/elements/0/options/0/value]",
+        ),
+    ];
+    for (blocks_json, expected) in cases {
+        let content = SlackMessageContent::new()
+            .with_text("x".into())
+            .with_blocks(blocks(blocks_json));
+        let err = session
+            .chat_post_message(&SlackApiChatPostMessageRequest::new(
+                "C_REQUESTS".into(),
+                content,
+            ))
+            .await
+            .expect_err("refused");
+        match err {
+            SlackClientError::ApiError(e) => {
+                assert_eq!(e.code, "invalid_blocks");
+                assert_eq!(e.errors, Some(vec![expected.to_owned()]));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

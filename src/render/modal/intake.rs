@@ -42,7 +42,7 @@ const REGION: &str = "region";
 const NEEDED_BY: &str = "needed_by";
 const DURATION_MONTHS: &str = "duration_months";
 const EST_MONTHLY_COST_USD: &str = "est_monthly_cost_usd";
-const COMMERCIAL_OWNER: &str = "commercial_owner";
+pub const COMMERCIAL_OWNER: &str = "commercial_owner";
 const JUSTIFICATION: &str = "justification";
 
 /// The option value of the select that asks for a size typed into `requested_size_other`.
@@ -141,7 +141,7 @@ pub fn intake_modal(today: NaiveDate) -> SlackView {
             ),
             "Dollars and cents, e.g. 42000 or 42000.50.",
         ),
-        hinted(
+        optional(
             input(
                 COMMERCIAL_OWNER,
                 "Commercial owner (AE)",
@@ -150,7 +150,8 @@ pub fn intake_modal(today: NaiveDate) -> SlackView {
                     .with_placeholder(plain("Pick the account executive"))
                     .into(),
             ),
-            "The AE named here owns the commercial approval of this request.",
+            "The AE named here owns the commercial approval. Leave it empty and a commercial \
+             approver assigns one. It cannot be you.",
         ),
         input(
             JUSTIFICATION,
@@ -245,16 +246,10 @@ pub fn parse_intake(values: &Value, today: NaiveDate) -> Result<Submission, Inta
             ),
         },
     };
-    // Required: nothing assigns an owner to a request submitted without one, so it would
-    // wait in SUBMITTED with no button to move it on.
+    // Optional: without an AE the request waits in SUBMITTED for a commercial approver to
+    // assign one ("Assign owner…" on its message).
     let commercial_owner = match selected(values, COMMERCIAL_OWNER, "selected_user") {
-        None => {
-            errors.insert(
-                COMMERCIAL_OWNER.into(),
-                "Required: pick the account executive who owns this request.".into(),
-            );
-            Err(())
-        }
+        None => Ok(None),
         Some(u) => UserId::parse(u).map(Some).map_err(|_| {
             errors.insert(COMMERCIAL_OWNER.into(), "Pick a person.".into());
         }),

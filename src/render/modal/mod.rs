@@ -1,5 +1,6 @@
-//! Modals and their parsers: the intake form that creates a request, and the small form that
-//! asks for a reason (or a number of days) before a reason-taking action is recorded.
+//! Modals and their parsers: the intake form that creates a request, the small form that
+//! asks for a reason (or a number of days, or a comment) before an action is recorded, and
+//! the reassign form.
 //!
 //! Parsers read `view.state.values` exactly as Slack sends it
 //! (`values[block_id][action_id] = {"type": …, <value field>}`); every input here uses the
@@ -8,10 +9,17 @@
 
 mod intake;
 mod reason;
+mod reassign;
 
-pub use intake::{intake_modal, parse_intake, IntakeErrors, INTAKE_BLOCK_IDS, INTAKE_CALLBACK_ID};
+pub use intake::{
+    intake_modal, parse_intake, IntakeErrors, COMMERCIAL_OWNER, INTAKE_BLOCK_IDS,
+    INTAKE_CALLBACK_ID,
+};
 pub use reason::{
     parse_reason_submission, reason_modal, ReasonError, ReasonInput, REASON_CALLBACK_ID,
+};
+pub use reassign::{
+    parse_reassign_submission, reassign_modal, NEW_OWNER, OWNER_ROLE, REASSIGN_CALLBACK_ID,
 };
 
 use serde_json::Value;

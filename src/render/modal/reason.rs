@@ -21,6 +21,8 @@ pub const REASON_CALLBACK_ID: &str = "capacity_reason";
 const REASON: &str = "reason";
 const DAYS: &str = "days";
 const REASON_MAX: usize = 2_000;
+/// A comment may be longer than a reason (DESIGN: up to 3,000 characters).
+const COMMENT_MAX: usize = 3_000;
 const METADATA_MAX: usize = 3_000;
 
 /// What the person typed into the reason modal.
@@ -82,13 +84,22 @@ fn words(kind: EventKind) -> (&'static str, &'static str, &'static str) {
         EventKind::ProvisioningFailed => ("Provisioning failed", "Record", "What went wrong?"),
         EventKind::CancelRequested => ("Request cancellation", "Request", "Why cancel?"),
         EventKind::TtlExtended => ("Extend deadline", "Extend", "Extend by (business days)"),
-        EventKind::CommentAdded => ("Comment", "Comment", "Comment"),
+        EventKind::CommentAdded => ("Comment on request", "Comment", "Your comment"),
         _ => ("Give a reason", "Record", "Reason"),
     }
 }
 
+/// The longest text the form for `kind` takes.
+fn text_max(kind: EventKind) -> usize {
+    if kind == EventKind::CommentAdded {
+        COMMENT_MAX
+    } else {
+        REASON_MAX
+    }
+}
+
 /// The modal for `kind` on `req`. `ttl_extended` asks for a number of days (1 to 60);
-/// everything else for a reason of up to 2,000 characters.
+/// a comment for up to 3,000 characters; everything else for a reason of up to 2,000.
 pub fn reason_modal(kind: EventKind, req: &Request) -> SlackView {
     let (title, submit, label) = words(kind);
     let element = if kind == EventKind::TtlExtended {
@@ -101,7 +112,7 @@ pub fn reason_modal(kind: EventKind, req: &Request) -> SlackView {
         SlackBlockPlainTextInputElement::new()
             .with_action_id(REASON.into())
             .with_multiline(true)
-            .with_max_length(REASON_MAX as u64)
+            .with_max_length(text_max(kind) as u64)
             .into()
     };
     let block_id = if kind == EventKind::TtlExtended {
@@ -165,12 +176,15 @@ pub fn parse_reason_submission(
             .ok_or_else(|| field(format!("Whole business days from 1 to {max}.")))?;
         ReasonInput::Days(days)
     } else {
-        let reason = typed(values, REASON).ok_or_else(|| field("Give a reason.".into()))?;
-        let len = reason.chars().count();
-        if len > REASON_MAX {
-            return Err(field(format!(
-                "At most {REASON_MAX} characters (this is {len})."
-            )));
+        let missing = if kind == EventKind::CommentAdded {
+            "Write a comment."
+        } else {
+            "Give a reason."
+        };
+        let reason = typed(values, REASON).ok_or_else(|| field(missing.into()))?;
+        let (len, max) = (reason.chars().count(), text_max(kind));
+        if len > max {
+            return Err(field(format!("At most {max} characters (this is {len}).")));
         }
         ReasonInput::Reason(reason)
     };

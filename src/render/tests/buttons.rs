@@ -143,3 +143,111 @@ fn labels_read_as_the_design_says() {
         assert!(label(kind).chars().count() <= 75);
     }
 }
+
+/// The root message of an open request carries the `more_actions` menu beside its buttons:
+/// a comment always, a reassignment once there are owners; each option's value is the event
+/// then the button value. DMs and closed requests have no menu.
+#[test]
+fn open_roots_carry_the_more_actions_menu() {
+    use crate::render::action_value::decode_option;
+    use crate::render::limits::check_message;
+    for (name, story) in all_states(&Inputs::plain()) {
+        let req = story.req();
+        let policy = &story.play.policy;
+        let root = root_message(req, &links(), policy, &roles(), story.now());
+        check_message(&root).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let json = serde_json::to_value(&root).unwrap();
+        let menus: Vec<&serde_json::Value> = json["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| b["elements"].as_array().unwrap())
+            .filter(|e| e["type"] == "overflow")
+            .collect();
+        if !req.state.is_open() {
+            assert!(menus.is_empty(), "{name}: a closed request has no menu");
+            continue;
+        }
+        assert_eq!(menus.len(), 1, "{name}: one menu");
+        let menu = menus[0];
+        assert_eq!(menu["action_id"], "more_actions");
+        let options: Vec<(String, (EventKind, ActionValue))> = menu["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["text"]["text"].as_str().unwrap().to_string(),
+                    decode_option(o["value"].as_str().unwrap()).unwrap(),
+                )
+            })
+            .collect();
+        let mut expected = vec![(
+            "Comment…".to_string(),
+            (EventKind::CommentAdded, ActionValue::of(req)),
+        )];
+        if req.state != State::Submitted {
+            expected.push((
+                "Reassign owner…".to_string(),
+                (EventKind::OwnerReassigned, ActionValue::of(req)),
+            ));
+        }
+        assert_eq!(options, expected, "{name}");
+        let dm = decision_dm(
+            req,
+            DmReason::Reminder { nth: 1 },
+            None,
+            policy,
+            &roles(),
+            story.now(),
+        );
+        let dm = serde_json::to_string(&dm).unwrap();
+        assert!(!dm.contains("more_actions"), "{name}: no menu in a DM");
+    }
+}
+
+/// In SUBMITTED the root and the reminder DM carry the "Assign owner…" picker for the
+/// commercial approvers; its block id names the slot and the request's button value.
+#[test]
+fn a_submitted_request_offers_the_owner_picker() {
+    use crate::domain::OwnerRole;
+    use crate::render::attention::parse_reassign_block_id;
+    for (name, story) in all_states(&Inputs::plain()) {
+        let req = story.req();
+        let policy = &story.play.policy;
+        let root = root_message(req, &links(), policy, &roles(), story.now());
+        let dm = decision_dm(
+            req,
+            DmReason::Reminder { nth: 1 },
+            None,
+            policy,
+            &roles(),
+            story.now(),
+        );
+        for (what, message) in [("root", root), ("dm", dm)] {
+            let json = serde_json::to_value(&message).unwrap();
+            let pickers: Vec<&serde_json::Value> = json["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|b| {
+                    b["elements"][0]["action_id"] == EventKind::CommercialOwnerAssigned.as_str()
+                })
+                .collect();
+            if req.state != State::Submitted {
+                assert!(pickers.is_empty(), "{name} {what}");
+                continue;
+            }
+            assert_eq!(pickers.len(), 1, "{name} {what}");
+            let picker = &pickers[0]["elements"][0];
+            assert_eq!(picker["type"], "users_select");
+            assert_eq!(picker["placeholder"]["text"], "Assign owner…");
+            assert_eq!(
+                parse_reassign_block_id(pickers[0]["block_id"].as_str().unwrap()),
+                Some((OwnerRole::Commercial, ActionValue::of(req))),
+                "{name} {what}"
+            );
+        }
+    }
+}

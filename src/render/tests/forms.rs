@@ -139,11 +139,17 @@ fn other_sizes_are_read_from_the_other_field() {
 }
 
 #[test]
-fn the_commercial_owner_is_required() {
+fn the_commercial_owner_is_optional() {
     let v = with("commercial_owner", "selected_user", Value::Null);
-    only_error(v, "commercial_owner");
+    let parsed = parse_intake(&v, today()).expect("no AE is fine");
+    assert_eq!(parsed.commercial_owner, None);
     let view = serde_json::to_value(intake_modal(today())).unwrap();
-    assert_ne!(view["blocks"][10]["optional"], true);
+    assert_eq!(view["blocks"][10]["block_id"], "commercial_owner");
+    assert_eq!(view["blocks"][10]["optional"], true);
+    only_error(
+        with("commercial_owner", "selected_user", json!("not a user")),
+        "commercial_owner",
+    );
 }
 
 #[test]
@@ -302,7 +308,7 @@ fn every_bad_field_is_reported_at_once() {
     );
     assert_eq!(
         error_for(&json!({})).len(),
-        11,
+        10,
         "all required fields are reported"
     );
 }

@@ -375,3 +375,41 @@ fn states_are_all_covered_by_the_scenarios() {
         assert!(seen.contains(&state), "no scenario reaches {state}");
     }
 }
+
+/// DESIGN lets a comment run to 3,000 characters; its thread reply quotes all of it within
+/// the section's limit, and the escalation post names the action that moves the decision.
+#[test]
+fn a_full_length_comment_is_quoted_whole_in_its_thread_reply() {
+    use crate::domain::EventKind;
+    use crate::render::limits::check_message;
+    let mut s = story("commercial_approval");
+    let comment = format!("{}THE END", "a".repeat(2_993));
+    s.ok(
+        STRANGER,
+        Command::CommentAdded {
+            text: comment.clone(),
+        },
+    );
+    let (event, after) = s.recorded.last().expect("recorded");
+    let reply = thread_reply(after, event, &roles(), &s.play.policy, s.now());
+    check_message(&reply).expect("within Block Kit limits");
+    let text = all_text(&reply);
+    assert!(text.contains("<@USTRANGER> commented:"), "{text}");
+    assert!(text.contains("THE END"), "the comment is not cut");
+    assert!(last_reply(&s, EventKind::CommentAdded).contains(&comment));
+}
+
+/// The escalation post tells people the way out that exists: the menu's reassignment.
+#[test]
+fn an_escalation_points_at_reassign_owner_in_the_menu() {
+    let s = story("technical_review");
+    let text = last_reply(&s, crate::domain::EventKind::ReminderSent);
+    assert!(
+        text.contains(
+            "an admin or a commercial approver can give it to someone else with *Reassign \
+             owner…* in the request message's ⋯ menu"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("ask an admin"), "{text}");
+}

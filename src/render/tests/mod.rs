@@ -82,6 +82,9 @@ fn buttons(message: &SlackMessageContent) -> Vec<(String, String, bool, Option<S
             continue;
         }
         for e in block["elements"].as_array().into_iter().flatten() {
+            if e["type"] != "button" {
+                continue;
+            }
             out.push((
                 e["action_id"].as_str().unwrap_or_default().to_string(),
                 e["value"].as_str().unwrap_or_default().to_string(),

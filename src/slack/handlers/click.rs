@@ -1,15 +1,18 @@
-//! A button click: decode it, ask the domain, record it or say why not.
+//! A click on a button, a `more_actions` menu option or an owner picker: decode it, ask the
+//! domain, record it (or open the form that asks for its input), or say why not.
 
 use serde_json::Value;
 use tracing::warn;
 
 use super::{actor, append_within_budget, str_at, Reply};
 use crate::context::AppState;
-use crate::domain::{decide, Command, Context, EventKind, SlackMessage, TeamId, UserId};
+use crate::domain::{decide, Command, Context, EventKind, OwnerRole, SlackMessage, TeamId, UserId};
 use crate::render;
-use crate::render::action_value::{decode, ActionValue};
-use crate::render::modal::reason_modal;
+use crate::render::action_value::{decode, decode_option, ActionValue};
+use crate::render::buttons::MORE_ACTIONS;
+use crate::render::modal::{reason_modal, reassign_modal};
 use crate::store::{self, Append, Button, Target};
+use slack_morphism::blocks::SlackView;
 
 /// The command a button sends, for the buttons that need no further input.
 fn command_for(kind: EventKind) -> Option<Command> {
@@ -77,11 +80,24 @@ async fn click(
     let action = payload
         .pointer("/actions/0")
         .ok_or_else(|| Reply::Text("That click carried no action; nothing was recorded.".into()))?;
-    if str_at(action, "/type") == Some("users_select") {
-        let actor = super::actor(state, user, &team)
-            .await
-            .map_err(Reply::Text)?;
-        return super::away::reassign_from_select(state, action, actor, user, envelope_id).await;
+    match str_at(action, "/type") {
+        Some("users_select") => {
+            let actor = super::actor(state, user, &team)
+                .await
+                .map_err(Reply::Text)?;
+            let message = clicked_message(payload);
+            return super::owner::owner_from_select(
+                state,
+                action,
+                actor,
+                user,
+                message,
+                envelope_id,
+            )
+            .await;
+        }
+        Some("overflow") => return more_actions(state, payload, action, user, &team).await,
+        _ => {}
     }
     let action_id = str_at(action, "/action_id").unwrap_or_default();
     let kind: EventKind = action_id.parse().map_err(|_| {
@@ -105,7 +121,15 @@ async fn click(
     };
 
     if kind.takes_input() {
-        return open_reason_modal(state, payload, kind, &button, value.version, &actor, now).await;
+        let probe = with_placeholder_input(kind)
+            .ok_or_else(|| Reply::Text(format!("`{kind}` takes no input.")))?;
+        let form = Form {
+            button: &button,
+            version: value.version,
+            actor: &actor,
+            probe,
+        };
+        return open_form(state, payload, form, |req| reason_modal(kind, req)).await;
     }
     let command = command_for(kind)
         .ok_or_else(|| Reply::Text(format!("`{kind}` is not something a button can do.")))?;
@@ -142,17 +166,86 @@ async fn click(
     }
 }
 
-/// Reason-taking actions open a small modal; the event is recorded when it is submitted.
-/// The domain is asked first, so nobody types a reason for a click that cannot count.
-async fn open_reason_modal(
+/// A choice in the root message's `more_actions` menu: each option opens its form (a
+/// comment, or which owner and whom); the event is recorded when the form is submitted.
+async fn more_actions(
     state: &AppState,
     payload: &Value,
-    kind: EventKind,
-    button: &Button,
-    version: i32,
-    actor: &crate::domain::Actor,
-    now: chrono::DateTime<chrono::Utc>,
+    action: &Value,
+    user: &UserId,
+    team: &TeamId,
 ) -> Result<(), Reply> {
+    let chosen = str_at(action, "/selected_option/value").unwrap_or_default();
+    let unknown = || {
+        Reply::Text(
+            "That menu option is not one this bot knows; use the ⋯ menu on the request message."
+                .into(),
+        )
+    };
+    if str_at(action, "/action_id") != Some(MORE_ACTIONS) {
+        return Err(unknown());
+    }
+    let (kind, value) = decode_option(chosen).map_err(|_| unknown())?;
+    let actor = actor(state, user, team).await.map_err(Reply::Text)?;
+    let button = Button {
+        request: value.request,
+        number: value.number,
+        message: clicked_message(payload),
+    };
+    let form = |probe| Form {
+        button: &button,
+        version: value.version,
+        actor: &actor,
+        probe,
+    };
+    match kind {
+        EventKind::CommentAdded => {
+            let probe = Command::CommentAdded {
+                text: "pending".into(),
+            };
+            open_form(state, payload, form(probe), |req| reason_modal(kind, req)).await
+        }
+        EventKind::OwnerReassigned => {
+            // Who and which slot come with the form; the probe asks only "may this person
+            // reassign an owner of this request now?".
+            let probe = Command::OwnerReassigned {
+                role: OwnerRole::Commercial,
+                to: UserId::parse(PROBE_USER).map_err(|_| unknown())?,
+            };
+            open_form(state, payload, form(probe), reassign_modal).await
+        }
+        _ => Err(unknown()),
+    }
+}
+
+/// Slackbot's id: never anyone's owner, so a probe naming it meets only the rules about the
+/// state and the asker.
+const PROBE_USER: &str = "USLACKBOT";
+
+/// A form about to open: the click it answers and the command asked with stand-in input.
+struct Form<'a> {
+    button: &'a Button,
+    version: i32,
+    actor: &'a crate::domain::Actor,
+    probe: Command,
+}
+
+/// Actions that need input open a modal; the event is recorded when it is submitted. The
+/// domain is asked first (with `probe`, the command with stand-in input), so nobody fills
+/// in a form for a click that cannot count.
+async fn open_form(
+    state: &AppState,
+    payload: &Value,
+    form: Form<'_>,
+    view: impl FnOnce(&crate::domain::Request) -> SlackView,
+) -> Result<(), Reply> {
+    let Form {
+        button,
+        version,
+        actor,
+        probe,
+    } = form;
+    let now = state.clock.now();
     let (req, links) = match tokio::time::timeout(
         super::DB_BUDGET,
         store::requests::with_links(&state.pool, button.request),
@@ -164,12 +257,10 @@ async fn open_reason_modal(
         Ok(Ok(Some(found))) => found,
     };
     // The form would carry the request the id names; a value that is not that request's
-    // own button gets no form to type a reason into.
+    // own button gets no form to fill in.
     button
         .check(&req, links.root().as_ref())
         .map_err(|wrong| Reply::Text(wrong.to_string()))?;
-    let probe = with_placeholder_input(kind)
-        .ok_or_else(|| Reply::Text(format!("`{kind}` takes no input.")))?;
     let ctx = Context {
         request_id: req.id,
         actor,
@@ -198,15 +289,11 @@ async fn open_reason_modal(
     }
     let trigger = str_at(payload, "/trigger_id")
         .ok_or_else(|| Reply::Text("That click had no trigger id; please click again.".into()))?;
-    state
-        .api
-        .open_view(trigger, reason_modal(kind, &req))
-        .await
-        .map_err(|e| {
-            Reply::Text(format!(
-                "The form could not be opened ({e}); please click again."
-            ))
-        })
+    state.api.open_view(trigger, view(&req)).await.map_err(|e| {
+        Reply::Text(format!(
+            "The form could not be opened ({e}); please click again."
+        ))
+    })
 }
 
 /// The message a click came from, as the payload's `container` names it.

@@ -5,8 +5,10 @@ use uuid::Uuid;
 
 use super::{actor, append_within_budget, field_errors, fields_with_nul, str_at, Reply};
 use crate::context::AppState;
-use crate::domain::{Command, RequestId, RequestNumber, TeamId, UserId};
-use crate::render::modal::{parse_intake, INTAKE_BLOCK_IDS};
+use crate::domain::{
+    check_new_owner, Command, OwnerRole, RequestId, RequestNumber, TeamId, UserId,
+};
+use crate::render::modal::{parse_intake, COMMERCIAL_OWNER, INTAKE_BLOCK_IDS};
 use crate::store::{Append, Target};
 
 /// Errors that are not about one field are shown on the first one.
@@ -38,6 +40,19 @@ pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) -> Opt
         Ok(d) => d,
         Err(errors) => return Some(field_errors(errors)),
     };
+    // Nobody approves their own request: naming yourself as the AE is refused on the field,
+    // before anything is recorded.
+    if let Some(owner) = &details.commercial_owner {
+        if check_new_owner(&user, None, OwnerRole::Commercial, owner).is_err() {
+            return Some(field_errors([(
+                COMMERCIAL_OWNER.to_string(),
+                "You are the requester, so you cannot also be the commercial owner (who \
+                 approves it). Pick the account executive, or leave this empty for a \
+                 commercial approver to assign one."
+                    .to_string(),
+            )]));
+        }
+    }
     let actor = match actor(state, &user, &team).await {
         Ok(a) => a,
         Err(why) => return Some(field_errors([(FIRST_FIELD.to_string(), why)])),

@@ -8,6 +8,7 @@
 mod away;
 mod click;
 mod intake;
+mod owner;
 mod reason;
 mod slash;
 
@@ -60,6 +61,9 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
                     }
                     render::modal::REASON_CALLBACK_ID => {
                         reason::handle(&state, payload, from).await
+                    }
+                    render::modal::REASSIGN_CALLBACK_ID => {
+                        owner::reassign_submitted(&state, payload, from).await
                     }
                     other => {
                         warn!(

@@ -60,7 +60,9 @@ pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) -> Opt
         actor,
         policy: state.settings.policy.clone(),
         now: state.clock.now(),
-        expected_version: Some(value.version),
+        // A comment is about the request, not about what its message showed: one typed while
+        // someone else moved the request still counts.
+        expected_version: (kind != EventKind::CommentAdded).then_some(value.version),
         idempotency_key: format!(
             "reason:{view_id}:{}:v{}:{kind}:{user}",
             value.request, value.version
