@@ -55,8 +55,11 @@ async fn a_request_goes_from_slash_command_to_activated(pool: PgPool) {
         replies += 1;
         let thread = h.thread_len(&root, replies).await;
         assert_eq!(thread.len(), replies, "one reply per event after {action}");
-        // The fallback text carries the mentions as Slack's markup (render() shows "@U…").
-        let last = thread.last().unwrap().text.clone();
+        // The mrkdwn Slack receives, not the rendering (which shows a mention as `@U…`).
+        let last = thread.last().unwrap().blocks[0]["text"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(
             last.starts_with(&format!("<@{user}> ")),
             "{action} reply names the actor as a mention: {last}"
