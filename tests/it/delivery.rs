@@ -215,24 +215,6 @@ async fn id_of(pool: &PgPool, n: i64) -> RequestId {
         .id
 }
 
-/// An event reply's place in its request's log, from the footer's block id
-/// (`event_context_<seq>`); every event here moves the version, so it is the version too.
-fn version_of(reply: &Message) -> i32 {
-    reply
-        .blocks
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|b| {
-            b["block_id"]
-                .as_str()?
-                .strip_prefix("event_context_")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no event footer in {}", reply.render()))
-}
-
 /// Delivers until no row is pending, however often the other worker holds the next one.
 async fn work(d: &Deliverer, h: &Harness) -> usize {
     let deadline = tokio::time::Instant::now() + WAIT;

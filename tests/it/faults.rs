@@ -541,24 +541,6 @@ async fn clicks_while_postgres_is_down_are_told_not_recorded_and_count_once_it_i
     drop(pg);
 }
 
-/// An event reply's place in its request's log, from the footer's block id
-/// (`event_context_<seq>`); every event here moves the version, so it is the version too.
-fn version_of(reply: &Message) -> i32 {
-    reply
-        .blocks
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|b| {
-            b["block_id"]
-                .as_str()?
-                .strip_prefix("event_context_")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no event footer in {}", reply.render()))
-}
-
 /// The envelope of `user` clicking `action_id` on the request as it is now (the button a
 /// client showing the latest rendering carries), wherever that button sits.
 async fn click_now(h: &Harness, p: &Posted, user: &str, action_id: &str) -> Value {

@@ -22,6 +22,30 @@ pub fn url_of(pool: &PgPool) -> String {
     format!("{}/{db}", base.rsplit_once('/').unwrap().0)
 }
 
+/// `capacity-bot run --config <config>` against `emu` and `pool`, its output piped and the
+/// process killed if the test drops it.
+pub fn daemon_command(
+    emu: &Emulator,
+    pool: &PgPool,
+    config: &std::path::Path,
+    rust_log: &str,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_capacity-bot"));
+    command
+        .args(["run", "--config"])
+        .arg(config)
+        .env("SLACK_BOT_TOKEN", emu.bot_token())
+        .env("SLACK_APP_TOKEN", emu.app_token())
+        .env("SLACK_API_URL", emu.api_url())
+        .env("DATABASE_URL", url_of(pool))
+        .env("CAPACITY_SIGNAL_SECRET", SIGNAL_SECRET)
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn sigterm_during_a_burst_loses_no_acked_click_and_logs_hold_no_secret(pool: PgPool) {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -33,20 +57,14 @@ async fn sigterm_during_a_burst_loses_no_acked_click_and_logs_hold_no_secret(poo
         settings_toml(emu.team_id())
     );
     std::fs::write(&config, toml).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_capacity-bot"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("SLACK_BOT_TOKEN", emu.bot_token())
-        .env("SLACK_APP_TOKEN", emu.app_token())
-        .env("SLACK_API_URL", emu.api_url())
-        .env("DATABASE_URL", url_of(&pool))
-        .env("CAPACITY_SIGNAL_SECRET", SIGNAL_SECRET)
-        .env("RUST_LOG", "debug,hyper=info,hyper_util=info,sqlx=warn,h2=info,tungstenite=info,tokio_tungstenite=info,rustls=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the daemon starts");
+    let mut child = daemon_command(
+        &emu,
+        &pool,
+        &config,
+        "debug,hyper=info,hyper_util=info,sqlx=warn,h2=info,tungstenite=info,tokio_tungstenite=info,rustls=info",
+    )
+    .spawn()
+    .expect("the daemon starts");
     // Read the logs as they come: a full pipe would block the daemon's writes.
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();

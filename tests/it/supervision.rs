@@ -2,7 +2,6 @@
 //! not stopping makes `/readyz` fail at once and the daemon stop with an error, so the
 //! process exits non-zero and its supervisor restarts it.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use capacity_bot::app::Daemon;
@@ -87,18 +86,7 @@ async fn the_binary_exits_non_zero_when_slack_refuses_its_app_token(pool: PgPool
         settings_toml(emu.team_id())
     );
     std::fs::write(&config, toml).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_capacity-bot"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("SLACK_BOT_TOKEN", emu.bot_token())
-        .env("SLACK_APP_TOKEN", emu.app_token())
-        .env("SLACK_API_URL", emu.api_url())
-        .env("DATABASE_URL", crate::shutdown::url_of(&pool))
-        .env("CAPACITY_SIGNAL_SECRET", "sig-secret")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
+    let mut child = crate::shutdown::daemon_command(&emu, &pool, &config, "info")
         .spawn()
         .expect("the daemon starts");
     let mut out = child.stdout.take().unwrap();

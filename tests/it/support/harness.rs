@@ -498,3 +498,21 @@ pub async fn readyz_becomes(daemon: &Daemon, code: u16) -> String {
         );
     }
 }
+
+/// An event reply's place in its request's log, from the footer's block id
+/// (`event_context_<seq>`); every event here moves the version, so it is the version too.
+pub fn version_of(reply: &Message) -> i32 {
+    reply
+        .blocks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|b| {
+            b["block_id"]
+                .as_str()?
+                .strip_prefix("event_context_")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no event footer in {}", reply.render()))
+}
