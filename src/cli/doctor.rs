@@ -11,6 +11,7 @@ use super::Failure;
 use crate::config::{Member, Settings};
 use crate::domain::Role;
 use crate::slack::api::{ApiError, SlackApi};
+use crate::slack::scopes;
 use crate::store;
 
 /// One check's verdict: what was checked, and either what was found or what to fix.
@@ -33,6 +34,34 @@ fn fix(e: &ApiError, what: &str) -> String {
     match e.remedy() {
         Some(remedy) => format!("{e}; {what}: {remedy}"),
         None => format!("{e}; {what}: Slack did not answer, check the network and retry"),
+    }
+}
+
+/// Names each scope the token lacks with what the bot does with it; scopes only an unused
+/// feature needs are mentioned but do not fail the check.
+fn scope_verdict(missing: &scopes::Missing) -> Result<String, String> {
+    let list = |s: &[scopes::Scope]| {
+        s.iter()
+            .map(|s| format!("{} ({})", s.name, s.used_for))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !missing.used.is_empty() {
+        return Err(format!(
+            "the bot token lacks {}: add them to the app's bot scopes (deploy/slack-app-manifest.yaml) and reinstall it",
+            list(&missing.used)
+        ));
+    }
+    if missing.unused.is_empty() {
+        Ok(format!(
+            "every scope of the manifest is granted ({})",
+            scopes::BOT_SCOPES.len()
+        ))
+    } else {
+        Ok(format!(
+            "granted for this configuration; not granted but unused: {}",
+            list(&missing.unused)
+        ))
     }
 }
 
@@ -72,6 +101,19 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
                 Ok(format!("team {}, bot user {}", a.team_id.0, a.user_id.0)),
             ),
             Err(e) => push("bot token (auth.test)", Err(fix(&e, "SLACK_BOT_TOKEN"))),
+        }
+        match api.granted_scopes().await {
+            Ok(Some(granted)) => push(
+                "bot scopes",
+                scope_verdict(&scopes::missing(&granted, settings.digest.is_some())),
+            ),
+            Ok(None) => push(
+                "bot scopes",
+                Err("Slack did not list the token's scopes (no x-oauth-scopes header): check them by hand against deploy/slack-app-manifest.yaml".into()),
+            ),
+            // The auth.test line above already says what is wrong with the token.
+            Err(e) if e.is_bad_token() => {}
+            Err(e) => push("bot scopes", Err(fix(&e, "the bot scopes"))),
         }
         match (&secrets.slack_app_token, api.open_socket_url().await) {
             (None, _) => push("app token", Err("SLACK_APP_TOKEN is not set: create an app-level token with connections:write (Basic Information → App-Level Tokens)".into())),

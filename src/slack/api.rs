@@ -108,6 +108,8 @@ pub struct SlackApi {
     client: Arc<Client>,
     bot: SlackApiToken,
     app: Option<SlackApiToken>,
+    /// For the one call that needs a response header (`granted_scopes`).
+    api_url: String,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -137,6 +139,7 @@ impl SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             bot: token(bot_token),
             app: app_token.map(token),
+            api_url: api_url.trim_end_matches('/').to_string(),
         })
     }
 
@@ -168,6 +171,51 @@ impl SlackApi {
 
     pub async fn auth_test(&self) -> Result<SlackApiAuthTestResponse, ApiError> {
         self.bot().auth_test().await.map_err(classify)
+    }
+
+    /// The bot token's granted scopes, as Slack's `x-oauth-scopes` response header lists
+    /// them (comma-separated). slack-morphism returns bodies only, so this one `auth.test`
+    /// goes through reqwest. `None` when Slack sent no such header.
+    pub async fn granted_scopes(&self) -> Result<Option<String>, ApiError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ApiError::Transient(e.to_string()))?;
+        let response = http
+            .post(format!("{}/auth.test", self.api_url))
+            .bearer_auth(&self.bot.token_value.0)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transient(e.to_string()))?;
+        let status = response.status();
+        if status.as_u16() == 429 {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_secs);
+            return Err(ApiError::RateLimited { retry_after });
+        }
+        if !status.is_success() {
+            return Err(ApiError::Transient(format!("HTTP {status}")));
+        }
+        let scopes = response
+            .headers()
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| ApiError::Transient(e.to_string()))?;
+        if body["ok"] != true {
+            return Err(ApiError::Permanent {
+                code: body["error"].as_str().unwrap_or("unknown").to_string(),
+                detail: None,
+            });
+        }
+        Ok(scopes)
     }
 
     pub async fn post_message(

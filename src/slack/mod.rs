@@ -7,4 +7,5 @@ pub mod envelope;
 pub mod handlers;
 pub mod names;
 pub mod roles;
+pub mod scopes;
 pub mod socket;

@@ -166,3 +166,72 @@ async fn with_a_digest_the_files_write_scope_is_checked(pool: PgPool) {
     let plain = run_doctor(&emu, &pool, &settings_toml(emu.team_id()), &[]).await;
     assert!(plain.iter().all(|c| !c.name.contains("files:write")));
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_granted_scopes_are_compared_with_the_manifest(pool: PgPool) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let every: Vec<&str> = capacity_bot::slack::scopes::BOT_SCOPES
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    let emu = Emulator::start(emulator_config().with_bot_scopes(every.clone()))
+        .await
+        .unwrap();
+    let checks = run_doctor(&emu, &pool, &settings_toml(emu.team_id()), &[]).await;
+    let line = checks
+        .iter()
+        .find(|c| c.name == "bot scopes")
+        .expect("a scope check")
+        .to_string();
+    assert_eq!(
+        line,
+        format!(
+            "ok    bot scopes: every scope of the manifest is granted ({})",
+            every.len()
+        )
+    );
+
+    // Installed before the app asked for user groups and DMs: both are named, with why.
+    let granted: Vec<&str> = every
+        .iter()
+        .copied()
+        .filter(|s| !matches!(*s, "usergroups:read" | "im:write"))
+        .collect();
+    let emu = Emulator::start(emulator_config().with_bot_scopes(granted))
+        .await
+        .unwrap();
+    let checks = run_doctor(&emu, &pool, &settings_toml(emu.team_id()), &[]).await;
+    let failed = failures(&checks).join("\n");
+    assert!(
+        failed.contains(
+            "FAIL  bot scopes: the bot token lacks im:write (opening DMs to decision owners), \
+             usergroups:read (roles given to user groups): add them to the app's bot scopes"
+        ),
+        "{failed}"
+    );
+    // Slack itself refuses what the scope gates, so the group check fails as well.
+    assert!(failed.contains("missing_scope"), "{failed}");
+
+    // files:write is only needed by the digest: without [digest] it is noted, not failed.
+    let granted: Vec<&str> = every
+        .iter()
+        .copied()
+        .filter(|s| *s != "files:write")
+        .collect();
+    let emu = Emulator::start(emulator_config().with_bot_scopes(granted))
+        .await
+        .unwrap();
+    let checks = run_doctor(&emu, &pool, &settings_toml(emu.team_id()), &[]).await;
+    assert_eq!(failures(&checks), Vec::<String>::new());
+    assert!(checks.iter().any(|c| c.to_string()
+        == "ok    bot scopes: granted for this configuration; not granted but unused: files:write (the weekly digest's chart)"));
+    let toml = format!(
+        "{}\n[digest]\nweekday = \"Mon\"\ntime = \"09:30\"\n",
+        settings_toml(emu.team_id())
+    );
+    let failed = failures(&run_doctor(&emu, &pool, &toml, &[]).await).join("\n");
+    assert!(
+        failed.contains("FAIL  bot scopes: the bot token lacks files:write"),
+        "{failed}"
+    );
+}

@@ -56,7 +56,24 @@ pub struct EmulatorConfig {
     pub max_sockets: usize,
     /// Lifetime of a `apps.connections.open` ticket before the upgrade must happen.
     pub ticket_ttl: Duration,
+    /// The bot token's granted scopes: sent back in `x-oauth-scopes` on every bot-token
+    /// call, and a method needing none of them answers `missing_scope`, as Slack does.
+    /// Defaults to [`DEFAULT_BOT_SCOPES`].
+    pub bot_scopes: Vec<String>,
 }
+
+/// Every bot scope a method of the emulator needs, plus `commands`: a token with these
+/// may call everything the emulator serves.
+pub const DEFAULT_BOT_SCOPES: &[&str] = &[
+    "commands",
+    "chat:write",
+    "im:write",
+    "usergroups:read",
+    "users:read",
+    "channels:read",
+    "groups:read",
+    "files:write",
+];
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -78,6 +95,7 @@ impl Default for EmulatorConfig {
             max_event_retries: 3,
             max_sockets: 10,
             ticket_ttl: Duration::from_secs(30),
+            bot_scopes: DEFAULT_BOT_SCOPES.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -153,6 +171,16 @@ impl EmulatorConfig {
 
     pub fn with_max_event_retries(mut self, retries: u32) -> Self {
         self.max_event_retries = retries;
+        self
+    }
+
+    /// The bot token's granted scopes (replacing the defaults).
+    pub fn with_bot_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.bot_scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
 

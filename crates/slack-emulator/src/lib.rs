@@ -51,7 +51,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use config::{EmulatorConfig, SeedChannel, SeedUser, SeedUsergroup};
+pub use config::{EmulatorConfig, SeedChannel, SeedUser, SeedUsergroup, DEFAULT_BOT_SCOPES};
 pub use error::EmulatorError;
 pub use faults::{DisconnectReason, Fault, ANY_METHOD, UPLOAD_URL};
 pub use log::{LogEntry, LogKind};

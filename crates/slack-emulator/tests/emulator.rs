@@ -1687,3 +1687,40 @@ async fn an_overflow_menu_holds_one_to_five_options_of_at_most_150_character_val
         }
     }
 }
+
+#[tokio::test]
+async fn bot_calls_carry_the_scope_headers_and_a_missing_scope_is_refused_as_slack_does() {
+    let emu = start(EmulatorConfig::default().with_bot_scopes(["commands", "users:read"])).await;
+    let auth = format!("Authorization: Bearer {}", emu.bot_token());
+    let (status, head, body) = http(&emu, "POST /api/auth.test", &[auth.as_str()], "").await;
+    assert_eq!((status, body["ok"].as_bool()), (200, Some(true)));
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("\r\nx-oauth-scopes: commands,users:read\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nx-accepted-oauth-scopes: \r\n"), "{head}");
+
+    let reply = post_json(
+        &emu,
+        "chat.postMessage",
+        json!({"channel": "C1", "text": "hi"}),
+    )
+    .await;
+    assert_eq!(
+        reply,
+        fixture("web_chat_postMessage_error_missing_scope.json"),
+        "the shape of Slack's own missing_scope reply"
+    );
+    // The defaults let a token call everything the emulator serves.
+    let emu = start(EmulatorConfig::default()).await;
+    let auth = format!("Authorization: Bearer {}", emu.bot_token());
+    let (_, head, _) = http(&emu, "POST /api/auth.test", &[auth.as_str()], "").await;
+    assert!(
+        head.to_ascii_lowercase().contains(&format!(
+            "x-oauth-scopes: {}",
+            slack_emulator::DEFAULT_BOT_SCOPES.join(",")
+        )),
+        "{head}"
+    );
+}

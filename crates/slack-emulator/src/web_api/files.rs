@@ -193,6 +193,7 @@ impl Reply {
             status,
             body: ReplyBody::Text(text),
             retry_after: None,
+            scopes: None,
         }
     }
 }

@@ -41,6 +41,9 @@ pub(crate) struct Reply {
     status: StatusCode,
     body: ReplyBody,
     retry_after: Option<u64>,
+    /// `x-oauth-scopes` (the token's scopes) and `x-accepted-oauth-scopes` (the method's),
+    /// which Slack sends on every call made with a bot or user token.
+    scopes: Option<(String, String)>,
 }
 
 enum ReplyBody {
@@ -83,6 +86,7 @@ impl Reply {
             status,
             body: ReplyBody::Json(body),
             retry_after: None,
+            scopes: None,
         }
     }
 
@@ -92,11 +96,13 @@ impl Reply {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 body: ReplyBody::Json(json!({"ok": false, "error": "ratelimited"})),
                 retry_after: Some(*retry_after_secs),
+                scopes: None,
             },
             Fault::HttpStatus(code) => Self {
                 status: StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 body: ReplyBody::Text("emulated upstream failure".into()),
                 retry_after: None,
+                scopes: None,
             },
             Fault::Error(code) => Self::error(code),
         }
@@ -135,33 +141,73 @@ impl IntoResponse for Reply {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some((granted, accepted)) = self.scopes {
+            for (name, value) in [
+                ("x-oauth-scopes", granted),
+                ("x-accepted-oauth-scopes", accepted),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+        }
         response
     }
 }
 
 type Method = fn(&Shared, &mut State, &Params) -> Reply;
 
-/// Every supported method, the token type it needs, and its implementation.
-fn lookup(method: &str) -> Option<(TokenKind, Method)> {
-    let entry: (TokenKind, Method) = match method {
-        "apps.connections.open" => (TokenKind::App, directory::apps_connections_open),
-        "auth.test" => (TokenKind::Bot, directory::auth_test),
-        "chat.postMessage" => (TokenKind::Bot, chat::post_message),
-        "chat.update" => (TokenKind::Bot, chat::update),
-        "chat.postEphemeral" => (TokenKind::Bot, chat::post_ephemeral),
-        "chat.getPermalink" => (TokenKind::Bot, chat::get_permalink),
-        "conversations.open" => (TokenKind::Bot, directory::conversations_open),
-        "conversations.info" => (TokenKind::Bot, directory::conversations_info),
-        "users.info" => (TokenKind::Bot, directory::users_info),
-        "usergroups.users.list" => (TokenKind::Bot, directory::usergroups_users_list),
-        "views.open" => (TokenKind::Bot, views::open),
-        "views.update" => (TokenKind::Bot, views::update),
-        "views.push" => (TokenKind::Bot, views::push),
-        "files.getUploadURLExternal" => (TokenKind::Bot, files::get_upload_url_external),
-        "files.completeUploadExternal" => (TokenKind::Bot, files::complete_upload_external),
+/// A method: the token type it needs, the bot scopes that let a token call it (any one of
+/// them; none listed means no scope is needed), and its implementation.
+struct Entry {
+    token: TokenKind,
+    scopes: &'static [&'static str],
+    run: Method,
+}
+
+/// Every supported method, with the scopes Slack's method pages list for a bot token.
+fn lookup(method: &str) -> Option<Entry> {
+    const CHAT: &[&str] = &["chat:write"];
+    const NONE: &[&str] = &[];
+    let (token, scopes, run): (TokenKind, &'static [&'static str], Method) = match method {
+        "apps.connections.open" => (TokenKind::App, NONE, directory::apps_connections_open),
+        "auth.test" => (TokenKind::Bot, NONE, directory::auth_test),
+        "chat.postMessage" => (TokenKind::Bot, CHAT, chat::post_message),
+        "chat.update" => (TokenKind::Bot, CHAT, chat::update),
+        "chat.postEphemeral" => (TokenKind::Bot, CHAT, chat::post_ephemeral),
+        "chat.getPermalink" => (TokenKind::Bot, NONE, chat::get_permalink),
+        "conversations.open" => (
+            TokenKind::Bot,
+            &["channels:manage", "groups:write", "im:write", "mpim:write"],
+            directory::conversations_open,
+        ),
+        "conversations.info" => (
+            TokenKind::Bot,
+            &["channels:read", "groups:read", "im:read", "mpim:read"],
+            directory::conversations_info,
+        ),
+        "users.info" => (TokenKind::Bot, &["users:read"], directory::users_info),
+        "usergroups.users.list" => (
+            TokenKind::Bot,
+            &["usergroups:read"],
+            directory::usergroups_users_list,
+        ),
+        "views.open" => (TokenKind::Bot, NONE, views::open),
+        "views.update" => (TokenKind::Bot, NONE, views::update),
+        "views.push" => (TokenKind::Bot, NONE, views::push),
+        "files.getUploadURLExternal" => (
+            TokenKind::Bot,
+            &["files:write"],
+            files::get_upload_url_external,
+        ),
+        "files.completeUploadExternal" => (
+            TokenKind::Bot,
+            &["files:write"],
+            files::complete_upload_external,
+        ),
         _ => return None,
     };
-    Some(entry)
+    Some(Entry { token, scopes, run })
 }
 
 async fn api(
@@ -213,20 +259,42 @@ fn dispatch(
     params: &Params,
     token: TokenKind,
 ) -> Reply {
-    let Some((needed, run)) = lookup(method) else {
+    let Some(entry) = lookup(method) else {
         return Reply::error_with("unknown_method", json!({"req_method": method}));
     };
     match token {
         TokenKind::Missing => return Reply::error("not_authed"),
         TokenKind::Invalid => return Reply::error("invalid_auth"),
-        kind if kind != needed => return Reply::error("not_allowed_token_type"),
+        kind if kind != entry.token => return Reply::error("not_allowed_token_type"),
         _ => {}
     }
     if let Some(fault) = state.faults.take(method) {
         state.log(LogKind::Fault, format!("{method}: injected {fault}"));
         return Reply::from_fault(&fault);
     }
-    run(shared, state, params)
+    let mut reply = if token == TokenKind::Bot {
+        with_scopes(&shared.config.bot_scopes, entry.scopes, || {
+            (entry.run)(shared, state, params)
+        })
+    } else {
+        (entry.run)(shared, state, params)
+    };
+    if token == TokenKind::Bot {
+        reply.scopes = Some((shared.config.bot_scopes.join(","), entry.scopes.join(",")));
+    }
+    reply
+}
+
+/// Runs the method when the token holds one of the scopes it accepts; otherwise answers
+/// `missing_scope` with `needed` and `provided`, as Slack does.
+fn with_scopes(granted: &[String], accepted: &[&str], run: impl FnOnce() -> Reply) -> Reply {
+    if accepted.is_empty() || accepted.iter().any(|a| granted.iter().any(|g| g == a)) {
+        return run();
+    }
+    Reply::error_with(
+        "missing_scope",
+        json!({"needed": accepted.join(","), "provided": granted.join(",")}),
+    )
 }
 
 fn classify(shared: &Shared, token: Option<&str>) -> TokenKind {
