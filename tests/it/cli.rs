@@ -256,3 +256,68 @@ fn the_demo_starts_its_own_postgres_without_database_url() {
     assert!(out.contains("started a throwaway Postgres"), "{out}");
     assert!(out.contains("→ ACTIVATED"), "{out}");
 }
+
+/// `requests list` and `show` name people as Slack does when a bot token is set, and fall
+/// back to the id (with one note on stderr) for anyone Slack cannot name.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn with_a_bot_token_people_are_shown_by_their_slack_names(pool: PgPool) {
+    use capacity_bot::domain::testkit::{AE, REQUESTER};
+    use slack_emulator::{Emulator, EmulatorConfig};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = url_of(&pool);
+    let n = submit(&pool, 60_000).await.request.number.to_string();
+    // The binary runs off this test's runtime, which serves the emulator.
+    let run = |emu: &Emulator, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_capacity-bot"));
+        command
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("SLACK_BOT_TOKEN", emu.bot_token())
+            .env("SLACK_API_URL", emu.api_url())
+            .env_remove("CAPACITY_BOT_CONFIG");
+        tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
+    };
+
+    // The AE is not in this directory: users.info answers user_not_found for them.
+    let emu =
+        Emulator::start(EmulatorConfig::default().with_user(REQUESTER, "rita.rossi", "Rita Rossi"))
+            .await
+            .unwrap();
+    let o = run(&emu, &["requests", "show", &n]).await.unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // Slack's display name ("rita"), the name people see in Slack.
+    assert!(
+        text.contains("rita           submitted the request"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(REQUESTER),
+        "an id where Slack gave a name: {text}"
+    );
+    assert!(
+        text.contains("waiting on: UAE and a finance approver"),
+        "{text}"
+    );
+    assert!(
+        stderr(&o).contains("1 name(s) could not be read from Slack (first: UAE: "),
+        "{}",
+        stderr(&o)
+    );
+
+    let emu = Emulator::start(
+        EmulatorConfig::default()
+            .with_user(AE, "alex.exec", "Alex Exec")
+            .with_user(REQUESTER, "rita.rossi", "Rita Rossi"),
+    )
+    .await
+    .unwrap();
+    let o = run(&emu, &["requests", "list"]).await.unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("waiting on alex and a finance approver"),
+        "{text}"
+    );
+    assert_eq!(stderr(&o), "", "every name was read");
+}
