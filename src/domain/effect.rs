@@ -145,6 +145,15 @@ pub fn effects_of(
             out.push(Effect::PostThreadReply);
         }
     }
+    // A new owner hears of it at once when the decision now waits on them (their buttons
+    // in the DM), not only at the next reminder slot.
+    if let Event::OwnerReassigned { to, .. } = event {
+        let theirs = super::owner::decision_owner(after)
+            .is_some_and(|o| o.parties.contains(&super::role::Party::User(to.clone())));
+        if theirs {
+            out.push(Effect::DirectMessage { to: to.clone() });
+        }
+    }
     // A timeout hands the gate to the commercial owner; the DM is part of the timeout.
     if matches!(
         kind,
@@ -174,4 +183,41 @@ pub fn effects_of(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::*;
+    use crate::domain::{Command, OwnerRole};
+
+    fn reassigned(role: OwnerRole, to: &str) -> Vec<Effect> {
+        let mut play = Play::submitted(1_000);
+        let before = play.req().clone();
+        let after = play
+            .ok(ADMIN, Command::OwnerReassigned { role, to: uid(to) })
+            .clone();
+        let event = Event::OwnerReassigned { role, to: uid(to) };
+        effects_of(Some(&before), &after, &event, None)
+    }
+
+    #[test]
+    fn a_new_owner_the_decision_waits_on_gets_a_dm() {
+        assert_eq!(
+            reassigned(OwnerRole::Commercial, STRANGER),
+            [
+                Effect::UpdateRootMessage,
+                Effect::PostThreadReply,
+                Effect::DirectMessage { to: uid(STRANGER) }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_owner_of_a_later_decision_is_not_messaged_yet() {
+        assert_eq!(
+            reassigned(OwnerRole::Technical, INFRA2),
+            [Effect::UpdateRootMessage, Effect::PostThreadReply]
+        );
+    }
 }

@@ -200,6 +200,9 @@ impl Deliverer {
                 }
                 let why = match &event.event {
                     Event::OwnerNudged { .. } => render::dm::DmReason::Nudged,
+                    Event::OwnerReassigned { role, .. } => {
+                        render::dm::DmReason::Reassigned { role: *role }
+                    }
                     Event::ReminderSent { slot, .. }
                         if slot.ends_with(crate::domain::reminders::DUE_SUFFIX) =>
                     {

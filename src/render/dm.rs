@@ -11,7 +11,7 @@ use super::blocks::{id, section};
 use super::buttons::{decision_actions_block, label};
 use super::lines::{capacity, pending_cancellation, safe_url, summary, waiting_on, when, Shown};
 use crate::config::Roles;
-use crate::domain::{EventKind, Policy, Request, State};
+use crate::domain::{EventKind, OwnerRole, Policy, Request, State};
 
 /// Why the DM is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub enum DmReason {
     TimedOut,
     /// The requester nudged the decision owner.
     Nudged,
+    /// The reader was just made this owner, and the decision now waits on them.
+    Reassigned { role: OwnerRole },
 }
 
 const REASON_MAX: usize = 800;
@@ -51,6 +53,19 @@ pub fn decision_dm(
             format!("{} has expired: the cancellation gate is yours", req.number),
         ),
         DmReason::Nudged => super::attention::nudge_opening(req, &title),
+        DmReason::Reassigned { role } => {
+            let role = match role {
+                OwnerRole::Commercial => "commercial",
+                OwnerRole::Technical => "technical",
+            };
+            (
+                format!(":arrows_counterclockwise: *You are now the {role} owner* · {title}"),
+                format!(
+                    "{} now waits on you: you were made its {role} owner",
+                    req.number
+                ),
+            )
+        }
     };
     let mut text = vec![opening];
     if why == DmReason::TimedOut && req.state == State::Expired {

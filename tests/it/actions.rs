@@ -218,6 +218,24 @@ async fn a_commercial_approver_reassigns_the_owner_and_the_decision_reminders_an
         "{reply}"
     );
 
+    // The new owner hears of it at once, with the decision's buttons.
+    let told = h
+        .emu
+        .wait_for_dm(STRANGER, |m| m.text.contains("CR-1 now waits on you"), WAIT)
+        .await
+        .expect("the new owner gets a DM");
+    assert!(
+        told.render().contains("You are now the commercial owner"),
+        "{}",
+        told.render()
+    );
+    assert!(
+        told.action_ids()
+            .contains(&"commercial_approved".to_string()),
+        "{:?}",
+        told.action_ids()
+    );
+
     // The old owner's button no longer counts; reminders go to the new owner, whose DM
     // button does.
     h.emu
@@ -232,9 +250,8 @@ async fn a_commercial_approver_reassigns_the_owner_and_the_decision_reminders_an
     );
     let dm = h
         .emu
-        .dms(STRANGER)
-        .into_iter()
-        .find(|m| m.text.contains("CR-1"))
+        .wait_for_dm(STRANGER, |m| m.text.starts_with("Reminder 1: CR-1"), WAIT)
+        .await
         .expect("the new owner is reminded");
     h.emu
         .click(STRANGER, &dm.channel, &dm.ts, "commercial_approved")
