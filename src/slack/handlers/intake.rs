@@ -45,12 +45,14 @@ pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) -> Opt
     // silently dropped.
     details.source = match parse_source(str_at(payload, "/view/private_metadata").unwrap_or("")) {
         Ok(source) => source,
-        Err(why) => return Some(field_errors([(
-            FIRST_FIELD.to_string(),
-            format!(
+        Err(why) => {
+            return Some(field_errors([(
+                FIRST_FIELD.to_string(),
+                format!(
                 "This form cannot be recorded: {why}. Please close it and run the shortcut again."
             ),
-        )])),
+            )]))
+        }
     };
     // Nobody approves their own request: naming yourself as the AE is refused on the field,
     // before anything is recorded.
