@@ -14,3 +14,12 @@ CREATE TABLE capacity.mention_replies (
     created_at  timestamptz NOT NULL,
     PRIMARY KEY (channel, thread_ts)
 );
+
+-- A mention's reply follows no event, like the weekly digest: its outbox row names neither
+-- a request nor an event.
+ALTER TABLE capacity.outbox DROP CONSTRAINT outbox_subject;
+ALTER TABLE capacity.outbox
+    ADD CONSTRAINT outbox_subject CHECK (
+        (request_id IS NULL) = (event_id IS NULL)
+        AND (request_id IS NOT NULL
+             OR effect->>'type' IN ('post_weekly_digest', 'post_mention_reply'))) NOT VALID;

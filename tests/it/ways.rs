@@ -164,7 +164,7 @@ async fn a_mention_gets_one_card_per_thread(pool: PgPool) {
         .emu
         .wait_for_message(|m| m.channel == PRIVATE && m.from_bot, WAIT)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("no reply: {e}"));
     assert_eq!(reply.thread_ts.as_deref(), Some(asked.ts.as_str()));
     let text = reply.render();
     assert!(text.contains("CR-1"), "{text}");
