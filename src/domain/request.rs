@@ -26,7 +26,8 @@ pub struct Submission {
     /// form opened empty, and in every event written before the shortcut existed: absence
     /// means "no source", so old payloads read unchanged and no schema version is needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<SourceMessage>,
+    /// Boxed: most requests have none, and it would double the size of every `Command`.
+    pub source: Option<Box<SourceMessage>>,
 }
 
 /// Where a request came from: a message in a channel, its thread (the message's own ts for

@@ -44,7 +44,7 @@ pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) -> Opt
     // `private_metadata` back as we wrote it, so one that does not read is refused, not
     // silently dropped.
     details.source = match parse_source(str_at(payload, "/view/private_metadata").unwrap_or("")) {
-        Ok(source) => source,
+        Ok(source) => source.map(Box::new),
         Err(why) => {
             return Some(field_errors([(
                 FIRST_FIELD.to_string(),
