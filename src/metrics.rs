@@ -227,6 +227,12 @@ mod tests {
             Effect::PostWeeklyDigest {
                 slot: chrono::Utc::now(),
             },
+            Effect::PostSourceReply,
+            Effect::PostMentionReply {
+                channel: "C1".into(),
+                thread_ts: "1.2".into(),
+                numbers: vec![crate::domain::RequestNumber(1)],
+            },
         ];
         let names: Vec<&str> = all.iter().map(Effect::name).collect();
         assert_eq!(names, Effect::NAMES);

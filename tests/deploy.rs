@@ -656,4 +656,27 @@ fn the_slack_manifest_uses_socket_mode_and_the_capacity_command() {
         scopes, known,
         "deploy/slack-app-manifest.yaml's bot scopes and src/slack/scopes.rs differ"
     );
+    // Ways in (DESIGN, second wave): the two shortcuts and the message events.
+    let shortcuts: Vec<(String, String)> = manifest["features"]["shortcuts"]
+        .as_sequence()
+        .expect("shortcuts")
+        .iter()
+        .map(|s| {
+            (
+                s["type"].as_str().unwrap_or_default().to_string(),
+                s["callback_id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shortcuts,
+        [
+            ("message".into(), "capacity_request_from_message".into()),
+            ("global".into(), "capacity_request_new".into())
+        ]
+    );
+    let events = strings(&manifest["settings"]["event_subscriptions"]["bot_events"]);
+    for event in ["message.channels", "message.groups"] {
+        assert!(events.iter().any(|e| e == event), "bot event {event}");
+    }
 }

@@ -18,6 +18,8 @@ use crate::store;
 use slack_emulator::{Emulator, EmulatorConfig, Message};
 
 const CHANNEL: &str = "C0DEMOREQS";
+/// A customer channel the bot is in: where requests start and where people ask about them.
+const CUSTOMER_CHANNEL: &str = "C0DEMOCUST";
 const WAIT: Duration = Duration::from_secs(15);
 
 /// The demo's cast: (user id, handle, what they do).
@@ -69,6 +71,7 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
 
     let mut config = EmulatorConfig::default()
         .with_channel(CHANNEL, "capacity-requests", true)
+        .with_channel(CUSTOMER_CHANNEL, "cust-acme-robotics", true)
         .with_usergroup("S0INFRA", ["U0IVAN", "U0INES"])
         .with_usergroup("S0SALESLEAD", ["U0LEAD"]);
     for (id, handle, _) in PEOPLE {
@@ -260,9 +263,81 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
         &emu,
         "The weekly digest (asked for now rather than on Monday 09:30): the message, then the chart",
     );
+    ways_in(&emu).await?;
+    show(
+        &emu,
+        "In #cust-acme-robotics, @alex's message becomes CR-2 through the message shortcut (the form \
+         opens prefilled and linked; the root links back; the thread gets one reply), then @sam \
+         asks about CR-1 there and gets one card",
+    );
     daemon.shutdown().await;
     emu.shutdown().await;
     println!("\nDone. Run `capacity-bot run` with a real workspace: see README.md.");
+    Ok(())
+}
+
+/// The ways in from a conversation: the message shortcut on a customer's message, and a
+/// `CR-1` mention answered in its thread.
+async fn ways_in(emu: &Emulator) -> anyhow::Result<()> {
+    let said = emu
+        .post_user_message(
+            "U0ALEX",
+            CUSTOMER_CHANNEL,
+            "Acme Robotics asks for 64XL in eu-west-1 for their EU launch; they can commit 6 months.",
+            None,
+        )
+        .await?;
+    emu.message_shortcut(
+        "U0DANA",
+        CUSTOMER_CHANNEL,
+        &said.ts,
+        "capacity_request_from_message",
+    )
+    .await?;
+    let view = emu.wait_for_view("U0DANA", WAIT).await?;
+    let prefilled = view
+        .element("justification")
+        .and_then(|(_, e)| e["initial_value"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    emu.submit_view(
+        &view.id,
+        "U0DANA",
+        json!({
+            "customer": "Acme Robotics",
+            "org_id": "org-acme-robotics",
+            "project_ref": "acmeroboticseu01",
+            "current_size": "16XL",
+            "requested_size": "64XL",
+            "region": "eu-west-1",
+            "needed_by": (chrono::Utc::now() + chrono::Duration::days(20)).format("%Y-%m-%d").to_string(),
+            "duration_months": "6",
+            "est_monthly_cost_usd": "30000",
+            "commercial_owner": "U0ALEX",
+            "justification": prefilled,
+        }),
+    )
+    .await?;
+    emu.wait_for_message(
+        |m| {
+            m.channel == CUSTOMER_CHANNEL
+                && m.from_bot
+                && m.thread_ts.as_deref() == Some(said.ts.as_str())
+        },
+        WAIT,
+    )
+    .await?;
+    let asked = emu
+        .post_user_message("U0SAM", CUSTOMER_CHANNEL, "is CR-1 still needed?", None)
+        .await?;
+    emu.wait_for_message(
+        |m| {
+            m.channel == CUSTOMER_CHANNEL
+                && m.from_bot
+                && m.thread_ts.as_deref() == Some(asked.ts.as_str())
+        },
+        WAIT,
+    )
+    .await?;
     Ok(())
 }
 

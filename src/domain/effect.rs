@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventKind};
-use super::ids::UserId;
+use super::ids::{RequestNumber, UserId};
 use super::request::Request;
 use super::state::State;
 
@@ -33,6 +33,17 @@ pub enum Effect {
     PostWeeklyDigest {
         slot: chrono::DateTime<chrono::Utc>,
     },
+    /// One reply in the thread of the message a request was made from (the message
+    /// shortcut), naming `CR-n` and linking the request's own thread.
+    PostSourceReply,
+    /// The answer to a message that mentioned `CR-<n>`: one reply in that message's thread
+    /// with a card per known request. Follows no event: the mention handler queues it once
+    /// per thread, with no request or event on its outbox row.
+    PostMentionReply {
+        channel: String,
+        thread_ts: String,
+        numbers: Vec<RequestNumber>,
+    },
 }
 
 impl Effect {
@@ -45,7 +56,7 @@ impl Effect {
     }
 
     /// Every effect's `name`, for metrics that must show each series from start-up.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 10] = [
         "post_root_message",
         "update_root_message",
         "post_thread_reply",
@@ -54,6 +65,8 @@ impl Effect {
         "comment_linear_issue",
         "fetch_permalink",
         "post_weekly_digest",
+        "post_source_reply",
+        "post_mention_reply",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -66,6 +79,8 @@ impl Effect {
             Effect::CommentLinearIssue => "comment_linear_issue",
             Effect::FetchPermalink => "fetch_permalink",
             Effect::PostWeeklyDigest { .. } => "post_weekly_digest",
+            Effect::PostSourceReply => "post_source_reply",
+            Effect::PostMentionReply { .. } => "post_mention_reply",
         }
     }
 }
@@ -91,6 +106,10 @@ pub fn effects_of(
         EventKind::Submitted => {
             out.push(Effect::PostRootMessage);
             out.push(Effect::PostThreadReply);
+            // After the root in the lane, so the reply can link the thread it points to.
+            if after.details.source.is_some() {
+                out.push(Effect::PostSourceReply);
+            }
         }
         EventKind::ReminderSent => {
             if let Event::ReminderSent {

@@ -39,14 +39,16 @@ pub use decide::{decide, Context};
 pub use effect::{effects_of, Effect, LinearTrigger};
 pub use event::{ApprovalKey, Event, EventKind, OwnerRole};
 pub use evolve::{evolve, genesis, Occurrence};
-pub use ids::{GroupId, RequestId, RequestNumber, TeamId, UserId};
+pub use ids::{ChannelId, GroupId, RequestId, RequestNumber, TeamId, UserId};
 pub use links::{Links, SlackMessage};
 pub use log::{fold, FoldError, Recorded, RecordedEvent};
 pub use owner::{decision_owner, DecisionOwner};
 pub use policy::Policy;
 pub use refusal::Refusal;
 pub use reminders::{plan as plan_reminder, plan_review, ReminderPlan};
-pub use request::{Capacity, Deadline, DeadlineKind, PendingCancellation, Request, Submission};
+pub use request::{
+    Capacity, Deadline, DeadlineKind, PendingCancellation, Request, SourceMessage, Submission,
+};
 pub use role::{Actor, Party, Role, RoleSet};
 pub use rules::decision_actions;
 pub use rules::{available_actions, check_new_owner, check_state, who_may};

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::attention::Attention;
-use super::ids::{RequestId, RequestNumber, TeamId, UserId};
+use super::ids::{ChannelId, RequestId, RequestNumber, TeamId, UserId};
 use super::state::State;
 
 /// What the requester typed into the intake modal, validated at the edge.
@@ -22,6 +22,23 @@ pub struct Submission {
     pub est_monthly_cost_cents: i64,
     pub commercial_owner: Option<UserId>,
     pub justification: String,
+    /// The Slack message the request was made from (the message shortcut). Absent for the
+    /// form opened empty, and in every event written before the shortcut existed: absence
+    /// means "no source", so old payloads read unchanged and no schema version is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Boxed: most requests have none, and it would double the size of every `Command`.
+    pub source: Option<Box<SourceMessage>>,
+}
+
+/// Where a request came from: a message in a channel, its thread (the message's own ts for
+/// a top-level message), and its permalink. Only the address is kept, never the text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceMessage {
+    pub channel: ChannelId,
+    pub ts: String,
+    /// The thread the source message is in: the reply naming the request goes there.
+    pub thread_ts: String,
+    pub permalink: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -95,6 +95,7 @@ pub fn submission(cost_usd: i64) -> Submission {
         est_monthly_cost_cents: cost_usd * 100,
         commercial_owner: Some(uid(AE)),
         justification: "Black Friday traffic".into(),
+        source: None,
     }
 }
 

@@ -43,6 +43,14 @@ impl Deliverer {
         if let Effect::PostWeeklyDigest { slot } = &row.effect {
             return self.post_digest(*slot).await;
         }
+        if let Effect::PostMentionReply {
+            channel,
+            thread_ts,
+            numbers,
+        } = &row.effect
+        {
+            return self.post_mention_reply(channel, thread_ts, numbers).await;
+        }
         let (Some(request_id), Some(event_id)) = (row.request_id, row.event_id) else {
             return Err(DeliveryError::Missing(format!(
                 "outbox row {} names no request",
@@ -255,6 +263,12 @@ impl Deliverer {
                 .await?;
             }
             Effect::PostWeeklyDigest { slot } => self.post_digest(*slot).await?,
+            Effect::PostMentionReply {
+                channel,
+                thread_ts,
+                numbers,
+            } => self.post_mention_reply(channel, thread_ts, numbers).await?,
+            Effect::PostSourceReply => self.post_source_reply(row.request_id).await?,
             Effect::CommentLinearIssue => {
                 let linear = self.linear()?;
                 let links = store::requests::links(&self.state.pool, row.request_id).await?;
@@ -271,6 +285,80 @@ impl Deliverer {
                 linear.comment(&issue, &body).await?;
             }
         }
+        Ok(())
+    }
+
+    /// The reply in the thread a request was made from. Its ts is stored once posted, so a
+    /// retry after a lost mark finds it and does not post a second reply.
+    async fn post_source_reply(&self, id: RequestId) -> Result<(), DeliveryError> {
+        let (req, links) = self.request(id).await?;
+        let Some(source) = req.details.source.clone() else {
+            return Err(DeliveryError::Missing(format!(
+                "{} was not made from a message, so it has no source thread",
+                req.number
+            )));
+        };
+        if store::requests::source_reply(&self.state.pool, id)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        // The root's permalink is normally stored by the time this runs (the root is earlier
+        // in the lane); when asking for it failed there, ask again here rather than wait
+        // behind this row for the FetchPermalink queued after it.
+        let permalink = match (&links.permalink, &links.slack_channel, &links.slack_ts) {
+            (Some(p), ..) => Some(p.clone()),
+            (None, Some(ch), Some(ts)) => {
+                let link = self.state.api.permalink(ch, ts).await?;
+                store::requests::set_root_message(&self.state.pool, id, ch, ts, Some(&link))
+                    .await?;
+                Some(link)
+            }
+            _ => None,
+        };
+        let s = &self.state.settings;
+        let content = render::ways::source_reply(
+            &req,
+            permalink.as_deref(),
+            self.state.roles.roles(),
+            &s.policy,
+            self.state.clock.now(),
+        );
+        let ts = self
+            .state
+            .api
+            .post_message(source.channel.as_str(), content, Some(&source.thread_ts))
+            .await?;
+        store::requests::set_source_reply(&self.state.pool, id, &ts).await?;
+        Ok(())
+    }
+
+    /// The one reply to a thread that mentioned requests, rendered from the requests as they
+    /// are when it goes out.
+    async fn post_mention_reply(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        numbers: &[crate::domain::RequestNumber],
+    ) -> Result<(), DeliveryError> {
+        let cards = store::mentions::cards(&self.state.pool, numbers).await?;
+        if cards.is_empty() {
+            return Err(DeliveryError::Missing(
+                "none of the mentioned requests exists any more".into(),
+            ));
+        }
+        let s = &self.state.settings;
+        let content = render::ways::mention_reply(
+            &cards,
+            self.state.roles.roles(),
+            &s.policy,
+            self.state.clock.now(),
+        );
+        self.state
+            .api
+            .post_message(channel, content, Some(thread_ts))
+            .await?;
         Ok(())
     }
 

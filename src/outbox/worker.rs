@@ -45,7 +45,7 @@ impl Deliverer {
         let n = rows.len();
         // At most one row per request per batch, so the batch can go out concurrently.
         let results = join_all(rows.iter().map(|row| {
-            let span = info_span!("outbox_send", outbox_id = row.id, attempt = row.attempts, effect = row.effect.name(), request_id = %row.request_id.map_or_else(|| "none (weekly digest)".to_string(), |r| r.to_string()));
+            let span = info_span!("outbox_send", outbox_id = row.id, attempt = row.attempts, effect = row.effect.name(), request_id = %row.request_id.map_or_else(|| "none (digest or mention reply)".to_string(), |r| r.to_string()));
             self.deliver_one(row).instrument(span)
         }))
         .await;

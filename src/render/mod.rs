@@ -16,6 +16,8 @@
 //! - `buttons`: which buttons a request shows and what they say.
 //! - `digest`: the weekly digest's message.
 //! - `linear`: the informational Linear issue's title, description and comments.
+//! - `ways`: the request's source message, the reply in its thread, and the card that
+//!   answers a `CR-<n>` mention.
 
 pub mod action_value;
 pub mod attention;
@@ -33,6 +35,7 @@ pub mod names;
 pub mod root;
 pub mod text;
 pub mod thread;
+pub mod ways;
 
 pub use action_value::{ActionValue, BadActionValue};
 pub use dm::{decision_dm, DmReason};

@@ -167,6 +167,9 @@ fn context(req: &Request, links: &Links, policy: &Policy, now: DateTime<Utc>) ->
     if let Some(url) = links.linear_url.as_deref().and_then(safe_url) {
         text.push_str(&format!(" · <{url}|Linear issue>"));
     }
+    if let Some(from) = super::ways::source_line(req) {
+        text.push_str(&format!(" · {from}"));
+    }
     SlackContextBlock::new(vec![SlackBlockMarkDownText::new(text).into()])
         .with_block_id(id("context"))
         .into()

@@ -96,6 +96,50 @@ pub fn mentions(parties: &[Party], roles: &Roles, conjunction: &str) -> String {
     }
 }
 
+/// A Slack message's `text` as the plain words a person sees: `<@U…|name>` becomes `@name`
+/// (`@U…` without a label), `<#C…|name>` `#name`, `<!here>` `@here`, `<url|label>` "label
+/// (url)", and the entities `&lt;` `&gt;` `&amp;` their characters. The result is plain text
+/// for an input's initial value, not mrkdwn: whatever is later shown from it is escaped again.
+pub fn plain_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let inner = &after[..close];
+        let (target, label) = match inner.split_once('|') {
+            Some((t, l)) => (t, Some(l)),
+            None => (inner, None),
+        };
+        let word = if let Some(user) = target.strip_prefix('@') {
+            format!("@{}", label.unwrap_or(user))
+        } else if let Some(channel) = target.strip_prefix('#') {
+            format!("#{}", label.unwrap_or(channel))
+        } else if let Some(special) = target.strip_prefix('!') {
+            match label {
+                Some(l) => l.to_string(),
+                None => format!("@{}", special.split('^').next().unwrap_or(special)),
+            }
+        } else {
+            match label {
+                Some(l) if l != target => format!("{l} ({target})"),
+                _ => target.to_string(),
+            }
+        };
+        out.push_str(&word);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// At most this many members are listed, so a large role cannot blow a block's length.
 const MAX_MEMBERS_LISTED: usize = 5;
 
@@ -263,5 +307,18 @@ mod tests {
         let roles = Roles::new([(Role::Infra, many)]);
         let m = mention(&Party::Role(Role::Infra), &roles);
         assert!(m.ends_with("<@U4>, 3 more)"), "{m}");
+    }
+
+    #[test]
+    fn message_markup_becomes_plain_words() {
+        assert_eq!(
+            plain_words("<@U1|dana> asks: 64XL for <!here> &amp; <#C9|ops> &lt;soon&gt; <https://x.io/a|the doc> <https://y.io>"),
+            "@dana asks: 64XL for @here & #ops <soon> the doc (https://x.io/a) https://y.io"
+        );
+        assert_eq!(
+            plain_words("<@U1> <!subteam^S1|@infra> a < b"),
+            "@U1 @infra a < b"
+        );
+        assert_eq!(plain_words("unclosed <https://x"), "unclosed <https://x");
     }
 }

@@ -55,6 +55,16 @@ pub const BOT_SCOPES: &[Scope] = &[
         Need::Always,
     ),
     scope("files:write", "the weekly digest's chart", Need::Digest),
+    scope(
+        "channels:history",
+        "CR-n mentions in public channels (message.channels)",
+        Need::Always,
+    ),
+    scope(
+        "groups:history",
+        "CR-n mentions in private channels (message.groups)",
+        Need::Always,
+    ),
 ];
 
 /// What a token's granted scopes (Slack's `x-oauth-scopes` header: comma-separated) lack,
@@ -104,7 +114,13 @@ mod tests {
         let m = missing("commands, chat:write,im:write,users:read", false);
         assert_eq!(
             names(&m.used),
-            ["usergroups:read", "channels:read", "groups:read"]
+            [
+                "usergroups:read",
+                "channels:read",
+                "groups:read",
+                "channels:history",
+                "groups:history"
+            ]
         );
         assert_eq!(names(&m.unused), ["files:write"]);
         let m = missing("commands,chat:write,im:write,users:read", true);

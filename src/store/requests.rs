@@ -185,3 +185,29 @@ pub async fn set_linear_issue(
     .await?;
     Ok(())
 }
+
+/// The ts of the reply naming the request in the thread it was made from, once posted.
+pub async fn source_reply(pool: &PgPool, id: RequestId) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT source_reply_ts FROM capacity.request_links WHERE request_id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}
+
+/// Records the reply posted in the source thread, so a retried delivery does not post again.
+pub async fn set_source_reply(pool: &PgPool, id: RequestId, ts: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO capacity.request_links (request_id, source_reply_ts, updated_at) \
+         VALUES ($1, $2, clock_timestamp()) \
+         ON CONFLICT (request_id) DO UPDATE SET source_reply_ts = EXCLUDED.source_reply_ts, \
+         updated_at = EXCLUDED.updated_at",
+    )
+    .bind(id.0)
+    .bind(ts)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

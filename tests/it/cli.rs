@@ -243,6 +243,9 @@ fn the_demo_plays_a_request_through_every_gate_on_a_fresh_database() {
         "recorded activation  → ACTIVATED",
         "is dropped at the end",
         "Capacity requests report",
+        "ran the message shortcut capacity_request_from_message",
+        "made this a capacity request: *CR-2",
+        "wrote in #cust-acme-robotics: is CR-1 still needed?",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }

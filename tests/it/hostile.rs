@@ -477,3 +477,141 @@ async fn a_megabyte_in_every_free_text_field_is_refused_on_each_field(pool: PgPo
     h.root_showing(1, "Commercial approval").await;
     h.stop().await;
 }
+
+fn slack_fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/crates/slack-emulator/tests/fixtures/slack/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Shortcuts and message events in malformed shapes: a person running a shortcut is told
+/// what went wrong (an ephemeral in the message's channel, a DM for the global shortcut);
+/// a message event has nobody waiting, so it is acked and dropped. Nothing is recorded or
+/// queued, and the daemon keeps serving.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn malformed_shortcuts_and_message_events_are_refused_or_dropped(pool: PgPool) {
+    let mut h = Harness::start(pool.clone()).await;
+    h.submit(REQUESTER, answers("1000")).await;
+    h.root_showing(1, "Commercial approval").await;
+    let before = events(&pool).await;
+
+    let mut action = slack_fixture("envelope_interactive_message_action.json");
+    action["payload"]["user"]["id"] = json!(REQUESTER);
+    action["payload"]["channel"]["id"] = json!(CHANNEL);
+    let cases: Vec<(&str, Change)> = vec![
+        (
+            "trigger id",
+            Box::new(|p: &mut Value| p["trigger_id"] = Value::Null),
+        ),
+        (
+            "which message",
+            Box::new(|p: &mut Value| {
+                p["message"] = json!("not a message");
+                p["message_ts"] = json!(42);
+            }),
+        ),
+        (
+            "which message",
+            Box::new(|p: &mut Value| {
+                p["message"]["ts"] = json!("1760101200.0041\n<!channel>");
+                p.as_object_mut().unwrap().remove("message_ts");
+            }),
+        ),
+        (
+            "which workspace",
+            Box::new(|p: &mut Value| p["team"]["domain"] = json!("evil.example/#")),
+        ),
+    ];
+    for (n, (expect, change)) in cases.into_iter().enumerate() {
+        let ack = h
+            .emu
+            .send_raw_envelope(&mutate(&action, 200 + n, change), SHORT)
+            .await
+            .unwrap();
+        assert!(ack.is_some(), "shortcut case {n} acked");
+        h.emu
+            .wait_for_ephemeral(|e| e.user == REQUESTER && e.text.contains(expect), WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("shortcut case {n}: no ephemeral with {expect:?}: {e}"));
+    }
+    // A shortcut this app does not declare: acked, nothing opens.
+    let ack = h
+        .emu
+        .send_raw_envelope(
+            &mutate(&action, 210, |p| p["callback_id"] = json!("drop_tables")),
+            SHORT,
+        )
+        .await
+        .unwrap();
+    assert!(ack.is_some());
+
+    let mut global = slack_fixture("envelope_interactive_shortcut.json");
+    global["payload"]["user"]["id"] = json!(REQUESTER);
+    let ack = h
+        .emu
+        .send_raw_envelope(
+            &mutate(&global, 220, |p| {
+                p.as_object_mut().unwrap().remove("trigger_id");
+            }),
+            SHORT,
+        )
+        .await
+        .unwrap();
+    assert!(ack.is_some());
+    h.emu
+        .wait_for_dm(REQUESTER, |m| m.text.contains("trigger id"), WAIT)
+        .await
+        .expect("the global shortcut's refusal arrives as a DM");
+    assert!(
+        h.emu.views(REQUESTER).len() == 1,
+        "only the /capacity form ever opened"
+    );
+
+    let mut message = slack_fixture("envelope_events_api_message_channels_thread_reply.json");
+    message["payload"]["event"]["text"] = json!("is CR-1 still needed?");
+    let spoiled: Vec<Change> = vec![
+        Box::new(|p: &mut Value| p["event"] = Value::Null),
+        Box::new(|p: &mut Value| p["event"]["ts"] = json!("yesterday")),
+        Box::new(|p: &mut Value| p["event"]["channel"] = json!("#general; DROP")),
+        Box::new(|p: &mut Value| p["event"]["text"] = json!(["CR-1"])),
+        Box::new(|p: &mut Value| p["event"]["subtype"] = json!("message_deleted")),
+        Box::new(|p: &mut Value| {
+            p["event"]["ts"] = json!("1.2");
+            p["event"]["text"] = json!("CR-1 ".repeat(200_000));
+            p["event"]["channel"] = json!("C0\u{0}NUL");
+        }),
+    ];
+    for (n, change) in spoiled.into_iter().enumerate() {
+        let ack = h
+            .emu
+            .send_raw_envelope(&mutate(&message, 230 + n, change), SHORT)
+            .await
+            .unwrap();
+        assert!(ack.is_some(), "message case {n} acked");
+    }
+    assert!(capacity_bot::store::mentions::all(&pool)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(events(&pool).await, before, "nothing hostile was recorded");
+
+    // Still serving: a well-formed mention (top level in the requests channel, which is not one
+    // of its requests' threads) gets its reply.
+    let fine = mutate(&message, 240, |p| {
+        p["event"]["channel"] = json!(CHANNEL);
+        let event = p["event"].as_object_mut().unwrap();
+        event.remove("thread_ts");
+        event.remove("parent_user_id");
+    });
+    h.emu.send_raw_envelope(&fine, SHORT).await.unwrap();
+    h.emu
+        .wait_for_message(
+            |m| m.from_bot && m.thread_ts.as_deref() == Some("1760101500.009900"),
+            WAIT,
+        )
+        .await
+        .expect("a well-formed mention still gets its reply");
+    h.stop().await;
+}

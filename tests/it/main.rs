@@ -22,6 +22,7 @@ mod shutdown;
 mod simulate;
 mod socket;
 mod supervision;
+mod ways;
 
 mod replay;
 mod store;

@@ -62,7 +62,7 @@ pub struct EmulatorConfig {
     pub bot_scopes: Vec<String>,
 }
 
-/// Every bot scope a method of the emulator needs, plus `commands`: a token with these
+/// Every bot scope a method or event of the emulator needs, plus `commands`: a token with these
 /// may call everything the emulator serves.
 pub const DEFAULT_BOT_SCOPES: &[&str] = &[
     "commands",
@@ -73,6 +73,9 @@ pub const DEFAULT_BOT_SCOPES: &[&str] = &[
     "channels:read",
     "groups:read",
     "files:write",
+    // Message events (`message.channels`, `message.groups`) are sent only with these.
+    "channels:history",
+    "groups:history",
 ];
 
 impl Default for EmulatorConfig {

@@ -28,6 +28,7 @@ mod ack_effects;
 mod blocks;
 mod config;
 mod control;
+mod conversation;
 mod delivery;
 mod error;
 mod faults;
@@ -52,6 +53,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use config::{EmulatorConfig, SeedChannel, SeedUser, SeedUsergroup, DEFAULT_BOT_SCOPES};
+pub use conversation::Posted;
 pub use error::EmulatorError;
 pub use faults::{DisconnectReason, Fault, ANY_METHOD, UPLOAD_URL};
 pub use log::{LogEntry, LogKind};

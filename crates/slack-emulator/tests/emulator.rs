@@ -1724,3 +1724,105 @@ async fn bot_calls_carry_the_scope_headers_and_a_missing_scope_is_refused_as_sla
         "{head}"
     );
 }
+
+/// The emulator's shortcuts and message events have the shapes of Slack's, as the fixtures
+/// record them (keys, recursively).
+#[tokio::test]
+async fn shortcut_and_message_event_envelopes_match_slack_shapes() {
+    let emu = start(
+        config()
+            .with_user("U_CAROL", "carol", "Carol Example")
+            .with_channel("G_PRIVATE", "deal-room", true),
+    )
+    .await;
+    let mut socket = raw_socket(&emu).await;
+    next_json(&mut socket).await;
+    let ack_all = |_: &Value| None;
+
+    let (posted, seen) = answering(
+        &mut socket,
+        ack_all,
+        emu.post_user_message("U_ALICE", "C_REQUESTS", "Acme needs 64XL", None),
+    )
+    .await;
+    let root = posted.expect("posted").ts;
+    let (answer, reply) = answering(
+        &mut socket,
+        ack_all,
+        emu.post_user_message("U_BOB", "C_REQUESTS", "is CR-12 still needed?", Some(&root)),
+    )
+    .await;
+    assert_eq!(
+        shape(&reply[0]["payload"]),
+        shape(&fixture("envelope_events_api_message_channels_thread_reply.json")["payload"])
+    );
+    let _ = seen;
+    let answer = answer.expect("replied").ts;
+    let (_, group) = answering(
+        &mut socket,
+        ack_all,
+        emu.post_user_message("U_ALICE", "G_PRIVATE", "CR-1", None),
+    )
+    .await;
+    assert_eq!(group[0]["payload"]["event"]["channel_type"], "group");
+    assert_eq!(
+        shape(&group[0]["payload"]),
+        shape(&fixture("envelope_events_api_message_groups.json")["payload"])
+    );
+    let (_, edit) = answering(
+        &mut socket,
+        ack_all,
+        emu.edit_user_message("U_BOB", "C_REQUESTS", &answer, "CR-12, for Acme?"),
+    )
+    .await;
+    assert_eq!(
+        shape(&edit[0]["payload"]),
+        shape(&fixture("envelope_events_api_message_changed.json")["payload"])
+    );
+    let (_, bot) = answering(
+        &mut socket,
+        ack_all,
+        emu.post_bot_message("B_OTHER", "deploybot", "C_REQUESTS", "deployed", None),
+    )
+    .await;
+    assert_eq!(
+        shape(&bot[0]["payload"]),
+        shape(&fixture("envelope_events_api_message_bot_message.json")["payload"])
+    );
+    let (_, action) = answering(
+        &mut socket,
+        ack_all,
+        emu.message_shortcut(
+            "U_BOB",
+            "C_REQUESTS",
+            &root,
+            "capacity_request_from_message",
+        ),
+    )
+    .await;
+    let mut expected = fixture("envelope_interactive_message_action.json");
+    let mut got = action[0].clone();
+    // The emulator's stored message carries no `client_msg_id`/`blocks` differences beyond
+    // what interaction payloads echo; compare the payload's own fields.
+    for v in [&mut expected, &mut got] {
+        v["payload"].as_object_mut().unwrap().remove("message");
+    }
+    assert_eq!(shape(&got["payload"]), shape(&expected["payload"]));
+    assert_eq!(action[0]["payload"]["message"]["ts"], root.as_str());
+    let (_, global) = answering(
+        &mut socket,
+        ack_all,
+        emu.global_shortcut("U_BOB", "capacity_request_new"),
+    )
+    .await;
+    assert_eq!(
+        shape(&global[0]["payload"]),
+        shape(&fixture("envelope_interactive_shortcut.json")["payload"])
+    );
+    // Outside the app's channels nothing is delivered.
+    let outside = emu
+        .post_user_message("U_ALICE", "C_OUTSIDE", "CR-1", None)
+        .await
+        .unwrap();
+    assert!(outside.ack.is_none());
+}

@@ -6,13 +6,13 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use slack_morphism::blocks::{
     SlackBlock, SlackBlockChoiceItem, SlackBlockDatePickerElement, SlackBlockId,
-    SlackBlockNumberInputElement, SlackBlockPlainTextInputElement, SlackBlockStaticSelectElement,
-    SlackBlockUsersSelectElement, SlackInputBlock, SlackInputBlockElement, SlackModalView,
-    SlackView,
+    SlackBlockMarkDownText, SlackBlockNumberInputElement, SlackBlockPlainTextInputElement,
+    SlackBlockStaticSelectElement, SlackBlockUsersSelectElement, SlackContextBlock,
+    SlackInputBlock, SlackInputBlockElement, SlackModalView, SlackView,
 };
 
 use super::{chosen, plain, selected, typed};
-use crate::domain::{Submission, UserId};
+use crate::domain::{SourceMessage, Submission, UserId};
 
 pub const INTAKE_CALLBACK_ID: &str = "capacity_request_new";
 
@@ -44,6 +44,8 @@ const DURATION_MONTHS: &str = "duration_months";
 const EST_MONTHLY_COST_USD: &str = "est_monthly_cost_usd";
 pub const COMMERCIAL_OWNER: &str = "commercial_owner";
 const JUSTIFICATION: &str = "justification";
+/// The context block naming the source message on a form opened from one.
+const SOURCE_BLOCK: &str = "source";
 
 /// The option value of the select that asks for a size typed into `requested_size_other`.
 const OTHER: &str = "other";
@@ -63,6 +65,49 @@ const JUSTIFICATION_MAX: usize = 3_000;
 pub type IntakeErrors = BTreeMap<String, String>;
 
 pub fn intake_modal(today: NaiveDate) -> SlackView {
+    intake_form(today, None)
+}
+
+/// The intake form opened from a message (the message shortcut): the justification starts as
+/// the message's words, the form links the message, and its address rides in the view's
+/// `private_metadata` until the submission records it.
+pub fn intake_modal_from(today: NaiveDate, source: &SourceMessage, text: &str) -> SlackView {
+    intake_form(today, Some((source, text)))
+}
+
+/// The justification a message's text gives: Slack's markup turned into plain words, the
+/// NUL Postgres cannot store dropped, cut to the field's limit.
+pub fn justification_from(message_text: &str) -> String {
+    let plain = crate::render::text::plain_words(message_text).replace('\0', "");
+    crate::render::text::truncate(plain.trim(), JUSTIFICATION_MAX)
+}
+
+/// The source message a submitted form carries in `private_metadata`: `Ok(None)` for the
+/// form opened empty; an error for metadata that is not what this build wrote.
+pub fn parse_source(private_metadata: &str) -> Result<Option<SourceMessage>, String> {
+    if private_metadata.trim().is_empty() {
+        return Ok(None);
+    }
+    let source: SourceMessage = serde_json::from_str(private_metadata)
+        .map_err(|e| format!("the form's link to its message does not read ({e})"))?;
+    let ts_ok = |ts: &str| {
+        ts.len() <= 32
+            && ts.split_once('.').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_digit())
+            })
+    };
+    if !ts_ok(&source.ts) || !ts_ok(&source.thread_ts) {
+        return Err("the form's link to its message has no valid timestamp".into());
+    }
+    if crate::render::lines::safe_url(&source.permalink).is_none() {
+        return Err("the form's link to its message is not an https link".into());
+    }
+    Ok(Some(source))
+}
+
+fn intake_form(today: NaiveDate, source: Option<(&SourceMessage, &str)>) -> SlackView {
     let text = |id: &str, label: &str, max: usize, placeholder: &str| {
         input(
             id,
@@ -153,22 +198,44 @@ pub fn intake_modal(today: NaiveDate) -> SlackView {
             "The AE named here owns the commercial approval. Leave it empty and a commercial \
              approver assigns one. It cannot be you.",
         ),
-        input(
-            JUSTIFICATION,
-            "Justification",
-            SlackBlockPlainTextInputElement::new()
-                .with_action_id(JUSTIFICATION.into())
-                .with_multiline(true)
-                .with_max_length(JUSTIFICATION_MAX as u64)
-                .into(),
-        ),
     ];
-    SlackView::Modal(
-        SlackModalView::new(plain("New capacity request"), blocks)
-            .with_callback_id(INTAKE_CALLBACK_ID.into())
-            .with_submit(plain("Submit"))
-            .with_close(plain("Cancel")),
-    )
+    let mut justification = SlackBlockPlainTextInputElement::new()
+        .with_action_id(JUSTIFICATION.into())
+        .with_multiline(true)
+        .with_max_length(JUSTIFICATION_MAX as u64);
+    let mut blocks = blocks;
+    let mut metadata = None;
+    if let Some((source, text)) = source {
+        let prefill = justification_from(text);
+        if !prefill.is_empty() {
+            justification = justification.with_initial_value(prefill);
+        }
+        let link = crate::render::lines::safe_url(&source.permalink).map_or_else(
+            || "a Slack message".to_string(),
+            |url| format!("<{url}|this Slack message>"),
+        );
+        blocks.insert(
+            0,
+            SlackContextBlock::new(vec![SlackBlockMarkDownText::new(format!(
+                "From {link}. The justification starts as its words; edit them as you need. \
+                 Once submitted, the request links the message and its thread gets a reply \
+                 naming the request."
+            ))
+            .into()])
+            .with_block_id(SlackBlockId(SOURCE_BLOCK.to_string()))
+            .into(),
+        );
+        metadata = serde_json::to_string(source).ok();
+    }
+    blocks.push(input(JUSTIFICATION, "Justification", justification.into()));
+    let mut view = SlackModalView::new(plain("New capacity request"), blocks)
+        .with_callback_id(INTAKE_CALLBACK_ID.into())
+        .with_submit(plain("Submit"))
+        .with_close(plain("Cancel"));
+    if let Some(m) = metadata {
+        view = view.with_private_metadata(m);
+    }
+    SlackView::Modal(view)
 }
 
 fn input(id: &str, label: &str, element: SlackInputBlockElement) -> SlackBlock {
@@ -291,6 +358,7 @@ pub fn parse_intake(values: &Value, today: NaiveDate) -> Result<Submission, Inta
             est_monthly_cost_cents,
             commercial_owner,
             justification,
+            source: None,
         }),
         _ => Err(errors),
     }

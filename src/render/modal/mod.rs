@@ -12,8 +12,8 @@ mod reason;
 mod reassign;
 
 pub use intake::{
-    intake_modal, parse_intake, IntakeErrors, COMMERCIAL_OWNER, INTAKE_BLOCK_IDS,
-    INTAKE_CALLBACK_ID,
+    intake_modal, intake_modal_from, justification_from, parse_intake, parse_source, IntakeErrors,
+    COMMERCIAL_OWNER, INTAKE_BLOCK_IDS, INTAKE_CALLBACK_ID,
 };
 pub use reason::{
     parse_reason_submission, reason_modal, ReasonError, ReasonInput, REASON_CALLBACK_ID,

@@ -123,6 +123,7 @@ fn a_valid_form_parses() {
             est_monthly_cost_cents: 4_200_050,
             commercial_owner: Some(uid("UAE")),
             justification: "Black Friday traffic".into(),
+            source: None,
         }
     );
 }

@@ -102,6 +102,7 @@ impl Story {
             est_monthly_cost_cents: cost_usd * 100,
             commercial_owner: ae.then(|| uid(AE)),
             justification: inputs.justification.clone(),
+            source: None,
         };
         story.ok(
             REQUESTER,

@@ -8,7 +8,7 @@ use crate::context::AppState;
 use crate::domain::{
     check_new_owner, Command, OwnerRole, RequestId, RequestNumber, TeamId, UserId,
 };
-use crate::render::modal::{parse_intake, COMMERCIAL_OWNER, INTAKE_BLOCK_IDS};
+use crate::render::modal::{parse_intake, parse_source, COMMERCIAL_OWNER, INTAKE_BLOCK_IDS};
 use crate::store::{Append, Target};
 
 /// Errors that are not about one field are shown on the first one.
@@ -36,9 +36,23 @@ pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) -> Opt
     }
     let now = state.clock.now();
     let today = state.settings.policy.calendar.local_date(now);
-    let details = match parse_intake(&values, today) {
+    let mut details = match parse_intake(&values, today) {
         Ok(d) => d,
         Err(errors) => return Some(field_errors(errors)),
+    };
+    // A form opened from a message carries that message's address; Slack hands
+    // `private_metadata` back as we wrote it, so one that does not read is refused, not
+    // silently dropped.
+    details.source = match parse_source(str_at(payload, "/view/private_metadata").unwrap_or("")) {
+        Ok(source) => source.map(Box::new),
+        Err(why) => {
+            return Some(field_errors([(
+                FIRST_FIELD.to_string(),
+                format!(
+                "This form cannot be recorded: {why}. Please close it and run the shortcut again."
+            ),
+            )]))
+        }
     };
     // Nobody approves their own request: naming yourself as the AE is refused on the field,
     // before anything is recorded.

@@ -8,8 +8,10 @@
 mod away;
 mod click;
 mod intake;
+mod mention;
 mod owner;
 mod reason;
+mod shortcut;
 mod slash;
 
 use std::sync::Arc;
@@ -74,6 +76,20 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
                     }
                 }
             }
+            Some(kind @ ("message_action" | "shortcut")) => {
+                let expected = if kind == "message_action" {
+                    shortcut::FROM_MESSAGE
+                } else {
+                    shortcut::NEW_REQUEST
+                };
+                match str_at(payload, "/callback_id") {
+                    Some(callback) if callback == expected => {
+                        shortcut::handle(&state, payload, kind == "message_action").await
+                    }
+                    callback => warn!(?callback, kind, "a shortcut this app does not declare"),
+                }
+                None
+            }
             Some(other) => {
                 info!(
                     interaction = other,
@@ -92,8 +108,14 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
             away::user_change(&state, payload, from).await;
             None
         }
+        EnvelopeKind::EventsApi
+            if payload.pointer("/event/type").and_then(Value::as_str) == Some("message") =>
+        {
+            mention::handle(&state, payload).await;
+            None
+        }
         EnvelopeKind::EventsApi => {
-            info!(event_id = ?payload.get("event_id"), "ignored an Events API envelope (no events are subscribed)");
+            info!(event_id = ?payload.get("event_id"), "ignored an Events API event we do not subscribe to");
             None
         }
         EnvelopeKind::Other(ref kind) => {

@@ -61,20 +61,9 @@ async fn open_intake(state: &AppState, payload: &Value, user: &UserId) -> Option
             "That command arrived without a trigger id, so the form cannot open. Please try again.",
         ));
     };
-    if !state.roles.roles().anyone_may_request() {
-        let team = str_at(payload, "/team_id").and_then(|t| crate::domain::TeamId::parse(t).ok());
-        if let Some(team) = team {
-            match actor(state, user, &team).await {
-                Ok(actor) if !actor.has(Role::Requester) => {
-                    return Some(ephemeral(format!(
-                        "Only {} can open capacity requests. Ask one of them, or an admin to add you to `roles.requesters`.",
-                        render::text::mention(&Party::Role(Role::Requester), state.roles.roles())
-                    )));
-                }
-                Ok(_) => {}
-                Err(why) => return Some(ephemeral(why)),
-            }
-        }
+    let team = str_at(payload, "/team_id").and_then(|t| crate::domain::TeamId::parse(t).ok());
+    if let Err(why) = may_request(state, user, team.as_ref()).await {
+        return Some(ephemeral(why));
     }
     let today = state.settings.policy.calendar.local_date(state.clock.now());
     match state
@@ -89,6 +78,27 @@ async fn open_intake(state: &AppState, payload: &Value, user: &UserId) -> Option
                 "The request form could not be opened ({e}). Please run `/capacity new` again."
             )))
         }
+    }
+}
+
+/// Whether `user` may open a request; the refusal says who can. Without a team the check
+/// is left to the submission, which resolves the actor anyway.
+pub(super) async fn may_request(
+    state: &AppState,
+    user: &UserId,
+    team: Option<&crate::domain::TeamId>,
+) -> Result<(), String> {
+    if state.roles.roles().anyone_may_request() {
+        return Ok(());
+    }
+    let Some(team) = team else { return Ok(()) };
+    match actor(state, user, team).await {
+        Ok(actor) if !actor.has(Role::Requester) => Err(format!(
+            "Only {} can open capacity requests. Ask one of them, or an admin to add you to `roles.requesters`.",
+            render::text::mention(&Party::Role(Role::Requester), state.roles.roles())
+        )),
+        Ok(_) => Ok(()),
+        Err(why) => Err(why),
     }
 }
 
