@@ -6,5 +6,6 @@ pub mod backoff;
 pub mod envelope;
 pub mod handlers;
 pub mod names;
+pub mod pace;
 pub mod roles;
 pub mod socket;

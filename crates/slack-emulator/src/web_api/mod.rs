@@ -226,6 +226,13 @@ fn dispatch(
         state.log(LogKind::Fault, format!("{method}: injected {fault}"));
         return Reply::from_fault(&fault);
     }
+    let channel = params.str("channel");
+    if let Some(secs) = state
+        .limiter
+        .admit(method, channel.as_deref(), shared.rate_clock.now())
+    {
+        return Reply::from_fault(&Fault::rate_limited(secs));
+    }
     run(shared, state, params)
 }
 
