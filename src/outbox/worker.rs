@@ -179,6 +179,13 @@ impl Deliverer {
     ) -> Result<bool, StoreError> {
         let channel = self.state.settings.slack.requests_channel.as_str();
         let key = key_of(&row.effect, channel);
+        // Calls of one key take turns, and each looks at the pause only once it has its
+        // turn: a 429 answered to the call before it holds this one back.
+        let gate = key.as_deref().map(|k| self.state.pace.gate(k));
+        let _turn = match &gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
         if let Some(key) = &key {
             if let Some(until) = self.state.pace.paused_until(key, self.state.clock.now()) {
                 let why = format!("waiting for Slack's rate limit on {key}");
@@ -186,11 +193,6 @@ impl Deliverer {
                 return Ok(false);
             }
         }
-        let gate = key.as_deref().map(|k| self.state.pace.gate(k));
-        let _turn = match &gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        };
         let coalesce = self.state.outbox.coalesce && row.effect == Effect::UpdateRootMessage;
         let call = async {
             match (coalesce, row.request_id) {

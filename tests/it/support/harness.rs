@@ -92,19 +92,10 @@ pub fn fast_options() -> RunOptions {
         http_listen: Some("127.0.0.1:0".parse().expect("an address")),
         // The delivery and fault tests count one Slack call per row and spread rows over
         // workers one request at a time: the outbox as it was before it claimed a lane's
-        // rows together and coalesced root updates. `paced_options` is the daemon's default
-        // (tests/it/pace.rs).
+        // rows together and coalesced root updates.  The daemon's default is covered by
+        // tests/it/pace.rs.
         outbox: OutboxOptions::row_by_row(),
         ..RunOptions::default()
-    }
-}
-
-/// `fast_options` with the outbox as the daemon runs it: a lane's rows claimed together,
-/// root updates coalesced.
-pub fn paced_options() -> RunOptions {
-    RunOptions {
-        outbox: OutboxOptions::default(),
-        ..fast_options()
     }
 }
 
