@@ -32,7 +32,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Delivered rows are marked at the latest after this many, so a crash repeats few.
 const MARK_EVERY: usize = 8;
 /// While Slack is failing, how often `auth.test` asks whether it is back.
-const PROBE_EVERY: chrono::Duration = chrono::Duration::seconds(5);
+const PROBE_EVERY: chrono::Duration = chrono::Duration::seconds(2);
 
 #[derive(Debug)]
 pub enum Outcome {
