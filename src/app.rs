@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::context::AppState;
+use crate::context::OutboxOptions;
 use crate::domain::TeamId;
 use crate::outbox::Deliverer;
 use crate::scheduler::{Scheduler, Sweeper};
@@ -33,6 +34,8 @@ pub struct RunOptions {
     pub group_cache_ttl: Duration,
     /// Overrides `http.listen` (tests bind port 0).
     pub http_listen: Option<std::net::SocketAddr>,
+    /// How the outbox claims and delivers (benchmarks compare the old way).
+    pub outbox: OutboxOptions,
 }
 
 impl Default for RunOptions {
@@ -43,6 +46,7 @@ impl Default for RunOptions {
             flush_timeout: Duration::from_secs(5),
             group_cache_ttl: Duration::from_secs(300),
             http_listen: None,
+            outbox: OutboxOptions::default(),
         }
     }
 }
@@ -104,6 +108,10 @@ impl Daemon {
                 team,
                 options.group_cache_ttl,
             )
+            .map(|state| AppState {
+                outbox: options.outbox,
+                ..state
+            })
             .context("building the Linear client")?,
         );
         let stop_http = CancellationToken::new();

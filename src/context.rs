@@ -19,6 +19,7 @@ use crate::linear::{LinearClient, LinearError};
 use crate::metrics::Metrics;
 use crate::slack::api::SlackApi;
 use crate::slack::names::NameCache;
+use crate::slack::pace::Pace;
 use crate::slack::roles::RoleResolver;
 use crate::slack::socket::SocketStatus;
 use crate::store::{self, Append, AppendError, Appended, Target};
@@ -50,6 +51,43 @@ pub struct AppState {
     pub supervisor: Arc<Supervisor>,
     /// People's names for text outside Slack (Linear), from `users.info`, kept an hour.
     pub names: Arc<NameCache>,
+    /// Slack's rate limits as met so far: paused methods and channels, an outage.
+    pub pace: Arc<Pace>,
+    /// How the outbox claims and delivers.
+    pub outbox: OutboxOptions,
+}
+
+/// How the outbox claims and delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxOptions {
+    /// Request lanes claimed at once (their heads).
+    pub lanes: i64,
+    /// Rows of one lane claimed at once, the head included. 1: one row per request per claim.
+    pub per_lane: i64,
+    /// One `chat.update` for every root update of a request still waiting.
+    pub coalesce: bool,
+}
+
+impl Default for OutboxOptions {
+    fn default() -> Self {
+        OutboxOptions {
+            lanes: 32,
+            per_lane: 16,
+            coalesce: true,
+        }
+    }
+}
+
+impl OutboxOptions {
+    /// How the outbox worked before issue 15: a row per request per claim, marked one by
+    /// one, every root update its own call (kept for the benchmarks' "before" column).
+    pub fn row_by_row() -> Self {
+        OutboxOptions {
+            lanes: 32,
+            per_lane: 1,
+            coalesce: false,
+        }
+    }
 }
 
 impl AppState {
@@ -84,6 +122,8 @@ impl AppState {
             linear,
             settings,
             supervisor: Arc::new(Supervisor::new()),
+            pace: Arc::default(),
+            outbox: OutboxOptions::default(),
         })
     }
 

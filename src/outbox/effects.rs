@@ -32,14 +32,86 @@ struct Subject {
     event_id: uuid::Uuid,
 }
 
+/// What one lane's rows read, read once per claim: the rows of a lane belong to one request,
+/// so its projection, links and log serve them all. Forgotten whenever a delivery writes
+/// links (the root's ts, a permalink, a Linear issue).
+#[derive(Debug, Default)]
+pub(super) struct LaneCache {
+    request: Option<(Request, Links)>,
+    events: Option<Vec<crate::domain::RecordedEvent>>,
+}
+
+impl LaneCache {
+    fn links_changed(&mut self) {
+        self.request = None;
+    }
+}
+
+/// What a coalesced root update did.
+#[derive(Debug)]
+pub(super) struct Coalesced {
+    /// The waiting update rows its rendering covered, oldest first.
+    pub(super) covered: Vec<i64>,
+}
+
 impl Deliverer {
-    async fn request(&self, id: RequestId) -> Result<(Request, Links), DeliveryError> {
-        store::requests::with_links(&self.state.pool, id)
+    async fn request(
+        &self,
+        id: RequestId,
+        cache: &mut LaneCache,
+    ) -> Result<(Request, Links), DeliveryError> {
+        if let Some(found) = &cache.request {
+            return Ok(found.clone());
+        }
+        let found = store::requests::with_links(&self.state.pool, id)
             .await?
-            .ok_or_else(|| DeliveryError::Missing(format!("request {id} is gone")))
+            .ok_or_else(|| DeliveryError::Missing(format!("request {id} is gone")))?;
+        cache.request = Some(found.clone());
+        Ok(found)
     }
 
-    pub(super) async fn perform(&self, row: &OutboxRow) -> Result<(), DeliveryError> {
+    async fn links(&self, id: RequestId, cache: &mut LaneCache) -> Result<Links, DeliveryError> {
+        Ok(self.request(id, cache).await?.1)
+    }
+
+    /// One `chat.update` rendering the request as it is now, covering every root update
+    /// waiting for it: the rows are read in the same statement as the request, so the
+    /// rendering includes each of their events. Nothing is called when none waits.
+    pub(super) async fn coalesced_update(
+        &self,
+        request_id: RequestId,
+        cache: &mut LaneCache,
+    ) -> Result<Coalesced, DeliveryError> {
+        let (req, links, covered) =
+            store::requests::with_links_and_waiting_updates(&self.state.pool, request_id)
+                .await?
+                .ok_or_else(|| DeliveryError::Missing(format!("request {request_id} is gone")))?;
+        cache.request = Some((req.clone(), links.clone()));
+        if covered.is_empty() {
+            return Ok(Coalesced { covered });
+        }
+        let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
+            return Err(DeliveryError::Missing(
+                "the root message was never posted, so it cannot be updated".into(),
+            ));
+        };
+        let settings = &self.state.settings;
+        let content = render::root::root_message(
+            &req,
+            &links,
+            &settings.policy,
+            self.state.roles.roles(),
+            self.state.clock.now(),
+        );
+        self.state.api.update_message(ch, ts, content).await?;
+        Ok(Coalesced { covered })
+    }
+
+    pub(super) async fn perform(
+        &self,
+        row: &OutboxRow,
+        cache: &mut LaneCache,
+    ) -> Result<(), DeliveryError> {
         if let Effect::PostWeeklyDigest { slot } = &row.effect {
             return self.post_digest(*slot).await;
         }
@@ -61,10 +133,15 @@ impl Deliverer {
             request_id,
             event_id,
         };
-        self.perform_for(&row.effect, subject).await
+        self.perform_for(&row.effect, subject, cache).await
     }
 
-    async fn perform_for(&self, effect: &Effect, row: Subject) -> Result<(), DeliveryError> {
+    async fn perform_for(
+        &self,
+        effect: &Effect,
+        row: Subject,
+        cache: &mut LaneCache,
+    ) -> Result<(), DeliveryError> {
         let settings = &self.state.settings;
         let roles = self.state.roles.roles();
         let policy = &settings.policy;
@@ -72,7 +149,7 @@ impl Deliverer {
         let now = self.state.clock.now();
         match effect {
             Effect::PostRootMessage => {
-                let (req, links) = self.request(row.request_id).await?;
+                let (req, links) = self.request(row.request_id, cache).await?;
                 if links.slack_ts.is_some() {
                     // Posted before a crash lost the mark: do not post twice.
                     return Ok(());
@@ -80,6 +157,7 @@ impl Deliverer {
                 let content = render::root::root_message(&req, &links, policy, roles, now);
                 let ts = self.state.api.post_message(channel, content, None).await?;
                 // Store the ts before anything else can fail, so a retry updates instead of reposting.
+                cache.links_changed();
                 store::requests::set_root_message(
                     &self.state.pool,
                     row.request_id,
@@ -115,7 +193,7 @@ impl Deliverer {
                 }
             }
             Effect::FetchPermalink => {
-                let links = store::requests::links(&self.state.pool, row.request_id).await?;
+                let links = self.links(row.request_id, cache).await?;
                 if links.permalink.is_some() {
                     return Ok(());
                 }
@@ -125,6 +203,7 @@ impl Deliverer {
                     ));
                 };
                 let link = self.state.api.permalink(ch, ts).await?;
+                cache.links_changed();
                 store::requests::set_root_message(
                     &self.state.pool,
                     row.request_id,
@@ -135,7 +214,7 @@ impl Deliverer {
                 .await?;
             }
             Effect::UpdateRootMessage => {
-                let (req, links) = self.request(row.request_id).await?;
+                let (req, links) = self.request(row.request_id, cache).await?;
                 let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
                     return Err(DeliveryError::Missing(
                         "the root message was never posted, so it cannot be updated".into(),
@@ -145,19 +224,19 @@ impl Deliverer {
                 self.state.api.update_message(ch, ts, content).await?;
             }
             Effect::PostThreadReply => {
-                let links = store::requests::links(&self.state.pool, row.request_id).await?;
+                let links = self.links(row.request_id, cache).await?;
                 let (Some(ch), Some(ts)) = (&links.slack_channel, &links.slack_ts) else {
                     return Err(DeliveryError::Missing(
                         "the root message was never posted, so the thread does not exist".into(),
                     ));
                 };
-                let (after, event) = self.request_at_event(row).await?;
+                let (after, event) = self.request_at_event(row, cache).await?;
                 let content = render::thread::thread_reply(&after, &event, roles, policy, now);
                 self.state.api.post_message(ch, content, Some(ts)).await?;
             }
             Effect::DirectMessage { to } => {
-                let (req, links) = self.request(row.request_id).await?;
-                let (after, event) = self.request_at_event(row).await?;
+                let (req, links) = self.request(row.request_id, cache).await?;
+                let (after, event) = self.request_at_event(row, cache).await?;
                 // A DM says what is true when it is sent. One whose moment has passed (the
                 // decision it asks for was taken, the gate it opens was closed, the review it
                 // asks for was done) is not sent at all.
@@ -236,7 +315,7 @@ impl Deliverer {
             }
             Effect::CreateLinearIssue => {
                 let linear = self.linear()?;
-                let (req, links) = self.request(row.request_id).await?;
+                let (req, links) = self.request(row.request_id, cache).await?;
                 if links.linear_issue_id.is_some() {
                     return Ok(());
                 }
@@ -250,6 +329,7 @@ impl Deliverer {
                 let issue = linear
                     .create_issue(req.id, &render::linear::issue_title(&req), &description)
                     .await?;
+                cache.links_changed();
                 store::requests::set_linear_issue(&self.state.pool, req.id, &issue.id, &issue.url)
                     .await?;
                 // The root message links the issue from now on.
@@ -268,16 +348,16 @@ impl Deliverer {
                 thread_ts,
                 numbers,
             } => self.post_mention_reply(channel, thread_ts, numbers).await?,
-            Effect::PostSourceReply => self.post_source_reply(row.request_id).await?,
+            Effect::PostSourceReply => self.post_source_reply(row.request_id, cache).await?,
             Effect::CommentLinearIssue => {
                 let linear = self.linear()?;
-                let links = store::requests::links(&self.state.pool, row.request_id).await?;
+                let links = self.links(row.request_id, cache).await?;
                 let Some(issue) = links.linear_issue_id else {
                     return Err(DeliveryError::Missing(
                         "the request has no Linear issue to comment on".into(),
                     ));
                 };
-                let (after, event) = self.request_at_event(row).await?;
+                let (after, event) = self.request_at_event(row, cache).await?;
                 let people = event.actor.user().map(|u| u.to_string());
                 let names = self.state.names.names(people).await;
                 let body =
@@ -290,8 +370,12 @@ impl Deliverer {
 
     /// The reply in the thread a request was made from. Its ts is stored once posted, so a
     /// retry after a lost mark finds it and does not post a second reply.
-    async fn post_source_reply(&self, id: RequestId) -> Result<(), DeliveryError> {
-        let (req, links) = self.request(id).await?;
+    async fn post_source_reply(
+        &self,
+        id: RequestId,
+        cache: &mut LaneCache,
+    ) -> Result<(), DeliveryError> {
+        let (req, links) = self.request(id, cache).await?;
         let Some(source) = req.details.source.clone() else {
             return Err(DeliveryError::Missing(format!(
                 "{} was not made from a message, so it has no source thread",
@@ -313,6 +397,7 @@ impl Deliverer {
                 let link = self.state.api.permalink(ch, ts).await?;
                 store::requests::set_root_message(&self.state.pool, id, ch, ts, Some(&link))
                     .await?;
+                cache.links_changed();
                 Some(link)
             }
             _ => None,
@@ -373,8 +458,18 @@ impl Deliverer {
     async fn request_at_event(
         &self,
         row: Subject,
+        cache: &mut LaneCache,
     ) -> Result<(Request, crate::domain::RecordedEvent), DeliveryError> {
-        let events = store::events::events_of(&self.state.pool, row.request_id).await?;
+        // The log read for the lane's first row holds the events of every row claimed with
+        // it (an event commits with its outbox rows); a row queued later reads it again.
+        if !cache
+            .events
+            .as_ref()
+            .is_some_and(|e| e.iter().any(|e| e.id == row.event_id))
+        {
+            cache.events = Some(store::events::events_of(&self.state.pool, row.request_id).await?);
+        }
+        let events = cache.events.as_deref().unwrap_or_default();
         let Some(pos) = events.iter().position(|e| e.id == row.event_id) else {
             return Err(DeliveryError::Missing(format!(
                 "event {} is not in the log",

@@ -4,15 +4,25 @@
 //! - `effects`: what each `Effect` does against Slack and Linear.
 //! - `listen`: `LISTEN` wake-ups from committing transactions.
 //! - `digest`: the weekly digest's message and chart upload.
+//! - `pace`: which Slack limit (method, channel) each effect meets; the pauses themselves
+//!   are `slack::pace`, shared through the context.
 //!
 //! Rows are leased (not locked) while a worker talks to Slack, so a slow or rate-limited
 //! call holds no database lock, and a worker that dies only delays its rows until the lease
-//! runs out. A claim never returns two rows of one request, and never a row behind an
-//! undelivered one, so each request's thread reads in order however many workers run.
+//! runs out. A claim takes a request lane's head with the rows queued behind it, or nothing
+//! of that lane, and never a row behind one another worker holds, so each request's thread
+//! reads in order however many workers run. A lane's rows go out one after another; lanes
+//! go concurrently.
+//!
+//! Root-message updates coalesce (`OutboxOptions::coalesce`, in the context): the root is rendered from the request as it is when
+//! delivered, so one `chat.update` carries every update still waiting for that request, and
+//! those rows are marked delivered with the carrier's id (`carried_by`) in the same
+//! statement as the carrier. Thread replies and DMs stay one per event, in order.
 
 mod digest;
 mod effects;
 mod listen;
+mod pace;
 mod worker;
 
 use std::sync::Arc;

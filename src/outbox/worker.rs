@@ -1,27 +1,38 @@
-//! The delivery worker: claims due rows under a lease, performs each one's effect, and
-//! marks it delivered, retried later (honouring `Retry-After`, else backing off) or failed.
+//! The delivery worker: claims due rows under a lease, a request lane's rows together,
+//! performs each one's effect in order, and marks them delivered (in batches), retried later
+//! (honouring `Retry-After`, else backing off) or failed.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info_span, warn, Instrument};
+use tracing::{error, info, info_span, warn, Instrument};
 
-use super::effects::DeliveryError;
+use super::effects::{DeliveryError, LaneCache};
 use super::listen::listen;
+use super::pace::key_of;
 use super::Deliverer;
+use crate::domain::Effect;
 use crate::linear::LinearError;
 use crate::slack::api::ApiError;
 use crate::store::outbox::OutboxRow;
 use crate::store::{self, StoreError};
 
+/// The retry reason of a `429`: it pauses the method or channel, not just the row.
+const RATE_LIMITED: &str = "rate limited by Slack";
+/// The retry reason's start when Slack failed (5xx, unreachable).
+const SLACK_FAILED: &str = "Slack failed";
+
 /// After this many attempts a transiently failing row is given up on and left for a human.
 const MAX_ATTEMPTS: i32 = 25;
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
-const BATCH: i64 = 32;
 /// One Slack call may not hold a delivery forever.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Delivered rows are marked at the latest after this many, so a crash repeats few.
+const MARK_EVERY: usize = 8;
+/// While Slack is failing, how often `auth.test` asks whether it is back.
+const PROBE_EVERY: chrono::Duration = chrono::Duration::seconds(2);
 
 #[derive(Debug)]
 pub enum Outcome {
@@ -36,18 +47,57 @@ pub fn retry_delay(attempts: i32) -> chrono::Duration {
     chrono::Duration::seconds(secs.min(300))
 }
 
+/// What a lane's delivery has done and not yet written.
+#[derive(Default)]
+struct Marks {
+    delivered: Vec<i64>,
+    /// (row, the row whose call carried it).
+    carried: Vec<(i64, i64)>,
+}
+
+impl Marks {
+    fn len(&self) -> usize {
+        self.delivered.len() + self.carried.len()
+    }
+    fn covers(&self, id: i64) -> bool {
+        self.carried.iter().any(|(row, _)| *row == id)
+    }
+}
+
 impl Deliverer {
     /// Claims one batch and delivers it. Returns how many rows were handled.
     pub async fn drain_once(&self) -> Result<usize, StoreError> {
         let now = self.state.clock.now();
-        let rows =
-            store::outbox::claim(&self.state.pool, &self.worker, now, now + LEASE, BATCH).await?;
+        let lease_until = now + LEASE;
+        let rows = store::outbox::claim(
+            &self.state.pool,
+            &self.worker,
+            now,
+            lease_until,
+            self.state.outbox.lanes,
+            self.state.outbox.per_lane.max(1),
+        )
+        .await?;
         let n = rows.len();
-        // At most one row per request per batch, so the batch can go out concurrently.
-        let results = join_all(rows.iter().map(|row| {
-            let span = info_span!("outbox_send", outbox_id = row.id, attempt = row.attempts, effect = row.effect.name(), request_id = %row.request_id.map_or_else(|| "none (digest or mention reply)".to_string(), |r| r.to_string()));
-            self.deliver_one(row).instrument(span)
-        }))
+        // A lane's rows in order; a row of no request is a lane of its own.
+        let mut lanes: Vec<Vec<OutboxRow>> = Vec::new();
+        for row in rows {
+            let same = |l: &Vec<OutboxRow>| {
+                row.request_id.is_some()
+                    && l[0].request_id == row.request_id
+                    && l[0].effect.lane() == row.effect.lane()
+            };
+            match lanes.iter_mut().find(|l| same(l)) {
+                Some(lane) => lane.push(row),
+                None => lanes.push(vec![row]),
+            }
+        }
+        // Lanes go concurrently; within a lane, one row after another.
+        let results = join_all(
+            lanes
+                .into_iter()
+                .map(|lane| self.deliver_lane(lane, lease_until)),
+        )
         .await;
         for result in results {
             result?;
@@ -67,14 +117,102 @@ impl Deliverer {
         }
     }
 
-    async fn deliver_one(&self, row: &OutboxRow) -> Result<(), StoreError> {
-        let outcome = match tokio::time::timeout(CALL_TIMEOUT, self.perform(row)).await {
-            Err(_) => Outcome::RetryAt(
-                self.state.clock.now() + retry_delay(row.attempts),
-                "Slack call timed out".into(),
+    async fn deliver_lane(
+        &self,
+        lane: Vec<OutboxRow>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut cache = LaneCache::default();
+        let mut marks = Marks::default();
+        let mut stopped_at = None;
+        for (i, row) in lane.iter().enumerate() {
+            if marks.covers(row.id) {
+                continue;
+            }
+            // A call that could outlive the lease is left for the next claim.
+            if self.state.clock.now() + CALL_TIMEOUT > lease_until {
+                stopped_at = Some(i);
+                break;
+            }
+            let span = info_span!("outbox_send", outbox_id = row.id, attempt = row.attempts, effect = row.effect.name(), request_id = %row.request_id.map_or_else(|| "none (weekly digest)".to_string(), |r| r.to_string()));
+            let go_on = self
+                .deliver_row(row, &mut cache, &mut marks)
+                .instrument(span)
+                .await?;
+            if marks.len() >= MARK_EVERY {
+                self.flush(&mut marks).await?;
+            }
+            if !go_on {
+                stopped_at = Some(i + 1);
+                break;
+            }
+        }
+        self.flush(&mut marks).await?;
+        if let Some(from) = stopped_at {
+            let rest: Vec<i64> = lane[from..].iter().map(|r| r.id).collect();
+            store::outbox::release(&self.state.pool, &rest, &self.worker).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&self, marks: &mut Marks) -> Result<(), StoreError> {
+        let now = self.state.clock.now();
+        store::outbox::mark_delivered_many(
+            &self.state.pool,
+            &self.worker,
+            &marks.delivered,
+            &marks.carried,
+            now,
+        )
+        .await?;
+        *marks = Marks::default();
+        Ok(())
+    }
+
+    /// Delivers one row (a root update: every root update waiting, when coalescing).
+    /// Returns whether the rows behind it may go now.
+    async fn deliver_row(
+        &self,
+        row: &OutboxRow,
+        cache: &mut LaneCache,
+        marks: &mut Marks,
+    ) -> Result<bool, StoreError> {
+        let channel = self.state.settings.slack.requests_channel.as_str();
+        let key = key_of(&row.effect, channel);
+        // Calls of one key take turns, and each looks at the pause only once it has its
+        // turn: a 429 answered to the call before it holds this one back.
+        let gate = key.as_deref().map(|k| self.state.pace.gate(k));
+        let _turn = match &gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        if let Some(key) = &key {
+            if let Some(until) = self.state.pace.paused_until(key, self.state.clock.now()) {
+                let why = format!("waiting for Slack's rate limit on {key}");
+                store::outbox::defer(&self.state.pool, row.id, &self.worker, until, &why).await?;
+                return Ok(false);
+            }
+        }
+        let coalesce = self.state.outbox.coalesce && row.effect == Effect::UpdateRootMessage;
+        let call = async {
+            match (coalesce, row.request_id) {
+                (true, Some(request)) => self
+                    .coalesced_update(request, cache)
+                    .await
+                    .map(|c| Some(c.covered)),
+                _ => self.perform(row, cache).await.map(|()| None),
+            }
+        };
+        let (outcome, covered) = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Err(_) => (
+                Outcome::RetryAt(
+                    self.state.clock.now() + retry_delay(row.attempts),
+                    "Slack call timed out".into(),
+                ),
+                None,
             ),
-            Ok(Ok(())) => Outcome::Delivered,
-            Ok(Err(e)) => self.judge(row, e),
+            Ok(Ok(covered)) => (Outcome::Delivered, covered),
+            Ok(Err(e)) => (self.judge(row, e), None),
         };
         let now = self.state.clock.now();
         let [delivered, retry, failed] = crate::metrics::DELIVERY_OUTCOMES;
@@ -84,18 +222,73 @@ impl Deliverer {
             Outcome::Failed(_) => failed,
         };
         self.state.metrics.delivery(row.effect.name(), label);
+        let slack = row.effect.lane() == "slack";
         match outcome {
             Outcome::Delivered => {
-                store::outbox::mark_delivered(&self.state.pool, row.id, &self.worker, now).await?
+                if slack && self.state.pace.slack_answered(now) {
+                    self.resume_after_outage(now).await?;
+                }
+                marks.delivered.push(row.id);
+                for other in covered.into_iter().flatten().filter(|id| *id != row.id) {
+                    marks.carried.push((other, row.id));
+                }
+                Ok(true)
             }
             Outcome::RetryAt(at, why) => {
                 warn!(error.message = %why, retry_at = %at, "delivery will be retried");
-                store::outbox::retry_later(&self.state.pool, row.id, at, &why).await?;
+                let limited = why == RATE_LIMITED;
+                if limited {
+                    if let Some(key) = &key {
+                        self.state.pace.pause(key, at);
+                    }
+                }
+                let outage = slack && !limited && self.is_slack_outage(&why);
+                if outage {
+                    self.state.pace.slack_failed(now);
+                }
+                store::outbox::retry_later(&self.state.pool, row.id, at, &why, outage).await?;
+                Ok(false)
             }
             Outcome::Failed(why) => {
                 error!(error.message = %why, "delivery failed for good; it needs a human");
                 store::outbox::mark_failed(&self.state.pool, row.id, &why).await?;
+                Ok(true)
             }
+        }
+    }
+
+    /// Whether a retry's reason is Slack failing (rather than Linear, or a row that cannot
+    /// be delivered yet).
+    fn is_slack_outage(&self, why: &str) -> bool {
+        why.starts_with(SLACK_FAILED) || why == "Slack call timed out"
+    }
+
+    async fn resume_after_outage(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let n = store::outbox::resume_after_outage(&self.state.pool, now).await?;
+        if n > 0 {
+            info!(
+                rows = n,
+                "Slack answers again: rows backing off after the outage are due now"
+            );
+        }
+        Ok(())
+    }
+
+    /// While Slack has been failing for a minute or more, asks `auth.test` whether it is back (at most every
+    /// `PROBE_EVERY`), so the backlog goes out within seconds of Slack's return instead of
+    /// after each row's backoff (up to five minutes).
+    async fn probe(&self, last: &mut Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let now = self.state.clock.now();
+        if !self.state.pace.long_outage(now) || last.is_some_and(|t| now < t + PROBE_EVERY) {
+            return Ok(());
+        }
+        *last = Some(now);
+        if tokio::time::timeout(CALL_TIMEOUT, self.state.api.auth_test())
+            .await
+            .is_ok_and(|r| r.is_ok())
+            && self.state.pace.slack_answered(now)
+        {
+            self.resume_after_outage(now).await?;
         }
         Ok(())
     }
@@ -107,7 +300,7 @@ impl Deliverer {
                 let wait = retry_after.map_or(chrono::Duration::seconds(30), |d| {
                     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(30))
                 });
-                Outcome::RetryAt(now + wait, "rate limited by Slack".into())
+                Outcome::RetryAt(now + wait, RATE_LIMITED.into())
             }
             DeliveryError::Api(e @ ApiError::Permanent { .. }) => Outcome::Failed(format!(
                 "{e}; to fix: {}",
@@ -120,6 +313,10 @@ impl Deliverer {
                 Outcome::Failed(format!("gave up after {} attempts: {e}", row.attempts))
             }
             DeliveryError::Missing(why) => Outcome::Failed(why),
+            DeliveryError::Api(e @ ApiError::Transient(_)) => Outcome::RetryAt(
+                now + retry_delay(row.attempts),
+                format!("{SLACK_FAILED}: {e}"),
+            ),
             e => Outcome::RetryAt(now + retry_delay(row.attempts), e.to_string()),
         }
     }
@@ -129,11 +326,15 @@ impl Deliverer {
     pub async fn run(self, shutdown: CancellationToken, poll: Duration) {
         let wake = tokio::sync::Notify::new();
         let work = async {
+            let mut probed = None;
             loop {
                 match self.drain_once().await {
                     Ok(n) if n > 0 => continue,
                     Ok(_) => {}
                     Err(e) => warn!(error.message = %e, "outbox: claiming failed; will retry"),
+                }
+                if let Err(e) = self.probe(&mut probed).await {
+                    warn!(error.message = %e, "outbox: resuming after an outage failed; will retry");
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod envelope;
 pub mod handlers;
 pub mod names;
+pub mod pace;
 pub mod roles;
 pub mod scopes;
 pub mod socket;

@@ -104,26 +104,36 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
     ))
 }
 
-/// Leases up to `limit` deliverable rows for `worker` until `lease_until`.
+/// Leases the heads of up to `heads` request lanes, each with up to `per_lane - 1` rows
+/// queued behind it, for `worker` until `lease_until`.
 ///
-/// A row is deliverable when it is pending, due, not leased by a live worker, and no earlier
-/// row of the same request and lane is still pending: that keeps each request's messages in order
-/// across any number of workers and replicas. SKIP LOCKED lets two workers claim at once
-/// without waiting on each other, and never the same row.
+/// A head is deliverable when it is pending, due, not leased by a live worker, and no earlier
+/// row of the same request and lane is still pending: that keeps each request's messages in
+/// order across any number of workers and replicas. SKIP LOCKED lets two workers claim at
+/// once without waiting on each other, and never the same head. The rows behind a head are
+/// claimed with it or not at all: only the worker that locked the head takes them, so no
+/// other worker can take a row whose predecessor it does not hold. They are taken in order up
+/// to the first one that is not deliverable (which, while its head is pending, only a lease
+/// of the same worker or a retry makes possible), so a lane's claim is always a prefix.
 ///
-/// Digest rows belong to no request and wait on nothing; each is its own head.
+/// Rows of no request (the weekly digest) wait on nothing; each is its own head and has
+/// nothing behind it.
 ///
 /// The head of each request's queue is found by skipping through the pending index one
 /// (request, lane) at a time, so a claim costs one index probe per request with anything
 /// pending, however long the queues behind the heads are. (Asking each pending row whether an
 /// earlier one exists cost one probe per pending row: with a backlog of 180,000 rows after a
-/// burst, one claim of 32 rows took 6 s, and the outbox drained at 5 rows/s.)
+/// burst, one claim of 32 rows took 6 s, and the outbox drained at 5 rows/s.) The rows behind
+/// a head are the next `per_lane - 1` entries of the same index.
+///
+/// Returned in id order: a lane's rows are in delivery order.
 pub async fn claim(
     pool: &PgPool,
     worker: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-    limit: i64,
+    heads: i64,
+    per_lane: i64,
 ) -> Result<Vec<OutboxRow>, StoreError> {
     let rows: Vec<Raw> = sqlx::query_as(
         "WITH RECURSIVE heads (request_id, lane, id) AS ( \
@@ -134,27 +144,130 @@ pub async fn claim(
              SELECT n.request_id, n.lane, n.id FROM heads h CROSS JOIN LATERAL ( \
                SELECT request_id, lane, id FROM capacity.outbox \
                WHERE status = 'pending' AND (request_id, lane) > (h.request_id, h.lane) \
-               ORDER BY request_id, lane, id LIMIT 1) n) \
+               ORDER BY request_id, lane, id LIMIT 1) n), \
+         picked AS ( \
+           SELECT c.id, c.request_id, c.lane FROM capacity.outbox c \
+           JOIN (SELECT id FROM heads UNION ALL \
+                 SELECT id FROM capacity.outbox WHERE status = 'pending' AND request_id IS NULL) h \
+             ON h.id = c.id \
+           WHERE c.status = 'pending' AND c.next_attempt_at <= $2 \
+             AND (c.claimed_until IS NULL OR c.claimed_until < $2) \
+           ORDER BY c.id LIMIT $4 FOR UPDATE OF c SKIP LOCKED), \
+         behind AS ( \
+           SELECT p.id AS head, f.id, \
+                  (f.next_attempt_at <= $2 AND (f.claimed_until IS NULL OR f.claimed_until < $2)) AS ok \
+           FROM picked p CROSS JOIN LATERAL ( \
+             SELECT id, next_attempt_at, claimed_until FROM capacity.outbox f \
+             WHERE f.status = 'pending' AND f.request_id = p.request_id AND f.lane = p.lane \
+               AND f.id > p.id \
+             ORDER BY f.id LIMIT $5) f), \
+         cut AS (SELECT head, min(id) FILTER (WHERE NOT ok) AS stop FROM behind GROUP BY head), \
+         chosen AS ( \
+           SELECT id FROM picked \
+           UNION ALL \
+           SELECT b.id FROM behind b JOIN cut ON cut.head = b.head \
+           WHERE b.ok AND (cut.stop IS NULL OR b.id < cut.stop)) \
          UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
-         FROM (SELECT c.id FROM capacity.outbox c \
-               JOIN (SELECT id FROM heads UNION ALL \
-                     SELECT id FROM capacity.outbox WHERE status = 'pending' AND request_id IS NULL) h \
-                 ON h.id = c.id \
-               WHERE c.status = 'pending' AND c.next_attempt_at <= $2 \
-                 AND (c.claimed_until IS NULL OR c.claimed_until < $2) \
-               ORDER BY c.id LIMIT $4 FOR UPDATE OF c SKIP LOCKED) picked \
-         WHERE o.id = picked.id \
+         FROM chosen WHERE o.id = chosen.id AND o.status = 'pending' \
          RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at",
     )
     .bind(worker)
     .bind(now)
     .bind(lease_until)
-    .bind(limit)
+    .bind(heads)
+    .bind((per_lane - 1).max(0))
     .fetch_all(pool)
     .await?;
     let mut rows: Vec<OutboxRow> = rows.into_iter().map(OutboxRow::from).collect();
     rows.sort_by_key(|r| r.id);
     Ok(rows)
+}
+
+/// Marks rows delivered in one statement: `delivered` are rows whose own call went out;
+/// each of `carried` is `(row, carrier)`, a root update whose rendering the carrier's call
+/// included. A delivered row is marked only while this worker holds it (a late mark after a
+/// lost lease is ignored); a carried row whenever it is still pending, whoever holds it,
+/// since the call that carried it rendered its event already.
+pub async fn mark_delivered_many(
+    pool: &PgPool,
+    worker: &str,
+    delivered: &[i64],
+    carried: &[(i64, i64)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if delivered.is_empty() && carried.is_empty() {
+        return Ok(());
+    }
+    let (rows, carriers): (Vec<i64>, Vec<i64>) = carried.iter().copied().unzip();
+    sqlx::query(
+        "UPDATE capacity.outbox o SET status = 'delivered', delivered_at = $5, claimed_until = NULL, \
+             last_error = NULL, held_by_outage = false, carried_by = m.carrier \
+         FROM (SELECT id, NULL::bigint AS carrier FROM unnest($2::bigint[]) AS d(id) \
+               UNION ALL SELECT * FROM unnest($3::bigint[], $4::bigint[])) m \
+         WHERE o.id = m.id AND o.status = 'pending' \
+           AND (m.carrier IS NOT NULL OR o.claimed_by = $1)",
+    )
+    .bind(worker)
+    .bind(delivered)
+    .bind(&rows)
+    .bind(&carriers)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Gives back rows claimed but not attempted (they were behind a row that must wait): the
+/// lease is released and the claim's attempt not counted.
+pub async fn release(pool: &PgPool, ids: &[i64], worker: &str) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE capacity.outbox SET claimed_until = NULL, attempts = greatest(attempts - 1, 0) \
+         WHERE id = ANY($1) AND status = 'pending' AND claimed_by = $2",
+    )
+    .bind(ids)
+    .bind(worker)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Puts a claimed row off until `at` without calling Slack (its method or channel is
+/// waiting out a `Retry-After`): not an attempt, so it is not counted as one.
+pub async fn defer(
+    pool: &PgPool,
+    id: i64,
+    worker: &str,
+    at: DateTime<Utc>,
+    why: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE capacity.outbox SET next_attempt_at = $3, claimed_until = NULL, last_error = $4, \
+             attempts = greatest(attempts - 1, 0) \
+         WHERE id = $1 AND status = 'pending' AND claimed_by = $2",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(at)
+    .bind(why)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Slack answers again: rows backing off after an outage are due now (a rate limit's
+/// `Retry-After` is kept). Returns how many.
+pub async fn resume_after_outage(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE capacity.outbox SET next_attempt_at = $1, held_by_outage = false \
+         WHERE status = 'pending' AND held_by_outage AND next_attempt_at > $1",
+    )
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 pub async fn mark_delivered(
@@ -175,19 +288,23 @@ pub async fn mark_delivered(
     Ok(())
 }
 
-/// Releases the lease and schedules another attempt.
+/// Releases the lease and schedules another attempt; `outage` when Slack failed rather than
+/// asked us to wait, so the row may go sooner once Slack answers again.
 pub async fn retry_later(
     pool: &PgPool,
     id: i64,
     at: DateTime<Utc>,
     error: &str,
+    outage: bool,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE capacity.outbox SET next_attempt_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1",
+        "UPDATE capacity.outbox SET next_attempt_at = $2, claimed_until = NULL, last_error = $3, \
+         held_by_outage = $4 WHERE id = $1",
     )
     .bind(id)
     .bind(at)
     .bind(error)
+    .bind(outage)
     .execute(pool)
     .await?;
     Ok(())

@@ -141,6 +141,31 @@ pub(super) async fn with_links_on<'e>(
     Ok(Some((request, LinksRow::from_row(&row)?.into())))
 }
 
+/// A request with its links and the ids of its root-message updates still waiting in the
+/// outbox, all from one snapshot (one statement): a rendering of this request covers exactly
+/// the events whose update rows are listed, since an append commits its event and its
+/// outbox rows together.
+pub async fn with_links_and_waiting_updates(
+    pool: &PgPool,
+    id: RequestId,
+) -> Result<Option<(Request, Links, Vec<i64>)>, StoreError> {
+    let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url, \
+           ARRAY(SELECT o.id FROM capacity.outbox o WHERE o.request_id = q.id AND o.lane = 'slack' \
+                 AND o.status = 'pending' AND o.effect->>'type' = 'update_root_message' \
+                 ORDER BY o.id) AS waiting \
+         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
+         LEFT JOIN capacity.request_links l ON l.request_id = q.id"
+    )))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let request = RequestRow::from_row(&row)?.into_request()?;
+    let waiting: Vec<i64> = sqlx::Row::try_get(&row, "waiting")?;
+    Ok(Some((request, LinksRow::from_row(&row)?.into(), waiting)))
+}
+
 /// Records where the root message was posted.
 pub async fn set_root_message(
     pool: &PgPool,

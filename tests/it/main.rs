@@ -16,6 +16,7 @@ mod http;
 mod intake;
 mod lifecycle;
 mod linear;
+mod pace;
 mod refusals;
 mod report;
 mod shutdown;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::faults::{DisconnectReason, Fault};
+use super::limits::RateLimits;
 use super::log::LogKind;
 use super::socket::disconnect_frame;
 use super::state::Outbound;
@@ -87,5 +88,50 @@ impl Emulator {
     /// `views.open` directly.
     pub fn mint_trigger_id(&self, user: &str) -> String {
         self.shared.update(|st| st.mint_trigger(user))
+    }
+
+    /// Enforces Slack's per-method rate limits from now on (off until this is called):
+    /// over a limit a call gets HTTP 429, `Retry-After` and `ratelimited`, as on Slack.
+    pub fn enforce_rate_limits(&self, limits: RateLimits) {
+        self.shared.update(|st| {
+            st.log(
+                LogKind::Fault,
+                format!(
+                    "rate limits enforced (scale {}, chat.postMessage burst {})",
+                    limits.scale, limits.post_burst
+                ),
+            );
+            st.limiter.limits = Some(limits);
+        });
+    }
+
+    /// Stops the clock the rate limits count in, so a test moves it with
+    /// [`Emulator::advance_rate_clock`] instead of waiting.
+    pub fn stop_rate_clock(&self) {
+        self.shared.rate_clock.stop();
+    }
+
+    /// Moves the rate limits' clock (stopping it first if it runs).
+    pub fn advance_rate_clock(&self, by: Duration) {
+        self.shared.rate_clock.advance(by);
+        // Waiters may be waiting for a window to open.
+        self.shared.update(|_| {});
+    }
+
+    /// How many calls of `method` the rate limits refused (injected faults not counted).
+    pub fn rate_limited(&self, method: &str) -> usize {
+        self.shared
+            .read(|st| st.limiter.refused.get(method).copied().unwrap_or_default())
+    }
+
+    /// 429s the rate limits answered, per method.
+    pub fn rate_limited_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        self.shared.read(|st| {
+            st.limiter
+                .refused
+                .iter()
+                .map(|(m, n)| (m.clone(), *n))
+                .collect()
+        })
     }
 }

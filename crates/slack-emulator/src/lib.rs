@@ -9,7 +9,8 @@
 //! - `lib.rs`: [`Emulator`] (start, shutdown, identities).
 //! - `interact.rs`: driver calls that act as a user (slash command, click, submit, mention).
 //! - `query.rs`: reading what happened, and `wait_*` calls that sleep on state changes.
-//! - `control.rs`: fault injection and timing knobs.
+//! - `control.rs`: fault injection and timing knobs; `limits.rs`: Slack's rate limits
+//!   (off unless asked for).
 //! - `config.rs`: [`EmulatorConfig`], the seed data. `error.rs`: [`EmulatorError`].
 //! - `shared.rs`: the state mutex and change signal; `state.rs`: all state; `ids.rs`.
 //! - `web_api/`: the HTTP server, one file per method family, `response_url` hooks.
@@ -34,6 +35,7 @@ mod error;
 mod faults;
 mod ids;
 mod interact;
+mod limits;
 mod log;
 mod normalize;
 mod payloads;
@@ -56,6 +58,7 @@ pub use config::{EmulatorConfig, SeedChannel, SeedUser, SeedUsergroup, DEFAULT_B
 pub use conversation::Posted;
 pub use error::EmulatorError;
 pub use faults::{DisconnectReason, Fault, ANY_METHOD, UPLOAD_URL};
+pub use limits::{RateLimits, Tier};
 pub use log::{LogEntry, LogKind};
 pub use records::{
     Ack, Call, Delivery, DeliveryOutcome, Ephemeral, EphemeralSource, Message, TokenKind,

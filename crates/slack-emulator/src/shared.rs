@@ -11,11 +11,14 @@ use tokio::sync::watch;
 
 use super::config::EmulatorConfig;
 use super::error::EmulatorError;
+use super::limits::RateClock;
 use super::state::State;
 
 pub(crate) struct Shared {
     pub(crate) config: EmulatorConfig,
     state: Mutex<State>,
+    /// The time the rate limits count in.
+    pub(crate) rate_clock: RateClock,
     /// Bumped after every mutation; waiters re-check their condition when it moves.
     changed: watch::Sender<u64>,
     shutdown: watch::Sender<bool>,
@@ -31,6 +34,7 @@ impl Shared {
         Arc::new(Self {
             config,
             state: Mutex::new(state),
+            rate_clock: RateClock::new(),
             changed: watch::channel(0).0,
             shutdown: watch::channel(false).0,
             http_base,

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::config::EmulatorConfig;
 use super::faults::Faults;
 use super::ids::{format_ts, random_id, short_id};
+use super::limits::Limiter;
 use super::log::{LogEntry, LogKind};
 use super::records::{Ack, Call, Delivery, Ephemeral, Message, UploadedFile, View};
 
@@ -110,6 +111,8 @@ pub(crate) struct State {
     pub(crate) calls: Vec<Call>,
     pub(crate) log: Vec<LogEntry>,
     pub(crate) faults: Faults,
+    /// Slack's rate limits, when enforced, and the 429s they answered.
+    pub(crate) limiter: Limiter,
     pub(crate) response_urls: HashMap<String, ResponseUrl>,
     /// Upload URLs handed out and not yet completed, by the URL's token.
     pub(crate) uploads: HashMap<String, PendingUpload>,
@@ -144,6 +147,7 @@ impl State {
             calls: Vec::new(),
             log: Vec::new(),
             faults: Faults::default(),
+            limiter: Limiter::default(),
             response_urls: HashMap::new(),
             uploads: HashMap::new(),
             files: Vec::new(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use capacity_bot::app::{Daemon, RunOptions};
 use capacity_bot::clock::TestClock;
 use capacity_bot::config::Settings;
+use capacity_bot::context::OutboxOptions;
 use capacity_bot::domain::testkit::*;
 use capacity_bot::slack::socket::SocketConfig;
 use chrono::{DateTime, Utc};
@@ -89,6 +90,11 @@ pub fn fast_options() -> RunOptions {
         },
         outbox_poll: Duration::from_millis(50),
         http_listen: Some("127.0.0.1:0".parse().expect("an address")),
+        // The delivery and fault tests count one Slack call per row and spread rows over
+        // workers one request at a time: the outbox as it was before it claimed a lane's
+        // rows together and coalesced root updates.  The daemon's default is covered by
+        // tests/it/pace.rs.
+        outbox: OutboxOptions::row_by_row(),
         ..RunOptions::default()
     }
 }

@@ -272,6 +272,13 @@ fn dispatch(
         state.log(LogKind::Fault, format!("{method}: injected {fault}"));
         return Reply::from_fault(&fault);
     }
+    let channel = params.str("channel");
+    if let Some(secs) = state
+        .limiter
+        .admit(method, channel.as_deref(), shared.rate_clock.now())
+    {
+        return Reply::from_fault(&Fault::rate_limited(secs));
+    }
     let mut reply = if token == TokenKind::Bot {
         with_scopes(&shared.config.bot_scopes, entry.scopes, || {
             (entry.run)(shared, state, params)

@@ -1,0 +1,293 @@
+//! The outbox at Slack's pace: a lane's rows claimed together, root updates coalesced into
+//! one `chat.update` carrying the latest rendering (thread replies one per event, in order),
+//! rate limits met with a pause of the method or channel. Each burst is recorded an hour
+//! ahead of the daemon's clock, so its own worker never sees it due and only the workers
+//! built here (with the daemon's default outbox options) deliver it.
+
+use std::sync::Arc;
+
+use capacity_bot::clock::{Clock, TestClock};
+use capacity_bot::context::{AppState, OutboxOptions};
+use capacity_bot::domain::testkit::*;
+use capacity_bot::domain::{Command, RequestId, RequestNumber};
+use capacity_bot::outbox::Deliverer;
+use capacity_bot::store::{self, MIGRATOR};
+use chrono::{DateTime, Duration, Utc};
+use slack_emulator::{Message, RateLimits};
+use sqlx::PgPool;
+
+use crate::support::harness::*;
+
+const STEPS: usize = 6;
+
+fn steps() -> [(&'static str, Command); STEPS] {
+    [
+        (AE, Command::CommercialApproved),
+        (INFRA, Command::TechnicalOwnerAssigned),
+        (INFRA, Command::TechnicalApproved),
+        (REQUESTER, Command::CustomerConfirmed),
+        (INFRA2, Command::ProvisioningCompleted),
+        (AE, Command::Activated { signal_id: None }),
+    ]
+}
+
+/// CR-1..=n submitted and delivered, then every step recorded for each at `later`.
+async fn backlog(
+    h: &Harness,
+    n: i64,
+    later: DateTime<Utc>,
+    take: usize,
+) -> Vec<(RequestId, Message)> {
+    let mut out = Vec::new();
+    for number in 1..=n {
+        assert_eq!(h.submit(REQUESTER, answers("10000")).await, None);
+        let root = h.root_showing(number, "Commercial approval").await;
+        h.thread_len(&root, 2).await;
+        let id = store::requests::by_number(&h.pool, RequestNumber(number))
+            .await
+            .expect("db")
+            .expect("request")
+            .id;
+        out.push((id, root));
+    }
+    h.wait_for_outbox("nothing in flight", |rows| {
+        rows.iter().all(|r| r.status != "pending")
+    })
+    .await;
+    for (user, command) in steps().into_iter().take(take) {
+        for (id, _) in &out {
+            crate::support::click(&h.pool, *id, user, command.clone(), later)
+                .await
+                .unwrap_or_else(|e| panic!("{user} {}: {e}", command.kind()));
+        }
+    }
+    out
+}
+
+/// A worker of a replica whose clock is `at`, running the daemon's default outbox.
+fn replica(h: &Harness, name: &str, clock: &TestClock) -> Deliverer {
+    Deliverer {
+        worker: name.to_string(),
+        state: Arc::new(AppState {
+            clock: Arc::new(clock.clone()),
+            outbox: OutboxOptions::default(),
+            pace: Arc::default(),
+            ..(*h.daemon().state).clone()
+        }),
+    }
+}
+
+fn versions(h: &Harness, root: &Message) -> Vec<i32> {
+    h.emu
+        .thread(CHANNEL, &root.ts)
+        .iter()
+        .map(version_of)
+        .collect()
+}
+
+/// (id, status, carried_by) of every root update row of `id` recorded after submission.
+async fn updates(pool: &PgPool, id: RequestId) -> Vec<(i64, String, Option<i64>)> {
+    sqlx::query_as(
+        "SELECT id, status, carried_by FROM capacity.outbox \
+         WHERE request_id = $1 AND effect->>'type' = 'update_root_message' ORDER BY id",
+    )
+    .bind(id.0)
+    .fetch_all(pool)
+    .await
+    .expect("outbox")
+}
+
+async fn pending(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM capacity.outbox WHERE status = 'pending'")
+        .fetch_one(pool)
+        .await
+        .expect("outbox")
+}
+
+/// Submission (two events) and the steps: versions 1..=8.
+const EVENTS: usize = STEPS + 2;
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn waiting_root_updates_go_out_as_one_update_showing_the_latest_state(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let posted = backlog(&h, 1, later, STEPS).await;
+    let (id, root) = &posted[0];
+    let updates_before = h.emu.calls("chat.update").len();
+
+    let worker = replica(&h, "pacer", &TestClock::at(later));
+    worker.drain().await.expect("drain");
+
+    assert_eq!(
+        h.emu.calls("chat.update").len() - updates_before,
+        1,
+        "one chat.update for six events"
+    );
+    let now = h.emu.message(CHANNEL, &root.ts).expect("root");
+    assert!(now.render().contains("Activated"), "{}", now.render());
+    assert_eq!(
+        versions(&h, root),
+        (1..=EVENTS as i32).collect::<Vec<_>>(),
+        "a reply per event, in order"
+    );
+    // The burst's update rows: the first carried the others.
+    let rows = updates(&h.pool, *id).await;
+    let burst = &rows[rows.len() - STEPS..];
+    let carrier = burst[0].0;
+    assert_eq!(burst[0].2, None, "the carrier made the call");
+    for (row, status, carried_by) in burst {
+        assert_eq!(status, "delivered", "row {row}");
+        if *row != carrier {
+            assert_eq!(*carried_by, Some(carrier), "row {row} says who carried it");
+        }
+    }
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn marks_lost_after_a_coalesced_update_are_claimed_again_and_the_root_ends_at_the_latest_state(
+    pool: PgPool,
+) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    // All but the activation, which comes after the crash.
+    let posted = backlog(&h, 1, later, STEPS - 1).await;
+    let (id, root) = &posted[0];
+    let clock = TestClock::at(later);
+    let worker = replica(&h, "crashes", &clock);
+    worker.drain().await.expect("drain");
+    let replies = versions(&h, root);
+    let updates_before = h.emu.calls("chat.update").len();
+
+    // The process died after the update reached Slack and before its marks landed: the
+    // update rows are pending again, still leased by the dead worker until its lease runs out.
+    sqlx::query(
+        "UPDATE capacity.outbox SET status = 'pending', delivered_at = NULL, carried_by = NULL, \
+         claimed_until = $2 WHERE request_id = $1 AND effect->>'type' = 'update_root_message'",
+    )
+    .bind(id.0)
+    .bind(later + Duration::seconds(60))
+    .execute(&h.pool)
+    .await
+    .expect("lose the marks");
+    // Meanwhile one more event: the root must end showing it.
+    crate::support::click(
+        &h.pool,
+        *id,
+        AE,
+        Command::Activated { signal_id: None },
+        later,
+    )
+    .await
+    .expect("activated");
+
+    let restarted = replica(&h, "restarted", &clock);
+    assert_eq!(
+        restarted.drain().await.expect("drain"),
+        0,
+        "nothing is claimed behind a live lease"
+    );
+    clock.advance(Duration::seconds(61));
+    restarted.drain().await.expect("drain");
+
+    assert_eq!(pending(&h.pool).await, 0);
+    let extra = h.emu.calls("chat.update").len() - updates_before;
+    assert_eq!(extra, 1, "the re-claimed updates went out as one");
+    let now = h.emu.message(CHANNEL, &root.ts).expect("root");
+    assert!(now.render().contains("Activated"), "{}", now.render());
+    let mut expected = replies.clone();
+    expected.push(*replies.last().expect("replies") + 1);
+    assert_eq!(versions(&h, root), expected, "no reply repeated or lost");
+    for (row, status, _) in updates(&h.pool, *id).await {
+        assert_eq!(status, "delivered", "row {row}");
+    }
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_rate_limit_in_the_middle_of_a_backlog_pauses_the_channel_and_loses_nothing(
+    pool: PgPool,
+) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let posted = backlog(&h, 3, later, STEPS).await;
+    // Slack's own limits from here on, in a time the test moves.
+    h.emu.stop_rate_clock();
+    h.emu.enforce_rate_limits(RateLimits::default());
+    let clock = TestClock::at(later);
+    let worker = replica(&h, "paced", &clock);
+
+    let mut steps = 0;
+    loop {
+        worker.drain().await.expect("drain");
+        if pending(&h.pool).await == 0 {
+            break;
+        }
+        // Nothing more is due until the channel's Retry-After has passed.
+        assert_eq!(worker.drain().await.expect("drain"), 0, "paused");
+        steps += 1;
+        assert!(steps < 60, "the backlog never drained");
+        // chat.postMessage's Retry-After: one second.
+        clock.advance(Duration::seconds(1));
+        h.emu.advance_rate_clock(std::time::Duration::from_secs(1));
+    }
+    let refused = h.emu.rate_limited("chat.postMessage");
+    assert!(refused >= 1, "the backlog met the limit");
+    assert!(
+        refused <= steps,
+        "one 429 per window at most: {refused} 429s over {steps} waits"
+    );
+    assert_eq!(h.emu.rate_limited("chat.update"), 0);
+    for (_, root) in &posted {
+        assert_eq!(
+            versions(&h, root),
+            (1..=EVENTS as i32).collect::<Vec<_>>(),
+            "each reply once, in order"
+        );
+        let now = h.emu.message(CHANNEL, &root.ts).expect("root");
+        assert!(now.render().contains("Activated"), "{}", now.render());
+    }
+    h.stop().await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn two_replicas_draining_one_backlog_reply_once_each_in_order(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let posted = backlog(&h, 4, later, STEPS).await;
+    let posts_before = h.emu.calls("chat.postMessage").len();
+    let clock = TestClock::at(later);
+    // Two replicas, each with its own pace, claiming a few lanes at a time so both get work.
+    let few = |name: &str| {
+        let mut d = replica(&h, name, &clock);
+        let state = Arc::make_mut(&mut d.state);
+        state.outbox.lanes = 1;
+        d
+    };
+    let (one, two) = (few("replica-one"), few("replica-two"));
+    let drain = |d: Deliverer| async move {
+        let mut n = 0;
+        loop {
+            let got = d.drain_once().await.expect("claim");
+            n += got;
+            if got == 0 && pending(&d.state.pool).await == 0 {
+                return n;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let (a, b) = tokio::join!(drain(one), drain(two));
+    assert!(a > 0 && b > 0, "both replicas delivered ({a} + {b})");
+    let replies = h.emu.calls("chat.postMessage").len() - posts_before;
+    assert_eq!(replies, 4 * STEPS, "one reply per event, none twice");
+    for (_, root) in &posted {
+        assert_eq!(
+            versions(&h, root),
+            (1..=EVENTS as i32).collect::<Vec<_>>(),
+            "in order"
+        );
+        let now = h.emu.message(CHANNEL, &root.ts).expect("root");
+        assert!(now.render().contains("Activated"), "{}", now.render());
+    }
+    h.stop().await;
+}
