@@ -1,8 +1,9 @@
 //! Lifecycle timers and reminders: step functions the tests call with a test clock, and the
 //! tokio-cron-scheduler jobs that call them in the daemon.
 //!
-//! Each sweep reads what is due at the time it is given and records it through
-//! `AppState::record` (the daemon's one append path), with actor `scheduler` and an idempotency key built from the
+//! Each sweep reads what is due at the time it is given and records it, a page per
+//! transaction, through `AppState::record_batch` (each append decided as `AppState::record`
+//! would), with actor `scheduler` and an idempotency key built from the
 //! request, the state entry and the deadline or reminder slot. That key (and the append's
 //! advisory lock) is what makes every timeout and reminder happen once, however many
 //! replicas sweep and however often: a sweep that finds it already recorded, or that the
