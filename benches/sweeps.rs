@@ -68,7 +68,7 @@ const LOAD: &str = "INSERT INTO capacity.capacity_requests (id, number, state, v
     CASE WHEN i % 100 = 0 THEN $4 - interval '1 minute' * ((i % 50) + 1) \
          ELSE $4 + interval '1 hour' * (1 + (i % 200)) END, \
     false, $4 - interval '3 days', 0, \
-    CASE WHEN i % 100 = 50 THEN $4 - interval '1 minute' * ((i % 50) + 1) \
+    CASE WHEN i % $5 = $5 / 2 THEN $4 - interval '1 minute' * ((i % 50) + 1) \
          ELSE $4 + interval '1 hour' * (1 + (i % 50)) END, \
     $4 - interval '3 days', $4 - interval '3 days' \
     FROM generate_series(1, $1) AS i";
@@ -134,6 +134,13 @@ async fn main() -> anyhow::Result<()> {
     let admin = store::connect(&admin_url).await?;
     // Wednesday 9 December 2026, 10:00 New York: inside working hours.
     let now: DateTime<Utc> = "2026-12-09T15:00:00Z".parse()?;
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "sizes,batch".into());
+    if parts.split(',').any(|p| p.trim() == "batch") {
+        batch_part(&admin, &admin_url, now).await?;
+    }
+    if !parts.split(',').any(|p| p.trim() == "sizes") {
+        return Ok(());
+    }
     println!(
         "{:>8} {:>5} | {:>11} {:>11} | {:>11} {:>11} | {:>13} {:>13}",
         "open",
@@ -268,6 +275,7 @@ async fn run_size(
         .bind(sqlx::types::Json(submission(10_000)))
         .bind(sqlx::types::Json(approvals))
         .bind(now)
+        .bind(100_i64)
         .execute(&pool)
         .await
         .context("bulk load")?;
@@ -510,3 +518,99 @@ const DUE_TO_END: &str = "SELECT a.id, a.user_id, a.delegate, a.until, a.recorde
      FROM capacity.absences_active o \
      JOIN capacity.absences a ON a.id = o.absence \
      WHERE a.kind = 'away' AND o.until < $1 ORDER BY o.until";
+
+/// Due sweeps recorded one append at a time (`PARALLEL` in flight, the path before batching:
+/// `Sweeper::batched = false`) and a page per transaction, each on a fresh, identical
+/// database: 100,000 open requests with 1,000 past their deadline and 1,000 (then 10,000)
+/// due a reminder.
+async fn batch_part(admin: &PgPool, admin_url: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    println!("Due sweeps, one append at a time vs one transaction per page of {BATCH}:");
+    println!(
+        "{:>8} {:>8} {:>9} | {:>14} {:>14} | {:>14} {:>14}",
+        "open", "timeouts", "reminders", "deadline: each", "batched", "reminder: each", "batched"
+    );
+    let n = 100_000_i64;
+    for reminder_every in [100_i64, 10] {
+        let mut figures = Vec::new();
+        for batched in [false, true] {
+            let name = format!(
+                "capacity_bench_batch_{reminder_every}_{}_{}",
+                u8::from(batched),
+                std::process::id()
+            );
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(admin)
+                .await?;
+            let result = due_sweeps(admin_url, &name, n, reminder_every, now, batched).await;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(admin)
+            .await?;
+            figures.push(result?);
+        }
+        let (each, batch) = (&figures[0], &figures[1]);
+        println!(
+            "{n:>8} {:>8} {:>9} | {:>14} {:>14} | {:>14} {:>14}",
+            n / 100,
+            n / reminder_every,
+            ms(each.0),
+            ms(batch.0),
+            ms(each.1),
+            ms(batch.1)
+        );
+    }
+    println!();
+    Ok(())
+}
+
+async fn due_sweeps(
+    admin_url: &str,
+    name: &str,
+    n: i64,
+    reminder_every: i64,
+    now: DateTime<Utc>,
+    batched: bool,
+) -> anyhow::Result<(Duration, Duration)> {
+    let mut url = url::Url::parse(admin_url)?;
+    url.set_path(name);
+    let pool = store::connect(url.as_str()).await?;
+    store::migrate(&pool).await?;
+    let approvals = Approvals {
+        commercial: Some(uid(AE)),
+        finance: None,
+    };
+    sqlx::query(LOAD)
+        .bind(n)
+        .bind(sqlx::types::Json(submission(10_000)))
+        .bind(sqlx::types::Json(approvals))
+        .bind(now)
+        .bind(reminder_every)
+        .execute(&pool)
+        .await
+        .context("bulk load")?;
+    sqlx::query("ANALYZE capacity.capacity_requests")
+        .execute(&pool)
+        .await?;
+    let mut sweeper = sweeper(&pool)?;
+    sweeper.batched = batched;
+    let t = Instant::now();
+    let timeouts = sweep_deadlines(&sweeper, now).await?;
+    let ds = t.elapsed();
+    let t = Instant::now();
+    let reminders = sweep_reminders(&sweeper, now).await?;
+    let rs = t.elapsed();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM capacity.capacity_request_events")
+        .fetch_one(&pool)
+        .await?;
+    anyhow::ensure!(
+        timeouts as i64 == n / 100
+            && reminders as i64 == n / reminder_every
+            && events == n / 100 + n / reminder_every,
+        "expected {} timeouts and {} reminders, each once; recorded {timeouts} and {reminders}, {events} events",
+        n / 100,
+        n / reminder_every
+    );
+    pool.close().await;
+    Ok((ds, rs))
+}

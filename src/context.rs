@@ -22,7 +22,7 @@ use crate::slack::names::NameCache;
 use crate::slack::pace::Pace;
 use crate::slack::roles::RoleResolver;
 use crate::slack::socket::SocketStatus;
-use crate::store::{self, Append, AppendError, Appended, Target};
+use crate::store::{self, Append, AppendError, Appended, StoreError, Target};
 use crate::supervise::Supervisor;
 
 /// How long a person's name read from Slack is used before it is read again (renames show
@@ -148,6 +148,37 @@ impl AppState {
             }
         }
         Ok(done)
+    }
+
+    /// Records many appends at once (the sweeps), each as [`AppState::record`] would, in one
+    /// transaction (`store::events::append_batch`); one result per append, in order. If the
+    /// batch's transaction fails as a whole, nothing of it was written, and each append is
+    /// then recorded on its own, in order: a row the database rejects fails alone (it stays
+    /// due for the next sweep) and the rest are recorded. A database that cannot be reached
+    /// is the answer for the whole batch.
+    pub async fn record_batch(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
+        match store::events::append_batch(&self.pool, appends).await {
+            Ok(results) => {
+                for done in results.iter().flatten().filter(|d| !d.duplicate) {
+                    for e in &done.events {
+                        self.metrics.event(e.event.kind().as_str());
+                    }
+                }
+                Ok(results)
+            }
+            Err(e @ StoreError::Unreachable(_)) => Err(e),
+            Err(e) => {
+                warn!(error.message = %e, appends = appends.len(), "a batch was not recorded as a whole; recording its appends one at a time");
+                let mut results = Vec::with_capacity(appends.len());
+                for append in appends {
+                    results.push(self.record(append).await);
+                }
+                Ok(results)
+            }
+        }
     }
 
     /// `user`'s Slack account is deactivated: each open request they own records

@@ -1,8 +1,9 @@
 //! Lifecycle timers and reminders: step functions the tests call with a test clock, and the
 //! tokio-cron-scheduler jobs that call them in the daemon.
 //!
-//! Each sweep reads what is due at the time it is given and records it through
-//! `AppState::record` (the daemon's one append path), with actor `scheduler` and an idempotency key built from the
+//! Each sweep reads what is due at the time it is given and records it, a page per
+//! transaction, through `AppState::record_batch` (each append decided as `AppState::record`
+//! would), with actor `scheduler` and an idempotency key built from the
 //! request, the state entry and the deadline or reminder slot. That key (and the append's
 //! advisory lock) is what makes every timeout and reminder happen once, however many
 //! replicas sweep and however often: a sweep that finds it already recorded, or that the
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use crate::context::AppState;
 use crate::domain::{
@@ -45,6 +46,10 @@ pub struct Sweeper {
     pub stop: CancellationToken,
     /// Due rows read per query (tests make it small to cross page boundaries cheaply).
     pub page: i64,
+    /// Each page of due rows is recorded in one transaction (`AppState::record_batch`).
+    /// `false` records them one append at a time, `PARALLEL` in flight, as the sweeps did
+    /// before batching; kept so `benches/sweeps.rs` measures both in one run.
+    pub batched: bool,
 }
 
 impl Sweeper {
@@ -53,6 +58,7 @@ impl Sweeper {
             state,
             stop: CancellationToken::new(),
             page: BATCH,
+            batched: true,
         }
     }
 }
@@ -64,16 +70,19 @@ pub async fn sweep_deadlines(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, S
     loop {
         let due = store::timers::due_deadlines(&s.state.pool, now, BATCH).await?;
         let read = due.len();
-        let fired = stream::iter(due)
-            .map(|(id, deadline, entered)| {
-                let span =
-                    info_span!("timer_fire", request_id = %id, deadline = deadline.kind.as_str());
-                fire_timeout(s, id, deadline, entered, now).instrument(span)
-            })
-            .buffer_unordered(PARALLEL)
-            .filter(|fired| std::future::ready(*fired))
-            .count()
-            .await;
+        let appends = due
+            .iter()
+            .map(|&(id, deadline, entered)| timeout_append(s, id, deadline, entered, now))
+            .collect();
+        let done = record_all(s, appends).await;
+        let mut fired = 0;
+        for ((_, deadline, _), done) in due.iter().zip(&done) {
+            if done.is_some() {
+                fired += 1;
+                let lag = (now - deadline.at).num_milliseconds().max(0) as f64 / 1000.0;
+                s.state.metrics.timer_lag.observe(lag);
+            }
+        }
         recorded += fired;
         if !more_to_do(s, read, fired) {
             return Ok(recorded);
@@ -97,16 +106,16 @@ pub async fn sweep_reminders(s: &Sweeper, now: DateTime<Utc>) -> Result<usize, S
         after = due
             .last()
             .and_then(|r| r.reminder_due_at.map(|at| (at, r.id)));
-        let fired = stream::iter(due)
-            .map(|req| {
-                let span = info_span!("reminder_fire", request_id = %req.id);
-                fire_reminder(s, req, now).instrument(span)
-            })
-            .buffer_unordered(PARALLEL)
-            .filter(|fired| std::future::ready(*fired))
-            .count()
-            .await;
-        recorded += fired;
+        let mut appends = Vec::with_capacity(due.len());
+        for req in due {
+            if let Some(append) = reminder_append(s, req, now).await {
+                appends.push(append);
+            }
+        }
+        for done in record_all(s, appends).await.into_iter().flatten() {
+            s.state.metrics.reminders.inc_by(done.events.len() as u64);
+            recorded += 1;
+        }
         if read < usize::try_from(s.page).unwrap_or(usize::MAX) || s.stop.is_cancelled() {
             return Ok(recorded);
         }
@@ -144,59 +153,82 @@ fn append_for(
     }
 }
 
-/// Records one append; `Some` when this call recorded it. A duplicate key, a refusal (not
-/// due, wrong state: a click got there first) or a request that vanished is not an error.
+/// Records one append; `Some` when this call recorded it.
 async fn record(s: &Sweeper, append: Append) -> Option<Appended> {
     if s.stop.is_cancelled() {
         return None;
     }
-    match s.state.record(&append).await {
+    outcome(&append, s.state.record(&append).await)
+}
+
+/// Records a page of appends (one transaction, unless `batched` is off); `Some` for each
+/// that this call recorded, in order.
+async fn record_all(s: &Sweeper, appends: Vec<Append>) -> Vec<Option<Appended>> {
+    if s.stop.is_cancelled() || appends.is_empty() {
+        return appends.iter().map(|_| None).collect();
+    }
+    if !s.batched {
+        return stream::iter(appends)
+            .map(|append| record(s, append))
+            .buffered(PARALLEL)
+            .collect()
+            .await;
+    }
+    match s.state.record_batch(&appends).await {
+        Ok(results) => appends
+            .iter()
+            .zip(results)
+            .map(|(append, result)| outcome(append, result))
+            .collect(),
+        Err(e) => {
+            warn!(error.message = %e, error.cause_chain = ?e, appends = appends.len(), "scheduler events not recorded; the next sweep retries");
+            appends.iter().map(|_| None).collect()
+        }
+    }
+}
+
+/// What an append came to, for a sweep: a duplicate key, a refusal (not due, wrong state: a
+/// click got there first) or a request that vanished is not an error.
+fn outcome(append: &Append, result: Result<Appended, AppendError>) -> Option<Appended> {
+    match result {
         Ok(done) if done.duplicate => None,
         Ok(done) => {
             info!(state = %done.request.state, key = %append.idempotency_key, "scheduler recorded an event");
             Some(done)
         }
         Err(AppendError::Refused(refusal)) => {
-            debug!(%refusal, "scheduler event not recorded: the request moved on");
+            debug!(%refusal, key = %append.idempotency_key, "scheduler event not recorded: the request moved on");
             None
         }
         Err(AppendError::Conflict { .. } | AppendError::NotFound | AppendError::WrongButton(_)) => {
             None
         }
         Err(AppendError::Store(e)) => {
-            warn!(error.message = %e, error.cause_chain = ?e, "scheduler event not recorded; the next sweep retries");
+            warn!(error.message = %e, error.cause_chain = ?e, key = %append.idempotency_key, "scheduler event not recorded; the next sweep retries");
             None
         }
     }
 }
 
-async fn fire_timeout(
+fn timeout_append(
     s: &Sweeper,
     id: RequestId,
     deadline: Deadline,
     entered: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> bool {
+) -> Append {
     let event = match deadline.kind {
         DeadlineKind::CustomerConfirmation => Command::CustomerConfirmationTimeout,
         DeadlineKind::Activation => Command::ActivationTimeout,
     };
     let key = format!("timeout:{id}:{}:{}", stamp(entered), stamp(deadline.at));
-    let recorded = record(s, append_for(s, id, vec![event], now, key)).await;
-    if recorded.is_some() {
-        let lag = (now - deadline.at).num_milliseconds().max(0) as f64 / 1000.0;
-        s.state.metrics.timer_lag.observe(lag);
-    }
-    recorded.is_some()
+    append_for(s, id, vec![event], now, key)
 }
 
-async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
-    let Some(plan) = plan_reminder(&req, &s.state.settings.policy, now) else {
-        return false;
-    };
-    let Some(owner) = decision_owner(&req) else {
-        return false;
-    };
+/// The reminder due on `req` at `now`, if there is one to send and someone to send it to.
+async fn reminder_append(s: &Sweeper, req: Request, now: DateTime<Utc>) -> Option<Append> {
+    let plan = plan_reminder(&req, &s.state.settings.policy, now)?;
+    let owner = decision_owner(&req)?;
     let mut recipients = Vec::new();
     for party in &owner.parties {
         recipients.extend(s.state.roles.people(party).await);
@@ -212,7 +244,7 @@ async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
             decision = owner.decision,
             "a reminder is due but nobody could be resolved to receive it (an empty user group, or Slack did not answer); skipped until the next sweep"
         );
-        return false;
+        return None;
     }
     let mut commands = vec![Command::ReminderSent {
         slot: plan.slot.clone(),
@@ -232,9 +264,5 @@ async fn fire_reminder(s: &Sweeper, req: Request, now: DateTime<Utc>) -> bool {
         stamp(req.state_entered_at),
         plan.slot
     );
-    let recorded = record(s, append_for(s, req.id, commands, now, key)).await;
-    if let Some(done) = &recorded {
-        s.state.metrics.reminders.inc_by(done.events.len() as u64);
-    }
-    recorded.is_some()
+    Some(append_for(s, req.id, commands, now, key))
 }

@@ -1,18 +1,20 @@
 //! Appending to the log: the one way state changes.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Connection, FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::rows::{upsert_request, RequestRow, REQUEST_COLUMNS};
+use super::rows::{upsert_requests, RequestRow, REQUEST_COLUMNS};
 use super::StoreError;
 use crate::domain::cost::cost_at_risk_cents;
 use crate::domain::log::step;
 use crate::domain::{
-    decide, effects_of, read_log, Actor, Command, Context, Event, LinearTrigger, Occurrence,
-    Policy, Recorded, RecordedEvent, Refusal, Request, RequestId, RequestNumber, SlackMessage,
-    StoredPayload, CURRENT_SCHEMA,
+    decide, effects_of, read_log, Actor, Command, Context, Effect, Event, LinearTrigger,
+    Occurrence, Policy, Recorded, RecordedEvent, Refusal, Request, RequestId, RequestNumber,
+    SlackMessage, StoredPayload, CURRENT_SCHEMA,
 };
 
 /// Which request an append is for.
@@ -268,7 +270,7 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
         });
     }
 
-    let (request_id, mut current) = match &append.target {
+    let (request_id, current) = match &append.target {
         Target::New(id) => (*id, None),
         Target::Existing(id) => {
             let r = load_for_update(&mut tx, *id, true)
@@ -287,20 +289,222 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
             (button.request, Some(r))
         }
     };
-    let mut pending = Vec::with_capacity(append.commands.len());
-    for (i, command) in append.commands.iter().enumerate() {
-        let command = match (command, &current) {
-            (Command::Submitted { details, .. }, None) => {
-                let n: i64 = sqlx::query_scalar("SELECT nextval('capacity.request_number_seq')")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                Command::Submitted {
-                    number: RequestNumber(n),
-                    details: details.clone(),
+    // A new request's number comes from the database sequence, before `decide` sees it.
+    let mut commands = append.commands.clone();
+    if let (Some(Command::Submitted { number, .. }), None) = (commands.first_mut(), &current) {
+        *number = RequestNumber(
+            sqlx::query_scalar::<_, i64>("SELECT nextval('capacity.request_number_seq')")
+                .fetch_one(&mut *tx)
+                .await?,
+        );
+    }
+    let (pending, last) = match decide_all(current, request_id, append, &commands) {
+        Ok(done) => done,
+        Err(Undecided::Stale { seen, now_at }) => {
+            let winner = first_event_after(&mut tx, request_id, seen).await?;
+            return Err(AppendError::Conflict {
+                current: now_at,
+                winner: winner.map(Box::new),
+            });
+        }
+        Err(Undecided::Not(e)) => return Err(e),
+    };
+    let mut rows = Rows::default();
+    rows.push(append, pending, &last)?;
+    let recorded = rows.write(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Appended {
+        request: last,
+        events: recorded.into_iter().next().unwrap_or_default(),
+        duplicate: false,
+    })
+}
+
+/// Records many appends to existing requests in one transaction, each as [`append`] would:
+/// its idempotency key (a key recorded before gives back its first result and writes
+/// nothing), its expected version, `decide` for each append in the order given (two appends
+/// to one request see each other's events), and its outbox rows in event order. A refusal or
+/// a stale version is that append's result; the rest of the batch is written. Returns one
+/// result per append, in order.
+///
+/// `Err` when the transaction itself failed (a statement was rejected, the database went
+/// away): then nothing of the batch was written, and the caller may record the appends one
+/// at a time (`AppState::record_batch` does), so a row the database rejects costs the others
+/// only their speed.
+///
+/// Every append's key is locked (advisory, in hash order) before any request row, and the
+/// rows are locked in id order, so two replicas sweeping the same rows wait for each other
+/// instead of deadlocking, and the second finds the first's keys recorded. Appends the batch
+/// does not take (a new request, a clicked button, a key given twice) are recorded by
+/// [`append`]'s transaction after the batch commits.
+pub async fn append_batch(
+    pool: &PgPool,
+    appends: &[Append],
+) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
+    if appends.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = match tokio::time::timeout(ACQUIRE_BUDGET, pool.acquire()).await {
+        Ok(conn) => conn.map_err(StoreError::Unreachable)?,
+        Err(_) => return Err(StoreError::Unreachable(sqlx::Error::PoolTimedOut)),
+    };
+    let appends = appends.to_vec();
+    // In a task of its own for the reason `append` gives.
+    let transaction = tokio::spawn(async move { batch_on(&mut conn, &appends).await });
+    match transaction.await {
+        Ok(Ok(results)) => Ok(results),
+        Ok(Err(AppendError::Store(e))) => Err(e),
+        Ok(Err(e)) => Err(StoreError::Corrupt(format!(
+            "a batch failed as a whole: {e}"
+        ))),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Unreachable(sqlx::Error::PoolClosed)),
+    }
+}
+
+async fn batch_on(
+    conn: &mut PgConnection,
+    appends: &[Append],
+) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+    let mut results: Vec<Option<Result<Appended, AppendError>>> =
+        appends.iter().map(|_| None).collect();
+    // Which appends the batch takes, and which key each of their events would have.
+    let mut batched: Vec<(usize, RequestId)> = Vec::with_capacity(appends.len());
+    let mut deferred = Vec::new();
+    let mut owner_of_key: HashMap<String, usize> = HashMap::new();
+    for (i, a) in appends.iter().enumerate() {
+        match a.target {
+            Target::Existing(id) if !owner_of_key.contains_key(&a.idempotency_key) => {
+                for n in 0..a.commands.len().max(1) {
+                    owner_of_key.insert(batch_key(&a.idempotency_key, n), i);
                 }
+                batched.push((i, id));
             }
-            _ => command.clone(),
-        };
+            _ => deferred.push(i),
+        }
+    }
+    if !batched.is_empty() {
+        let mut tx = conn.begin().await.map_err(StoreError::Unreachable)?;
+        let keys: Vec<&str> = batched
+            .iter()
+            .map(|&(i, _)| appends[i].idempotency_key.as_str())
+            .collect();
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(h) FROM \
+             (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys",
+        )
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
+        let all_keys: Vec<&str> = owner_of_key.keys().map(String::as_str).collect();
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events \
+             WHERE idempotency_key = ANY($1) ORDER BY request_id, seq"
+        )))
+        .bind(&all_keys)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut recorded_before: HashMap<usize, Vec<EventRow>> = HashMap::new();
+        for row in rows {
+            if let Some(&i) = owner_of_key.get(&row.idempotency_key) {
+                recorded_before.entry(i).or_default().push(row);
+            }
+        }
+        let ids: Vec<Uuid> = batched.iter().map(|&(_, id)| id.0).collect();
+        let rows: Vec<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests \
+             WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+        )))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut current: HashMap<RequestId, Request> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let r = row.into_request()?;
+            current.insert(r.id, r);
+        }
+
+        let mut rows = Rows::default();
+        let mut written: Vec<(usize, Request)> = Vec::new();
+        for &(i, id) in &batched {
+            let a = &appends[i];
+            if let Some(before) = recorded_before.remove(&i) {
+                let events = read_these(&mut tx, before).await?;
+                results[i] = Some(match current.get(&id) {
+                    Some(request) => Ok(Appended {
+                        request: request.clone(),
+                        events,
+                        duplicate: true,
+                    }),
+                    None => Err(AppendError::NotFound),
+                });
+                continue;
+            }
+            let Some(request) = current.get(&id).cloned() else {
+                results[i] = Some(Err(AppendError::NotFound));
+                continue;
+            };
+            match decide_all(Some(request), id, a, &a.commands) {
+                Ok((pending, last)) => {
+                    rows.push(a, pending, &last)?;
+                    current.insert(id, last.clone());
+                    written.push((i, last));
+                }
+                Err(Undecided::Stale { seen, now_at }) => {
+                    let winner = first_event_after(&mut tx, id, seen).await?;
+                    results[i] = Some(Err(AppendError::Conflict {
+                        current: now_at,
+                        winner: winner.map(Box::new),
+                    }));
+                }
+                Err(Undecided::Not(e)) => results[i] = Some(Err(e)),
+            }
+        }
+        if !written.is_empty() {
+            let recorded = rows.write(&mut tx).await?;
+            for ((i, request), events) in written.into_iter().zip(recorded) {
+                results[i] = Some(Ok(Appended {
+                    request,
+                    events,
+                    duplicate: false,
+                }));
+            }
+        }
+        tx.commit().await?;
+    }
+    for i in deferred {
+        results[i] = Some(append_on(conn, &appends[i]).await);
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(AppendError::NotFound)))
+        .collect())
+}
+
+/// What deciding one append's commands came to: each event with the request after it and
+/// the effects it asks for.
+type Pending = Vec<(Event, Request, Vec<Effect>)>;
+
+/// Why an append's commands produced nothing to write.
+enum Undecided {
+    /// The button's version is stale; the caller looks up the winner.
+    Stale {
+        seen: i32,
+        now_at: i32,
+    },
+    Not(AppendError),
+}
+
+/// Decides `commands` in order, each against the request as the events before it left it,
+/// and folds every event. Pure: nothing is read or written.
+fn decide_all(
+    mut current: Option<Request>,
+    request_id: RequestId,
+    append: &Append,
+    commands: &[Command],
+) -> Result<(Pending, Request), Undecided> {
+    let mut pending = Vec::with_capacity(commands.len());
+    for (i, command) in commands.iter().enumerate() {
         let ctx = Context {
             request_id,
             actor: &append.actor,
@@ -312,67 +516,26 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
                 None
             },
         };
-        let events = match decide(current.as_ref(), &command, &ctx) {
+        let events = match decide(current.as_ref(), command, &ctx) {
             Ok(events) => events,
             Err(Refusal::StaleVersion {
                 seen,
                 current: now_at,
-            }) => {
-                let winner = first_event_after(&mut tx, request_id, seen).await?;
-                return Err(AppendError::Conflict {
-                    current: now_at,
-                    winner: winner.map(Box::new),
-                });
-            }
-            Err(refusal) => return Err(AppendError::Refused(refusal)),
+            }) => return Err(Undecided::Stale { seen, now_at }),
+            Err(refusal) => return Err(Undecided::Not(AppendError::Refused(refusal))),
         };
         for event in events {
-            let next = fold_new(current.as_ref(), request_id, &event, append)?;
+            let next =
+                fold_new(current.as_ref(), request_id, &event, append).map_err(Undecided::Not)?;
             let effects = effects_of(current.as_ref(), &next, &event, append.linear);
             pending.push((event, next.clone(), effects));
             current = Some(next);
         }
     }
-    let Some(last) = current else {
-        return Err(AppendError::Refused(Refusal::NoSuchRequest));
-    };
-    upsert_request(&mut tx, &last).await?;
-
-    let mut recorded = Vec::with_capacity(pending.len());
-    let mut outbox = OutboxRows::default();
-    for (i, (event, after, effects)) in pending.into_iter().enumerate() {
-        let rec = insert_event(&mut tx, append, i, event, &after).await?;
-        for effect in effects {
-            outbox.push(rec.id, &effect)?;
-        }
-        recorded.push(rec);
+    match current {
+        Some(last) => Ok((pending, last)),
+        None => Err(Undecided::Not(AppendError::Refused(Refusal::NoSuchRequest))),
     }
-    // Every outbox row in one statement, in effect order (each row's id comes from the
-    // sequence as `unnest` yields it), with a wake-up hint for the workers that is delivered
-    // only if the transaction commits.
-    sqlx::query(
-        "WITH queued AS ( \
-           INSERT INTO capacity.outbox (request_id, event_id, effect, lane, next_attempt_at, created_at) \
-           SELECT $1, e.event_id, e.effect::jsonb, e.lane, $2, $2 \
-           FROM unnest($3::uuid[], $4::text[], $5::text[]) AS e (event_id, effect, lane) \
-           RETURNING 1) \
-         SELECT pg_notify($7, $6), (SELECT count(*) FROM queued)",
-    )
-    .bind(request_id.0)
-    .bind(append.now)
-    .bind(&outbox.event_ids)
-    .bind(&outbox.effects)
-    .bind(&outbox.lanes)
-    .bind(request_id.0.to_string())
-    .bind(super::OUTBOX_CHANNEL)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Appended {
-        request: last,
-        events: recorded,
-        duplicate: false,
-    })
 }
 
 /// Folds an event `decide` just produced, exactly as every later reader will fold it.
@@ -397,80 +560,204 @@ fn fold_new(
     })
 }
 
-/// The outbox rows of one append, as the columns of one `INSERT … SELECT FROM unnest`.
+/// The rows of one or more appends, as the columns of one multi-row
+/// `INSERT … SELECT FROM unnest` per table: a batch of any size writes its projections, its
+/// events and its outbox rows in three statements. Rows go in as they were pushed, so each
+/// outbox row's id (from the sequence, as `unnest` yields it) follows event order within a
+/// request, as one append at a time would have it.
+#[derive(Default)]
+struct Rows {
+    events: EventColumns,
+    /// Each append's events, their `recorded_at` filled in when the rows come back.
+    recorded: Vec<Vec<RecordedEvent>>,
+    /// Each request once, as its last event in the batch left it.
+    projections: Vec<Request>,
+    outbox: OutboxRows,
+}
+
+#[derive(Default)]
+struct EventColumns {
+    id: Vec<Uuid>,
+    request_id: Vec<Uuid>,
+    seq: Vec<i32>,
+    kind: Vec<&'static str>,
+    payload: Vec<String>,
+    actor: Vec<String>,
+    actor_team: Vec<Option<String>>,
+    actor_detail: Vec<String>,
+    policy: Vec<String>,
+    version_after: Vec<i32>,
+    state_after: Vec<&'static str>,
+    deadline_after: Vec<Option<DateTime<Utc>>>,
+    cost_at_risk_cents: Vec<Option<i64>>,
+    idempotency_key: Vec<String>,
+    envelope_id: Vec<Option<String>>,
+    occurred_at: Vec<DateTime<Utc>>,
+}
+
 #[derive(Default)]
 struct OutboxRows {
-    event_ids: Vec<Uuid>,
-    effects: Vec<String>,
-    lanes: Vec<&'static str>,
+    request_id: Vec<Uuid>,
+    event_id: Vec<Uuid>,
+    effect: Vec<String>,
+    lane: Vec<&'static str>,
+    at: Vec<DateTime<Utc>>,
 }
 
-impl OutboxRows {
-    fn push(&mut self, event_id: Uuid, effect: &crate::domain::Effect) -> Result<(), AppendError> {
-        let json = serde_json::to_string(effect)
-            .map_err(|e| StoreError::Corrupt(format!("an effect could not be encoded: {e}")))?;
-        self.event_ids.push(event_id);
-        self.effects.push(json);
-        self.lanes.push(effect.lane());
+fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("{what} could not be encoded: {e}")))
+}
+
+impl Rows {
+    /// Adds one append's decided events; `last` is the request after the last of them.
+    fn push(
+        &mut self,
+        append: &Append,
+        pending: Pending,
+        last: &Request,
+    ) -> Result<(), StoreError> {
+        let actor_label = append.actor.label();
+        let actor_team = match &append.actor {
+            Actor::User { team, .. } => Some(team.to_string()),
+            _ => None,
+        };
+        let actor_detail = encode("an actor", &append.actor)?;
+        let policy = encode("a policy", &append.policy)?;
+        let mut recorded = Vec::with_capacity(pending.len());
+        for (i, (event, after, effects)) in pending.into_iter().enumerate() {
+            let id = Uuid::now_v7();
+            let key = batch_key(&append.idempotency_key, i);
+            let cost = cost_at_risk_cents(&after, append.now);
+            let e = &mut self.events;
+            e.id.push(id);
+            e.request_id.push(after.id.0);
+            e.seq.push(after.seq);
+            e.kind.push(event.kind().as_str());
+            e.payload.push(encode("an event", &event)?);
+            e.actor.push(actor_label.clone());
+            e.actor_team.push(actor_team.clone());
+            e.actor_detail.push(actor_detail.clone());
+            e.policy.push(policy.clone());
+            e.version_after.push(after.version);
+            e.state_after.push(after.state.as_str());
+            e.deadline_after.push(after.deadline.map(|d| d.at));
+            e.cost_at_risk_cents.push(cost);
+            e.idempotency_key.push(key.clone());
+            e.envelope_id.push(append.envelope_id.clone());
+            e.occurred_at.push(append.now);
+            for effect in effects {
+                let o = &mut self.outbox;
+                o.request_id.push(after.id.0);
+                o.event_id.push(id);
+                o.effect.push(encode("an effect", &effect)?);
+                o.lane.push(effect.lane());
+                o.at.push(append.now);
+            }
+            recorded.push(RecordedEvent {
+                id,
+                request_id: after.id,
+                seq: after.seq,
+                event,
+                actor: append.actor.clone(),
+                policy: append.policy.clone(),
+                version_after: after.version,
+                state_after: after.state,
+                deadline_after: after.deadline.map(|d| d.at),
+                cost_at_risk_cents: cost,
+                idempotency_key: key,
+                envelope_id: append.envelope_id.clone(),
+                occurred_at: append.now,
+                // Set by the database (`clock_timestamp()`); filled in by `write`.
+                recorded_at: append.now,
+            });
+        }
+        self.recorded.push(recorded);
+        match self.projections.iter_mut().find(|r| r.id == last.id) {
+            Some(earlier) => *earlier = last.clone(),
+            None => self.projections.push(last.clone()),
+        }
         Ok(())
     }
-}
 
-async fn insert_event(
-    conn: &mut PgConnection,
-    append: &Append,
-    index: usize,
-    event: Event,
-    after: &Request,
-) -> Result<RecordedEvent, AppendError> {
-    let id = Uuid::now_v7();
-    let key = batch_key(&append.idempotency_key, index);
-    let actor_team = match &append.actor {
-        Actor::User { team, .. } => Some(team.to_string()),
-        _ => None,
-    };
-    let cost = cost_at_risk_cents(after, append.now);
-    let recorded_at: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO capacity.capacity_request_events (id, request_id, seq, kind, schema_version, \
-         payload, actor, actor_team, actor_detail, policy, version_after, state_after, \
-         deadline_after, cost_at_risk_cents, idempotency_key, envelope_id, occurred_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING recorded_at",
-    )
-    .bind(id)
-    .bind(after.id.0)
-    .bind(after.seq)
-    .bind(event.kind().as_str())
-    .bind(CURRENT_SCHEMA)
-    .bind(sqlx::types::Json(&event))
-    .bind(append.actor.label())
-    .bind(actor_team)
-    .bind(sqlx::types::Json(&append.actor))
-    .bind(sqlx::types::Json(&append.policy))
-    .bind(after.version)
-    .bind(after.state.as_str())
-    .bind(after.deadline.map(|d| d.at))
-    .bind(cost)
-    .bind(&key)
-    .bind(append.envelope_id.as_deref())
-    .bind(append.now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(RecordedEvent {
-        id,
-        request_id: after.id,
-        seq: after.seq,
-        event,
-        actor: append.actor.clone(),
-        policy: append.policy.clone(),
-        version_after: after.version,
-        state_after: after.state,
-        deadline_after: after.deadline.map(|d| d.at),
-        cost_at_risk_cents: cost,
-        idempotency_key: key,
-        envelope_id: append.envelope_id.clone(),
-        occurred_at: append.now,
-        recorded_at,
-    })
+    /// Writes every row, and returns each append's events as recorded.
+    async fn write(
+        mut self,
+        conn: &mut PgConnection,
+    ) -> Result<Vec<Vec<RecordedEvent>>, AppendError> {
+        let projections: Vec<&Request> = self.projections.iter().collect();
+        upsert_requests(&mut *conn, &projections).await?;
+        let e = &self.events;
+        let stamped: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "INSERT INTO capacity.capacity_request_events (id, request_id, seq, kind, \
+             schema_version, payload, actor, actor_team, actor_detail, policy, version_after, \
+             state_after, deadline_after, cost_at_risk_cents, idempotency_key, envelope_id, \
+             occurred_at) \
+             SELECT id, request_id, seq, kind, $17, payload::jsonb, actor, actor_team, \
+                    actor_detail::jsonb, policy::jsonb, version_after, state_after, \
+                    deadline_after, cost, key, envelope_id, occurred_at \
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::text[], \
+                         $7::text[], $8::text[], $9::text[], $10::int4[], $11::text[], \
+                         $12::timestamptz[], $13::int8[], $14::text[], $15::text[], \
+                         $16::timestamptz[]) \
+               AS e (id, request_id, seq, kind, payload, actor, actor_team, actor_detail, \
+                     policy, version_after, state_after, deadline_after, cost, key, \
+                     envelope_id, occurred_at) \
+             RETURNING id, recorded_at",
+        )
+        .bind(&e.id)
+        .bind(&e.request_id)
+        .bind(&e.seq)
+        .bind(&e.kind)
+        .bind(&e.payload)
+        .bind(&e.actor)
+        .bind(&e.actor_team)
+        .bind(&e.actor_detail)
+        .bind(&e.policy)
+        .bind(&e.version_after)
+        .bind(&e.state_after)
+        .bind(&e.deadline_after)
+        .bind(&e.cost_at_risk_cents)
+        .bind(&e.idempotency_key)
+        .bind(&e.envelope_id)
+        .bind(&e.occurred_at)
+        .bind(CURRENT_SCHEMA)
+        .fetch_all(&mut *conn)
+        .await?;
+        let stamped: HashMap<Uuid, DateTime<Utc>> = stamped.into_iter().collect();
+        for rec in self.recorded.iter_mut().flatten() {
+            if let Some(at) = stamped.get(&rec.id) {
+                rec.recorded_at = *at;
+            }
+        }
+        // Every outbox row in one statement, with a wake-up hint for the workers that is
+        // delivered only if the transaction commits.
+        let o = &self.outbox;
+        let hint = self
+            .projections
+            .first()
+            .map(|r| r.id.0.to_string())
+            .unwrap_or_default();
+        sqlx::query(
+            "WITH queued AS ( \
+               INSERT INTO capacity.outbox (request_id, event_id, effect, lane, next_attempt_at, created_at) \
+               SELECT o.request_id, o.event_id, o.effect::jsonb, o.lane, o.at, o.at \
+               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) \
+                 AS o (request_id, event_id, effect, lane, at) \
+               RETURNING 1) \
+             SELECT pg_notify($7, $6), (SELECT count(*) FROM queued)",
+        )
+        .bind(&o.request_id)
+        .bind(&o.event_id)
+        .bind(&o.effect)
+        .bind(&o.lane)
+        .bind(&o.at)
+        .bind(hint)
+        .bind(super::OUTBOX_CHANNEL)
+        .execute(&mut *conn)
+        .await?;
+        Ok(self.recorded)
+    }
 }
 
 async fn recorded_batch(

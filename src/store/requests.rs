@@ -75,7 +75,7 @@ pub async fn all_ids(pool: &PgPool) -> Result<Vec<RequestId>, StoreError> {
 /// Overwrites a projection row with `request` (used by `replay --fix`).
 pub async fn overwrite(pool: &PgPool, request: &Request) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
-    super::rows::upsert_request(&mut conn, request).await?;
+    super::rows::upsert_requests(&mut conn, &[request]).await?;
     Ok(())
 }
 

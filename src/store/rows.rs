@@ -133,8 +133,16 @@ impl RequestRow {
     }
 }
 
-/// Writes the whole projection row for `r` (insert or overwrite).
-pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Result<(), sqlx::Error> {
+/// Writes the whole projection row of each request (insert or overwrite), in one statement
+/// whatever their number. Each request at most once: one statement cannot update a row twice.
+pub async fn upsert_requests(
+    conn: &mut sqlx::PgConnection,
+    requests: &[&Request],
+) -> Result<(), sqlx::Error> {
+    let mut c = ProjectionColumns::default();
+    for r in requests {
+        c.push(r).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    }
     sqlx::query(
         "INSERT INTO capacity.capacity_requests (id, number, state, version, seq, requester, \
          requester_team, commercial_owner, technical_owner, customer, details, finance_required, \
@@ -142,7 +150,22 @@ pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Resul
          capacity_ended_at, capacity_released, pending_cancellation, close_reason, \
          state_entered_at, reminders_sent, reminder_due_at, created_at, updated_at, attention, \
          review_due_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28) \
+         SELECT id, number, state, version, seq, requester, requester_team, commercial_owner, \
+           technical_owner, customer, details::jsonb, finance_required, approvals::jsonb, \
+           deadline_kind, deadline_at, expired_from, capacity_committed_at, capacity_ended_at, \
+           capacity_released, pending_cancellation::jsonb, close_reason, state_entered_at, \
+           reminders_sent, reminder_due_at, created_at, updated_at, attention::jsonb, review_due_at \
+         FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::int4[], $5::int4[], $6::text[], \
+           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], \
+           $14::text[], $15::timestamptz[], $16::text[], $17::timestamptz[], $18::timestamptz[], \
+           $19::bool[], $20::text[], $21::text[], $22::timestamptz[], $23::int4[], \
+           $24::timestamptz[], $25::timestamptz[], $26::timestamptz[], $27::text[], \
+           $28::timestamptz[]) \
+           AS r (id, number, state, version, seq, requester, requester_team, commercial_owner, \
+           technical_owner, customer, details, finance_required, approvals, deadline_kind, \
+           deadline_at, expired_from, capacity_committed_at, capacity_ended_at, capacity_released, \
+           pending_cancellation, close_reason, state_entered_at, reminders_sent, reminder_due_at, \
+           created_at, updated_at, attention, review_due_at) \
          ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, state = EXCLUDED.state, \
          version = EXCLUDED.version, seq = EXCLUDED.seq, requester = EXCLUDED.requester, \
          requester_team = EXCLUDED.requester_team, commercial_owner = EXCLUDED.commercial_owner, \
@@ -159,39 +182,113 @@ pub async fn upsert_request(conn: &mut sqlx::PgConnection, r: &Request) -> Resul
          created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
          attention = EXCLUDED.attention, review_due_at = EXCLUDED.review_due_at",
     )
-    .bind(r.id.0)
-    .bind(r.number.0)
-    .bind(r.state.as_str())
-    .bind(r.version)
-    .bind(r.seq)
-    .bind(r.requester.as_str())
-    .bind(r.requester_team.as_str())
-    .bind(r.commercial_owner.as_ref().map(UserId::as_str))
-    .bind(r.technical_owner.as_ref().map(UserId::as_str))
-    .bind(&r.details.customer)
-    .bind(sqlx::types::Json(&r.details))
-    .bind(r.finance_required)
-    .bind(sqlx::types::Json(&r.approvals))
-    .bind(r.deadline.map(|d| d.kind.as_str()))
-    .bind(r.deadline.map(|d| d.at))
-    .bind(r.expired_from.map(DeadlineKind::as_str))
-    .bind(r.capacity.committed_at)
-    .bind(r.capacity.ended_at)
-    .bind(r.capacity.released)
-    .bind(r.pending_cancellation.as_ref().map(sqlx::types::Json))
-    .bind(r.close_reason.as_deref())
-    .bind(r.state_entered_at)
-    .bind(i32::try_from(r.reminders_sent).unwrap_or(i32::MAX))
-    .bind(r.reminder_due_at)
-    .bind(r.created_at)
-    .bind(r.updated_at)
-    .bind(sqlx::types::Json(&r.attention))
-    .bind(
-        r.attention
-            .review_pending()
-            .and_then(|f| f.review_due_at),
-    )
+    .bind(&c.id)
+    .bind(&c.number)
+    .bind(&c.state)
+    .bind(&c.version)
+    .bind(&c.seq)
+    .bind(&c.requester)
+    .bind(&c.requester_team)
+    .bind(&c.commercial_owner)
+    .bind(&c.technical_owner)
+    .bind(&c.customer)
+    .bind(&c.details)
+    .bind(&c.finance_required)
+    .bind(&c.approvals)
+    .bind(&c.deadline_kind)
+    .bind(&c.deadline_at)
+    .bind(&c.expired_from)
+    .bind(&c.capacity_committed_at)
+    .bind(&c.capacity_ended_at)
+    .bind(&c.capacity_released)
+    .bind(&c.pending_cancellation)
+    .bind(&c.close_reason)
+    .bind(&c.state_entered_at)
+    .bind(&c.reminders_sent)
+    .bind(&c.reminder_due_at)
+    .bind(&c.created_at)
+    .bind(&c.updated_at)
+    .bind(&c.attention)
+    .bind(&c.review_due_at)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Projection rows as columns, for `upsert_requests`; JSON columns as text, cast in SQL.
+#[derive(Default)]
+struct ProjectionColumns {
+    id: Vec<Uuid>,
+    number: Vec<i64>,
+    state: Vec<&'static str>,
+    version: Vec<i32>,
+    seq: Vec<i32>,
+    requester: Vec<String>,
+    requester_team: Vec<String>,
+    commercial_owner: Vec<Option<String>>,
+    technical_owner: Vec<Option<String>>,
+    customer: Vec<String>,
+    details: Vec<String>,
+    finance_required: Vec<bool>,
+    approvals: Vec<String>,
+    deadline_kind: Vec<Option<&'static str>>,
+    deadline_at: Vec<Option<DateTime<Utc>>>,
+    expired_from: Vec<Option<&'static str>>,
+    capacity_committed_at: Vec<Option<DateTime<Utc>>>,
+    capacity_ended_at: Vec<Option<DateTime<Utc>>>,
+    capacity_released: Vec<bool>,
+    pending_cancellation: Vec<Option<String>>,
+    close_reason: Vec<Option<String>>,
+    state_entered_at: Vec<DateTime<Utc>>,
+    reminders_sent: Vec<i32>,
+    reminder_due_at: Vec<Option<DateTime<Utc>>>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    attention: Vec<String>,
+    review_due_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl ProjectionColumns {
+    fn push(&mut self, r: &Request) -> Result<(), serde_json::Error> {
+        self.id.push(r.id.0);
+        self.number.push(r.number.0);
+        self.state.push(r.state.as_str());
+        self.version.push(r.version);
+        self.seq.push(r.seq);
+        self.requester.push(r.requester.as_str().to_string());
+        self.requester_team
+            .push(r.requester_team.as_str().to_string());
+        self.commercial_owner
+            .push(r.commercial_owner.as_ref().map(|u| u.as_str().to_string()));
+        self.technical_owner
+            .push(r.technical_owner.as_ref().map(|u| u.as_str().to_string()));
+        self.customer.push(r.details.customer.clone());
+        self.details.push(serde_json::to_string(&r.details)?);
+        self.finance_required.push(r.finance_required);
+        self.approvals.push(serde_json::to_string(&r.approvals)?);
+        self.deadline_kind.push(r.deadline.map(|d| d.kind.as_str()));
+        self.deadline_at.push(r.deadline.map(|d| d.at));
+        self.expired_from
+            .push(r.expired_from.map(DeadlineKind::as_str));
+        self.capacity_committed_at.push(r.capacity.committed_at);
+        self.capacity_ended_at.push(r.capacity.ended_at);
+        self.capacity_released.push(r.capacity.released);
+        self.pending_cancellation.push(
+            r.pending_cancellation
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        );
+        self.close_reason.push(r.close_reason.clone());
+        self.state_entered_at.push(r.state_entered_at);
+        self.reminders_sent
+            .push(i32::try_from(r.reminders_sent).unwrap_or(i32::MAX));
+        self.reminder_due_at.push(r.reminder_due_at);
+        self.created_at.push(r.created_at);
+        self.updated_at.push(r.updated_at);
+        self.attention.push(serde_json::to_string(&r.attention)?);
+        self.review_due_at
+            .push(r.attention.review_pending().and_then(|f| f.review_due_at));
+        Ok(())
+    }
 }

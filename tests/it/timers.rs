@@ -4,6 +4,7 @@
 //! steps itself (the daemon's own cron jobs sweep too, with the same clock, which can only
 //! find what the test's call already recorded) and waits on the emulator's record.
 
+mod batch;
 mod deadlines;
 mod reminders;
 mod replicas;
