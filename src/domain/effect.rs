@@ -33,19 +33,31 @@ pub enum Effect {
     PostWeeklyDigest {
         slot: chrono::DateTime<chrono::Utc>,
     },
+    /// Publish `user`'s App Home as the projection stands when delivered. Follows no event:
+    /// queued when the user opens Home and after request effects change what it shows, at
+    /// most one pending per user.
+    PublishHome {
+        user: UserId,
+    },
 }
+
+/// The outbox lane of App Home publishes (see `Effect::lane`).
+pub const HOME_LANE: &str = "home";
 
 impl Effect {
     /// Effects are delivered in order within a lane; lanes do not wait for each other.
     pub fn lane(&self) -> &'static str {
         match self {
             Effect::CreateLinearIssue | Effect::CommentLinearIssue => "linear",
+            // Its own lane, claimed only when no request effect is due: a Home is a view
+            // of requests, never ahead of the requests' own messages.
+            Effect::PublishHome { .. } => HOME_LANE,
             _ => "slack",
         }
     }
 
     /// Every effect's `name`, for metrics that must show each series from start-up.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "post_root_message",
         "update_root_message",
         "post_thread_reply",
@@ -54,6 +66,7 @@ impl Effect {
         "comment_linear_issue",
         "fetch_permalink",
         "post_weekly_digest",
+        "publish_home",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -66,6 +79,7 @@ impl Effect {
             Effect::CommentLinearIssue => "comment_linear_issue",
             Effect::FetchPermalink => "fetch_permalink",
             Effect::PostWeeklyDigest { .. } => "post_weekly_digest",
+            Effect::PublishHome { .. } => "publish_home",
         }
     }
 }

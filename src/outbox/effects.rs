@@ -43,6 +43,9 @@ impl Deliverer {
         if let Effect::PostWeeklyDigest { slot } = &row.effect {
             return self.post_digest(*slot).await;
         }
+        if let Effect::PublishHome { user } = &row.effect {
+            return self.publish_home(user).await;
+        }
         let (Some(request_id), Some(event_id)) = (row.request_id, row.event_id) else {
             return Err(DeliveryError::Missing(format!(
                 "outbox row {} names no request",
@@ -252,6 +255,7 @@ impl Deliverer {
                 .await?;
             }
             Effect::PostWeeklyDigest { slot } => self.post_digest(*slot).await?,
+            Effect::PublishHome { user } => self.publish_home(user).await?,
             Effect::CommentLinearIssue => {
                 let linear = self.linear()?;
                 let links = store::requests::links(&self.state.pool, row.request_id).await?;

@@ -4,6 +4,7 @@
 //! - `effects`: what each `Effect` does against Slack and Linear.
 //! - `listen`: `LISTEN` wake-ups from committing transactions.
 //! - `digest`: the weekly digest's message and chart upload.
+//! - `home`: App Home publishes, and marking open Homes changed after request effects.
 //!
 //! Rows are leased (not locked) while a worker talks to Slack, so a slow or rate-limited
 //! call holds no database lock, and a worker that dies only delays its rows until the lease
@@ -12,6 +13,7 @@
 
 mod digest;
 mod effects;
+mod home;
 mod listen;
 mod worker;
 

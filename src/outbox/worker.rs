@@ -40,8 +40,21 @@ impl Deliverer {
     /// Claims one batch and delivers it. Returns how many rows were handled.
     pub async fn drain_once(&self) -> Result<usize, StoreError> {
         let now = self.state.clock.now();
-        let rows =
+        let mut rows =
             store::outbox::claim(&self.state.pool, &self.worker, now, now + LEASE, BATCH).await?;
+        // Homes only fill what room the request effects left: they are the lowest priority.
+        let room = BATCH - rows.len() as i64;
+        if room > 0 {
+            let homes = store::outbox::claim_homes(
+                &self.state.pool,
+                &self.worker,
+                now,
+                now + LEASE,
+                room,
+            )
+            .await?;
+            rows.extend(homes);
+        }
         let n = rows.len();
         // At most one row per request per batch, so the batch can go out concurrently.
         let results = join_all(rows.iter().map(|row| {
@@ -52,6 +65,7 @@ impl Deliverer {
         for result in results {
             result?;
         }
+        self.follow_homes(&rows).await;
         Ok(n)
     }
 

@@ -7,6 +7,7 @@
 
 mod away;
 mod click;
+pub mod home;
 mod intake;
 mod owner;
 mod reason;
@@ -90,6 +91,13 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
             if payload.pointer("/event/type").and_then(Value::as_str) == Some("user_change") =>
         {
             away::user_change(&state, payload, from).await;
+            None
+        }
+        EnvelopeKind::EventsApi
+            if payload.pointer("/event/type").and_then(Value::as_str)
+                == Some("app_home_opened") =>
+        {
+            home::opened(&state, payload).await;
             None
         }
         EnvelopeKind::EventsApi => {

@@ -157,6 +157,7 @@ fn lookup(method: &str) -> Option<(TokenKind, Method)> {
         "views.open" => (TokenKind::Bot, views::open),
         "views.update" => (TokenKind::Bot, views::update),
         "views.push" => (TokenKind::Bot, views::push),
+        "views.publish" => (TokenKind::Bot, views::publish),
         "files.getUploadURLExternal" => (TokenKind::Bot, files::get_upload_url_external),
         "files.completeUploadExternal" => (TokenKind::Bot, files::complete_upload_external),
         _ => return None,
