@@ -45,14 +45,9 @@ impl Deliverer {
         // Homes only fill what room the request effects left: they are the lowest priority.
         let room = BATCH - rows.len() as i64;
         if room > 0 {
-            let homes = store::outbox::claim_homes(
-                &self.state.pool,
-                &self.worker,
-                now,
-                now + LEASE,
-                room,
-            )
-            .await?;
+            let homes =
+                store::outbox::claim_homes(&self.state.pool, &self.worker, now, now + LEASE, room)
+                    .await?;
             rows.extend(homes);
         }
         let n = rows.len();

@@ -9,8 +9,8 @@ use std::cmp::Reverse;
 
 use chrono::{DateTime, Utc};
 use slack_morphism::blocks::{
-    SlackBlock, SlackBlockMarkDownText, SlackBlockPlainText, SlackContextBlock,
-    SlackDividerBlock, SlackHeaderBlock, SlackHomeView, SlackView,
+    SlackBlock, SlackBlockMarkDownText, SlackBlockPlainText, SlackContextBlock, SlackDividerBlock,
+    SlackHeaderBlock, SlackHomeView, SlackView,
 };
 
 use super::blocks::{id, section};
@@ -76,10 +76,22 @@ pub fn home_blocks(input: &HomeInput<'_>) -> Vec<SlackBlock> {
         .iter()
         .filter(|(r, _)| owns_decision(r, user, user_roles))
         .collect();
-    waiting.sort_by_key(|(r, _)| (r.deadline.map(|d| d.at).is_none(), r.deadline.map(|d| d.at), r.number));
-    blocks.push(header("waiting_header", format!("Waiting on you ({})", waiting.len())));
+    waiting.sort_by_key(|(r, _)| {
+        (
+            r.deadline.map(|d| d.at).is_none(),
+            r.deadline.map(|d| d.at),
+            r.number,
+        )
+    });
+    blocks.push(header(
+        "waiting_header",
+        format!("Waiting on you ({})", waiting.len()),
+    ));
     if waiting.is_empty() {
-        blocks.push(section("waiting_none", "Nothing waits on your decision.".into()));
+        blocks.push(section(
+            "waiting_none",
+            "Nothing waits on your decision.".into(),
+        ));
     }
     for (req, link) in waiting.iter().take(WAITING_MAX) {
         let mut text = vec![title(req, link.as_deref())];
@@ -93,33 +105,57 @@ pub fn home_blocks(input: &HomeInput<'_>) -> Vec<SlackBlock> {
             &format!("waiting:{}", req.number),
             clip(&text.join("\n"), SECTION_BUDGET),
         ));
-        if let Some(actions) = decision_actions_block_as(req, policy, actions_block_id(req.number)) {
+        if let Some(actions) = decision_actions_block_as(req, policy, actions_block_id(req.number))
+        {
             blocks.push(actions);
         }
     }
-    more(&mut blocks, "waiting_more", waiting.len(), WAITING_MAX, "requests waiting on you", "/capacity list waiting");
+    more(
+        &mut blocks,
+        "waiting_more",
+        waiting.len(),
+        WAITING_MAX,
+        "requests waiting on you",
+        "/capacity list waiting",
+    );
 
     // Your requests: the ones you asked for or own, newest first.
     blocks.push(divider("mine_divider"));
-    let mut mine: Vec<&(Request, Option<String>)> = requests
-        .iter()
-        .filter(|(r, _)| involves(r, user))
-        .collect();
+    let mut mine: Vec<&(Request, Option<String>)> =
+        requests.iter().filter(|(r, _)| involves(r, user)).collect();
     mine.sort_by_key(|(r, _)| Reverse(r.number));
-    blocks.push(header("mine_header", format!("Your requests ({})", mine.len())));
+    blocks.push(header(
+        "mine_header",
+        format!("Your requests ({})", mine.len()),
+    ));
     let lines: Vec<String> = mine
         .iter()
         .take(MINE_MAX)
         .map(|(r, link)| {
-            let next = waiting_on(r, roles, policy, now).map_or(String::new(), |w| format!(" — {w}"));
-            format!("• {} — {}{next}", title(r, link.as_deref()), r.state.label())
+            let next =
+                waiting_on(r, roles, policy, now).map_or(String::new(), |w| format!(" — {w}"));
+            format!(
+                "• {} — {}{next}",
+                title(r, link.as_deref()),
+                r.state.label()
+            )
         })
         .collect();
     if lines.is_empty() {
-        blocks.push(section("mine_none", "You have no open requests. `/capacity` starts one.".into()));
+        blocks.push(section(
+            "mine_none",
+            "You have no open requests. `/capacity` starts one.".into(),
+        ));
     }
     blocks.extend(sections("mine", &lines));
-    more(&mut blocks, "mine_more", mine.len(), MINE_MAX, "of your requests", "/capacity list mine");
+    more(
+        &mut blocks,
+        "mine_more",
+        mine.len(),
+        MINE_MAX,
+        "of your requests",
+        "/capacity list mine",
+    );
 
     // Open requests: cost at risk first, then the stuck, then the oldest.
     blocks.push(divider("open_divider"));
@@ -138,7 +174,10 @@ pub fn home_blocks(input: &HomeInput<'_>) -> Vec<SlackBlock> {
     open.sort_by_key(|(r, _, cost, stuck)| (Reverse(*cost), !*stuck, r.number));
     let total: i64 = open.iter().map(|(_, _, c, _)| *c).sum();
     let stuck = open.iter().filter(|(_, _, _, s)| *s).count();
-    blocks.push(header("open_header", format!("Open requests ({})", open.len())));
+    blocks.push(header(
+        "open_header",
+        format!("Open requests ({})", open.len()),
+    ));
     blocks.push(section(
         "open_summary",
         format!(
@@ -166,7 +205,14 @@ pub fn home_blocks(input: &HomeInput<'_>) -> Vec<SlackBlock> {
         })
         .collect();
     blocks.extend(sections("open", &lines));
-    more(&mut blocks, "open_more", open.len(), OPEN_MAX, "open requests", "/capacity list");
+    more(
+        &mut blocks,
+        "open_more",
+        open.len(),
+        OPEN_MAX,
+        "open requests",
+        "/capacity list",
+    );
 
     blocks.push(
         SlackContextBlock::new(vec![SlackBlockMarkDownText::new(format!(
@@ -225,7 +271,10 @@ fn sections(prefix: &str, lines: &[String]) -> Vec<SlackBlock> {
     for line in lines {
         let line = clip(line, LINE_MAX);
         if !text.is_empty() && text.chars().count() + line.chars().count() + 1 > SECTION_BUDGET {
-            out.push(section(&format!("{prefix}:{}", out.len()), std::mem::take(&mut text)));
+            out.push(section(
+                &format!("{prefix}:{}", out.len()),
+                std::mem::take(&mut text),
+            ));
         }
         if !text.is_empty() {
             text.push('\n');
@@ -239,7 +288,14 @@ fn sections(prefix: &str, lines: &[String]) -> Vec<SlackBlock> {
 }
 
 /// "…and 280 more open requests: `/capacity list`".
-fn more(blocks: &mut Vec<SlackBlock>, block_id: &str, count: usize, shown: usize, what: &str, command: &str) {
+fn more(
+    blocks: &mut Vec<SlackBlock>,
+    block_id: &str,
+    count: usize,
+    shown: usize,
+    what: &str,
+    command: &str,
+) {
     if count > shown {
         blocks.push(
             SlackContextBlock::new(vec![SlackBlockMarkDownText::new(format!(

@@ -223,8 +223,16 @@ impl Emulator {
                 .get(user)
                 .ok_or_else(|| EmulatorError::NoSuchView(format!("the Home of {user}")))?;
             let location = format!("block {block_id} of {user}'s Home");
-            let block = home.blocks().as_array().into_iter().flatten().find(|b| b["block_id"] == block_id);
-            let block = block.cloned().map(|b| Value::Array(vec![b])).unwrap_or(Value::Array(vec![]));
+            let block = home
+                .blocks()
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|b| b["block_id"] == block_id);
+            let block = block
+                .cloned()
+                .map(|b| Value::Array(vec![b]))
+                .unwrap_or(Value::Array(vec![]));
             let view = home.json.clone();
             let action = button_action(st, &block, action_id, &location)?;
             let trigger = st.mint_trigger(user);

@@ -85,8 +85,7 @@ async fn click(
     let on_home = home::from_home(payload);
     if on_home && str_at(action, "/type") != Some("button") {
         return Err(Reply::Text(
-            "Home shows only decision buttons; use the request's message for anything else."
-                .into(),
+            "Home shows only decision buttons; use the request's message for anything else.".into(),
         ));
     }
     match str_at(action, "/type") {

@@ -64,7 +64,10 @@ pub async fn opened(state: &std::sync::Arc<AppState>, payload: &Value) {
     let opened = match parse_home_opened(payload) {
         Ok(o) => o,
         Err(why) => {
-            warn!(why, "refused a malformed app_home_opened event; nothing published");
+            warn!(
+                why,
+                "refused a malformed app_home_opened event; nothing published"
+            );
             return;
         }
     };
@@ -110,7 +113,8 @@ pub async fn check_click(
     action: &Value,
     value: &ActionValue,
 ) -> Result<(), Reply> {
-    let clicked_view = str_at(payload, "/view/id").or_else(|| str_at(payload, "/container/view_id"));
+    let clicked_view =
+        str_at(payload, "/view/id").or_else(|| str_at(payload, "/container/view_id"));
     let published = tokio::time::timeout(super::DB_BUDGET, store::home::view_id(&state.pool, user))
         .await
         .map_err(|_| Reply::NotRecorded)?

@@ -68,7 +68,10 @@ pub(crate) fn validate_home_view(view: &Value) -> Vec<String> {
     }
     for key in ["title", "submit", "close"] {
         if view.get(key).is_some() {
-            check.err(&format!("{key} is not allowed on a home view"), &format!("/view/{key}"));
+            check.err(
+                &format!("{key} is not allowed on a home view"),
+                &format!("/view/{key}"),
+            );
         }
     }
     check.max_len(&view["private_metadata"], 3000, "/view/private_metadata");
