@@ -137,3 +137,56 @@ pub async fn check_click(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn payload(event: Value) -> Value {
+        json!({"type": "event_callback", "event": event})
+    }
+
+    #[test]
+    fn slacks_app_home_opened_reads_as_a_typed_input() {
+        let opened = parse_home_opened(&payload(json!({
+            "type": "app_home_opened", "user": "U123ABC456", "channel": "D123ABC456",
+            "event_ts": "1515449522000016", "tab": "home",
+            "view": {"id": "V123ABC456", "type": "home"}
+        })))
+        .expect("parses");
+        assert_eq!(opened.tab, Tab::Home);
+        assert_eq!(opened.view_id.as_deref(), Some("V123ABC456"));
+        let messages = parse_home_opened(&payload(json!({
+            "type": "app_home_opened", "user": "U123ABC456", "tab": "messages"
+        })))
+        .expect("parses");
+        assert_eq!(messages.tab, Tab::Messages);
+        assert_eq!(messages.view_id, None);
+    }
+
+    #[test]
+    fn hostile_app_home_opened_events_are_refused_with_a_reason() {
+        let cases = [
+            json!({"type": "event_callback"}),
+            payload(json!("app_home_opened")),
+            payload(json!({"type": "app_home_opened", "tab": "home"})),
+            payload(json!({"type": "app_home_opened", "user": 42, "tab": "home"})),
+            payload(json!({"type": "app_home_opened", "user": "<!channel>", "tab": "home"})),
+            payload(json!({"type": "app_home_opened", "user": "U1", "tab": ["home"]})),
+            payload(
+                json!({"type": "app_home_opened", "user": "U1", "tab": "home",
+                           "view": {"id": "V1'; DROP TABLE x;--"}}),
+            ),
+            payload(
+                json!({"type": "app_home_opened", "user": "U1", "tab": "home",
+                           "view": {"id": "V".repeat(5000)}}),
+            ),
+        ];
+        for (n, case) in cases.iter().enumerate() {
+            let refused = parse_home_opened(case);
+            assert!(refused.is_err(), "case {n} refused: {refused:?}");
+            assert!(!refused.unwrap_err().is_empty());
+        }
+    }
+}
