@@ -69,7 +69,7 @@ pub(crate) fn validate_home_view(view: &Value) -> Vec<String> {
     for key in ["title", "submit", "close"] {
         if view.get(key).is_some() {
             check.err(
-                &format!("{key} is not allowed on a home view"),
+                format!("{key} is not allowed on a home view"),
                 &format!("/view/{key}"),
             );
         }
