@@ -165,6 +165,29 @@ mod tests {
         assert_eq!(messages.view_id, None);
     }
 
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/crates/slack-emulator/tests/fixtures/slack/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    #[test]
+    fn slacks_own_home_envelopes_parse() {
+        let opened = fixture("envelope_events_api_app_home_opened.json");
+        let parsed = parse_home_opened(&opened["payload"]).expect("parses");
+        assert_eq!(parsed.tab, Tab::Home);
+        assert_eq!(parsed.view_id.as_deref(), Some("V07R2H0ME01"));
+        let click = fixture("envelope_interactive_block_actions_home.json");
+        assert!(from_home(&click["payload"]));
+        assert_eq!(
+            str_at(&click["payload"], "/actions/0/block_id"),
+            Some(actions_block_id(crate::domain::RequestNumber(142)).as_str())
+        );
+    }
+
     #[test]
     fn hostile_app_home_opened_events_are_refused_with_a_reason() {
         let cases = [
