@@ -16,10 +16,10 @@ CREATE TABLE capacity.mention_replies (
 );
 
 -- A mention's reply follows no event, like the weekly digest: its outbox row names neither
--- a request nor an event.
+-- a request nor an event (the App Home's publish rows, allowed just before, stay allowed).
 ALTER TABLE capacity.outbox DROP CONSTRAINT outbox_subject;
 ALTER TABLE capacity.outbox
     ADD CONSTRAINT outbox_subject CHECK (
         (request_id IS NULL) = (event_id IS NULL)
         AND (request_id IS NOT NULL
-             OR effect->>'type' IN ('post_weekly_digest', 'post_mention_reply'))) NOT VALID;
+             OR effect->>'type' IN ('post_weekly_digest', 'publish_home', 'post_mention_reply'))) NOT VALID;

@@ -234,6 +234,25 @@ impl AppState {
     }
 
     /// Sends an ephemeral reply after the ack has gone out, so the ack never waits on Slack.
+    /// Tells `user` in their DM with the app why a click on Home was not recorded. Home has
+    /// no channel, so an ephemeral (which needs one the user is in) cannot be sent, and its
+    /// `block_actions` carry no `response_url`. A notice on the republished Home would be
+    /// overwritten by the next publish and wait out the coalescing window; the DM arrives at
+    /// once, notifies, and stays readable in the app's Messages tab beside Home.
+    pub fn tell_in_dm_later(&self, user: UserId, text: String) {
+        let api = self.api.clone();
+        self.tasks.spawn(async move {
+            let content = slack_morphism::SlackMessageContent::new().with_text(text);
+            let sent = async {
+                let dm = api.open_dm(user.as_str()).await?;
+                api.post_message(&dm, content, None).await
+            };
+            if let Err(e) = sent.await {
+                warn!(error.message = %e, %user, "could not tell a user why their click on Home was not recorded");
+            }
+        });
+    }
+
     pub fn tell_later(&self, channel: String, user: UserId, text: String) {
         let api = self.api.clone();
         self.tasks.spawn(async move {

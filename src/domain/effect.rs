@@ -44,19 +44,31 @@ pub enum Effect {
         thread_ts: String,
         numbers: Vec<RequestNumber>,
     },
+    /// Publish `user`'s App Home as the projection stands when delivered. Follows no event:
+    /// queued when the user opens Home and after request effects change what it shows, at
+    /// most one pending per user.
+    PublishHome {
+        user: UserId,
+    },
 }
+
+/// The outbox lane of App Home publishes (see `Effect::lane`).
+pub const HOME_LANE: &str = "home";
 
 impl Effect {
     /// Effects are delivered in order within a lane; lanes do not wait for each other.
     pub fn lane(&self) -> &'static str {
         match self {
             Effect::CreateLinearIssue | Effect::CommentLinearIssue => "linear",
+            // Its own lane, claimed only when no request effect is due: a Home is a view
+            // of requests, never ahead of the requests' own messages.
+            Effect::PublishHome { .. } => HOME_LANE,
             _ => "slack",
         }
     }
 
     /// Every effect's `name`, for metrics that must show each series from start-up.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "post_root_message",
         "update_root_message",
         "post_thread_reply",
@@ -67,6 +79,7 @@ impl Effect {
         "post_weekly_digest",
         "post_source_reply",
         "post_mention_reply",
+        "publish_home",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -81,6 +94,7 @@ impl Effect {
             Effect::PostWeeklyDigest { .. } => "post_weekly_digest",
             Effect::PostSourceReply => "post_source_reply",
             Effect::PostMentionReply { .. } => "post_mention_reply",
+            Effect::PublishHome { .. } => "publish_home",
         }
     }
 }

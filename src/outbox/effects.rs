@@ -123,6 +123,9 @@ impl Deliverer {
         {
             return self.post_mention_reply(channel, thread_ts, numbers).await;
         }
+        if let Effect::PublishHome { user } = &row.effect {
+            return self.publish_home(user).await;
+        }
         let (Some(request_id), Some(event_id)) = (row.request_id, row.event_id) else {
             return Err(DeliveryError::Missing(format!(
                 "outbox row {} names no request",
@@ -349,6 +352,7 @@ impl Deliverer {
                 numbers,
             } => self.post_mention_reply(channel, thread_ts, numbers).await?,
             Effect::PostSourceReply => self.post_source_reply(row.request_id, cache).await?,
+            Effect::PublishHome { user } => self.publish_home(user).await?,
             Effect::CommentLinearIssue => {
                 let linear = self.linear()?;
                 let links = self.links(row.request_id, cache).await?;

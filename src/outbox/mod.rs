@@ -6,6 +6,7 @@
 //! - `digest`: the weekly digest's message and chart upload.
 //! - `pace`: which Slack limit (method, channel) each effect meets; the pauses themselves
 //!   are `slack::pace`, shared through the context.
+//! - `home`: App Home publishes, and marking open Homes changed after request effects.
 //!
 //! Rows are leased (not locked) while a worker talks to Slack, so a slow or rate-limited
 //! call holds no database lock, and a worker that dies only delays its rows until the lease
@@ -21,6 +22,7 @@
 
 mod digest;
 mod effects;
+mod home;
 mod listen;
 mod pace;
 mod worker;

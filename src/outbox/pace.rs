@@ -17,6 +17,8 @@ pub(super) fn key_of(effect: &Effect, channel: &str) -> Option<Key> {
         // One reply per request made from a message, in a channel the request does not
         // name up front: paced by Slack's answer alone.
         Effect::PostSourceReply => None,
+        // Tier 4, per workspace: a Retry-After pauses every Home, never a request's messages.
+        Effect::PublishHome { .. } => Some("views.publish".into()),
         Effect::FetchPermalink
         | Effect::CreateLinearIssue
         | Effect::CommentLinearIssue

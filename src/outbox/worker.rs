@@ -69,7 +69,7 @@ impl Deliverer {
     pub async fn drain_once(&self) -> Result<usize, StoreError> {
         let now = self.state.clock.now();
         let lease_until = now + LEASE;
-        let rows = store::outbox::claim(
+        let mut rows = store::outbox::claim(
             &self.state.pool,
             &self.worker,
             now,
@@ -78,6 +78,15 @@ impl Deliverer {
             self.state.outbox.per_lane.max(1),
         )
         .await?;
+        // Homes only fill what room the request effects left: they are the lowest priority.
+        let room = self.state.outbox.lanes - rows.len() as i64;
+        if room > 0 {
+            let homes =
+                store::outbox::claim_homes(&self.state.pool, &self.worker, now, lease_until, room)
+                    .await?;
+            rows.extend(homes);
+        }
+        let followed = rows.clone();
         let n = rows.len();
         // A lane's rows in order; a row of no request is a lane of its own.
         let mut lanes: Vec<Vec<OutboxRow>> = Vec::new();
@@ -102,6 +111,7 @@ impl Deliverer {
         for result in results {
             result?;
         }
+        self.follow_homes(&followed).await;
         Ok(n)
     }
 

@@ -77,6 +77,20 @@ pub(crate) fn decision_actions_block(req: &Request, policy: &Policy) -> Option<S
     actions_with(req, decision_actions(req, policy), None)
 }
 
+/// The same buttons under another `block_id`: a Home lists many requests in one view, and
+/// Slack wants each block's id unique within it.
+pub(crate) fn decision_actions_block_as(
+    req: &Request,
+    policy: &Policy,
+    block_id: String,
+) -> Option<SlackBlock> {
+    let mut block = actions_with(req, decision_actions(req, policy), None)?;
+    if let SlackBlock::Actions(actions) = &mut block {
+        actions.block_id = Some(SlackBlockId(block_id));
+    }
+    Some(block)
+}
+
 /// The root message's actions block: the decision buttons and, beside them, the
 /// `more_actions` menu.
 pub(crate) fn root_actions_block(req: &Request, policy: &Policy) -> Option<SlackBlock> {

@@ -59,6 +59,28 @@ pub fn check_view(view: &SlackView) -> Result<(), String> {
     check.finish()
 }
 
+/// A Home tab view: ≤ 100 blocks, each block within its limits, unique block ids; no
+/// title (Home has none).
+pub fn check_home_view(view: &SlackView) -> Result<(), String> {
+    let mut check = Check::default();
+    let json = to_json(view, &mut check);
+    if json["type"] != "home" {
+        check.err("/type", "expected a home view");
+    }
+    let blocks = check.count("/blocks", json.get("blocks"), 1, VIEW_BLOCKS_MAX);
+    let mut ids = HashSet::new();
+    for (i, block) in blocks.iter().enumerate() {
+        check.block(&format!("/blocks/{i}"), block);
+        if !ids.insert(block["block_id"].to_string()) {
+            check.err(
+                &format!("/blocks/{i}/block_id"),
+                "block ids must be unique in a view",
+            );
+        }
+    }
+    check.finish()
+}
+
 /// An ephemeral or slash-command reply that is text only.
 pub fn check_text(text: &str) -> Result<(), String> {
     let mut check = Check::default();

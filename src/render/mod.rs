@@ -26,6 +26,7 @@ pub mod buttons;
 pub mod digest;
 pub mod dm;
 pub mod ephemeral;
+pub mod home;
 #[cfg(any(test, feature = "testkit"))]
 pub mod limits;
 pub mod linear;

@@ -296,6 +296,15 @@ impl SlackApi {
         Ok(())
     }
 
+    /// `views.publish`: `user`'s Home tab becomes `view`. Returns the Home view's id (a click
+    /// on Home names it). No `hash`: the outbox publishes each Home from one pending row at a
+    /// time, so there is no concurrent publisher to guard against.
+    pub async fn publish_view(&self, user: &str, view: SlackView) -> Result<String, ApiError> {
+        let req = SlackApiViewsPublishRequest::new(SlackUserId(user.into()), view);
+        let r = self.bot().views_publish(&req).await.map_err(classify)?;
+        Ok(r.view.state_params.id.0)
+    }
+
     pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ApiError> {
         let req = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.into()));
         let r = self

@@ -7,6 +7,7 @@
 pub mod absences;
 pub mod digests;
 pub mod events;
+pub mod home;
 pub mod mentions;
 pub mod outbox;
 pub mod owner_checks;

@@ -116,8 +116,8 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
 /// to the first one that is not deliverable (which, while its head is pending, only a lease
 /// of the same worker or a retry makes possible), so a lane's claim is always a prefix.
 ///
-/// Rows of no request (the weekly digest) wait on nothing; each is its own head and has
-/// nothing behind it.
+/// Digest rows belong to no request and wait on nothing; each is its own head. Home rows
+/// are left to [`claim_homes`].
 ///
 /// The head of each request's queue is found by skipping through the pending index one
 /// (request, lane) at a time, so a claim costs one index probe per request with anything
@@ -148,7 +148,8 @@ pub async fn claim(
          picked AS ( \
            SELECT c.id, c.request_id, c.lane FROM capacity.outbox c \
            JOIN (SELECT id FROM heads UNION ALL \
-                 SELECT id FROM capacity.outbox WHERE status = 'pending' AND request_id IS NULL) h \
+                 SELECT id FROM capacity.outbox WHERE status = 'pending' AND request_id IS NULL \
+                   AND lane <> 'home') h \
              ON h.id = c.id \
            WHERE c.status = 'pending' AND c.next_attempt_at <= $2 \
              AND (c.claimed_until IS NULL OR c.claimed_until < $2) \
@@ -268,6 +269,34 @@ pub async fn resume_after_outage(pool: &PgPool, now: DateTime<Utc>) -> Result<u6
     .execute(pool)
     .await?
     .rows_affected())
+}
+
+/// Leases up to `limit` due App Home publishes. The worker asks only when [`claim`] left
+/// room in its batch, so a Home is never published ahead of a due request effect: Homes
+/// are the lowest priority. Each row is one person's, so a batch holds no two of one Home.
+pub async fn claim_homes(
+    pool: &PgPool,
+    worker: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let rows: Vec<Raw> = sqlx::query_as(
+        "UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
+         FROM (SELECT id FROM capacity.outbox \
+               WHERE status = 'pending' AND lane = 'home' AND next_attempt_at <= $2 \
+                 AND (claimed_until IS NULL OR claimed_until < $2) \
+               ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) picked \
+         WHERE o.id = picked.id \
+         RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at",
+    )
+    .bind(worker)
+    .bind(now)
+    .bind(lease_until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(OutboxRow::from).collect())
 }
 
 pub async fn mark_delivered(

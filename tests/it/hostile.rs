@@ -615,3 +615,32 @@ async fn malformed_shortcuts_and_message_events_are_refused_or_dropped(pool: PgP
         .expect("a well-formed mention still gets its reply");
     h.stop().await;
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_malformed_app_home_opened_is_acked_and_publishes_nothing(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    for (n, event) in [
+        json!({"type": "app_home_opened", "tab": "home"}),
+        json!({"type": "app_home_opened", "user": "<!channel>", "tab": "home"}),
+        json!({"type": "app_home_opened", "user": REQUESTER, "tab": {"x": 1}}),
+        json!({"type": "app_home_opened", "user": REQUESTER, "tab": "home", "view": {"id": 7}}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ack = h.emu.send_event(event).await;
+        assert!(ack.is_ok(), "case {n} acked");
+    }
+    // A well-formed one afterwards is published: the malformed ones queued nothing before it.
+    h.emu.open_home(REQUESTER).await.expect("acked");
+    h.emu
+        .wait_for_home(REQUESTER, |_| true, WAIT)
+        .await
+        .expect("published");
+    assert_eq!(
+        h.emu.calls("views.publish").len(),
+        1,
+        "only the valid opening"
+    );
+    h.stop().await;
+}

@@ -11,6 +11,7 @@ mod doctor;
 mod faults;
 mod fuzz;
 mod golden;
+mod home;
 mod hostile;
 mod http;
 mod intake;

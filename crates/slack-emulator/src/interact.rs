@@ -185,6 +185,70 @@ impl Emulator {
         self.shared.deliver(envelope).await
     }
 
+    /// `user` opens the app's Home tab: an `app_home_opened` event (`tab: "home"`, the DM
+    /// channel with the app, and the current Home `view` once one was published), delivered
+    /// like any event, with redelivery while no ack comes.
+    pub async fn open_home(&self, user: &str) -> Result<Ack, EmulatorError> {
+        self.seeded_user(user)?;
+        let event = self.shared.update(|st| {
+            let channel = st.dm_channel(user);
+            let ts = st.next_ts();
+            let mut event = json!({
+                "type": "app_home_opened", "user": user, "channel": channel,
+                "tab": "home", "event_ts": ts,
+            });
+            if let Some(home) = st.homes.get(user) {
+                event["view"] = home.json.clone();
+            }
+            st.log(LogKind::View, format!("{user} opened the app's Home tab"));
+            event
+        });
+        self.send_event(event).await
+    }
+
+    /// `user` clicks the button `action_id` in block `block_id` of their Home tab. The
+    /// `block_actions` payload is Slack's for a Home view: `container.type: "view"`, the
+    /// view (with `type: "home"`), no message, no channel and no `response_url`.
+    pub async fn click_home(
+        &self,
+        user: &str,
+        block_id: &str,
+        action_id: &str,
+    ) -> Result<Ack, EmulatorError> {
+        let clicker = self.seeded_user(user)?;
+        let cfg = &self.shared.config;
+        let envelope = self.shared.update(|st| {
+            let home = st
+                .homes
+                .get(user)
+                .ok_or_else(|| EmulatorError::NoSuchView(format!("the Home of {user}")))?;
+            let location = format!("block {block_id} of {user}'s Home");
+            let block = home
+                .blocks()
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|b| b["block_id"] == block_id);
+            let block = block
+                .cloned()
+                .map(|b| Value::Array(vec![b]))
+                .unwrap_or(Value::Array(vec![]));
+            let view = home.json.clone();
+            let action = button_action(st, &block, action_id, &location)?;
+            let trigger = st.mint_trigger(user);
+            let payload = payloads::block_actions(
+                cfg,
+                &clicker,
+                ActionSource::View { view },
+                action,
+                &trigger,
+                None,
+            );
+            Ok::<_, EmulatorError>(payloads::envelope("interactive", payload, false))
+        })?;
+        self.shared.deliver(envelope).await
+    }
+
     /// `user` submits modal `view_id`. `answers` maps input `block_id` → answer (see
     /// `build_state_values`: strings, numbers, option values, user ids, arrays). The ack's
     /// `response_action` is applied: `errors` keeps the view open, `update`/`push` change

@@ -94,6 +94,36 @@ impl Emulator {
         })
     }
 
+    /// `user`'s Home tab as last published (`views.publish`), if ever.
+    pub fn home(&self, user: &str) -> Option<View> {
+        self.shared.read(|st| st.homes.get(user).cloned())
+    }
+
+    /// Waits for `user`'s Home to be published and match `matches`.
+    pub async fn wait_for_home(
+        &self,
+        user: &str,
+        mut matches: impl FnMut(&View) -> bool,
+        within: Duration,
+    ) -> Result<View, EmulatorError> {
+        let what = format!("a matching Home for {user}");
+        self.shared
+            .wait_for(&what, within, |st| {
+                st.homes.get(user).filter(|v| matches(v)).cloned()
+            })
+            .await
+    }
+
+    /// How many times `user`'s Home was published successfully.
+    pub fn home_publishes(&self, user: &str) -> usize {
+        self.shared.read(|st| {
+            st.calls
+                .iter()
+                .filter(|c| c.method == "views.publish" && c.ok() && c.params["user_id"] == user)
+                .count()
+        })
+    }
+
     /// Every call of a Web API method (`"response_url"` for hook posts), oldest first.
     pub fn calls(&self, method: &str) -> Vec<Call> {
         self.shared.read(|st| {

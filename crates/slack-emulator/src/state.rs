@@ -95,6 +95,8 @@ pub(crate) struct State {
     by_ts: HashMap<(String, String), usize>,
     pub(crate) ephemerals: Vec<Ephemeral>,
     pub(crate) views: Vec<View>,
+    /// Each user's Home tab view, as `views.publish` last set it.
+    pub(crate) homes: HashMap<String, View>,
     /// Users whose account was deactivated (`users.info` says `deleted: true`).
     pub(crate) deactivated: std::collections::HashSet<String>,
     /// Open views per user, root first (Slack's view stack, max 3).
@@ -134,6 +136,7 @@ impl State {
             by_ts: HashMap::new(),
             ephemerals: Vec::new(),
             views: Vec::new(),
+            homes: HashMap::new(),
             deactivated: Default::default(),
             stacks: HashMap::new(),
             triggers: HashMap::new(),

@@ -4,6 +4,7 @@ mod buttons;
 mod digest;
 mod escaping;
 mod forms;
+mod home;
 mod limits_props;
 mod messages;
 mod scenarios;

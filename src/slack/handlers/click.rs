@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tracing::warn;
 
-use super::{actor, append_within_budget, str_at, Reply};
+use super::{actor, append_within_budget, home, str_at, Reply};
 use crate::context::AppState;
 use crate::domain::{decide, Command, Context, EventKind, OwnerRole, SlackMessage, TeamId, UserId};
 use crate::render;
@@ -61,6 +61,8 @@ pub async fn handle(state: &AppState, payload: &Value, envelope_id: &str) {
     };
     match channel {
         Some(channel) => state.tell_later(channel, user, reply),
+        // Home has no channel: see `AppState::tell_in_dm_later` for why a DM.
+        None if home::from_home(payload) => state.tell_in_dm_later(user, reply),
         None => warn!(%user, reply, "a refused click with no channel to answer in"),
     }
 }
@@ -80,6 +82,12 @@ async fn click(
     let action = payload
         .pointer("/actions/0")
         .ok_or_else(|| Reply::Text("That click carried no action; nothing was recorded.".into()))?;
+    let on_home = home::from_home(payload);
+    if on_home && str_at(action, "/type") != Some("button") {
+        return Err(Reply::Text(
+            "Home shows only decision buttons; use the request's message for anything else.".into(),
+        ));
+    }
     match str_at(action, "/type") {
         Some("users_select") => {
             let actor = super::actor(state, user, &team)
@@ -110,6 +118,9 @@ async fn click(
             "That button could not be read ({e}); use the buttons on the request message."
         ))
     })?;
+    if on_home {
+        home::check_click(state, payload, user, action, &value).await?;
+    }
     let actor = actor(state, user, &team).await.map_err(Reply::Text)?;
     let now = state.clock.now();
     // The value is checked against the request it names where that request is read anyway

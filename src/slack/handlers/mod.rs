@@ -7,6 +7,7 @@
 
 mod away;
 mod click;
+pub mod home;
 mod intake;
 mod mention;
 mod owner;
@@ -112,6 +113,13 @@ pub async fn handle_envelope(state: Arc<AppState>, envelope: Envelope) -> Option
             if payload.pointer("/event/type").and_then(Value::as_str) == Some("message") =>
         {
             mention::handle(&state, payload).await;
+            None
+        }
+        EnvelopeKind::EventsApi
+            if payload.pointer("/event/type").and_then(Value::as_str)
+                == Some("app_home_opened") =>
+        {
+            home::opened(&state, payload).await;
             None
         }
         EnvelopeKind::EventsApi => {

@@ -55,6 +55,32 @@ pub(crate) fn validate_view(view: &Value) -> Vec<String> {
     check.errors
 }
 
+/// A Home tab view for `views.publish`: `type: home`, at most 100 blocks, no title, submit
+/// or close (Home has none), the same metadata limits as a modal.
+pub(crate) fn validate_home_view(view: &Value) -> Vec<String> {
+    let mut check = Check::default();
+    if !view.is_object() {
+        check.err("failed to match all allowed schemas", "/view");
+        return check.errors;
+    }
+    if view["type"].as_str() != Some("home") {
+        check.err("must be one of: home", "/view/type");
+    }
+    for key in ["title", "submit", "close"] {
+        if view.get(key).is_some() {
+            check.err(
+                format!("{key} is not allowed on a home view"),
+                &format!("/view/{key}"),
+            );
+        }
+    }
+    check.max_len(&view["private_metadata"], 3000, "/view/private_metadata");
+    check.max_len(&view["callback_id"], 255, "/view/callback_id");
+    check.max_len(&view["external_id"], 255, "/view/external_id");
+    check.blocks(&view["blocks"], "/view/blocks", MAX_VIEW_BLOCKS);
+    check.errors
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum TextKind {
     Plain,

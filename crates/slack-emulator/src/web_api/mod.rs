@@ -195,6 +195,7 @@ fn lookup(method: &str) -> Option<Entry> {
         "views.open" => (TokenKind::Bot, NONE, views::open),
         "views.update" => (TokenKind::Bot, NONE, views::update),
         "views.push" => (TokenKind::Bot, NONE, views::push),
+        "views.publish" => (TokenKind::Bot, NONE, views::publish),
         "files.getUploadURLExternal" => (
             TokenKind::Bot,
             &["files:write"],

@@ -1,9 +1,10 @@
 //! `views.open`, `views.update`, `views.push`: modals per user, as a stack of at most 3.
+//! `views.publish`: each user's one Home tab view.
 
 use serde_json::{json, Value};
 
 use super::{Params, Reply};
-use crate::blocks::validate_view;
+use crate::blocks::{validate_home_view, validate_view};
 use crate::ids::random_id;
 use crate::log::LogKind;
 use crate::normalize::normalize_view;
@@ -201,4 +202,56 @@ pub(crate) fn open_view(state: &mut State, user: &str, json: Value, how: &str) {
         ),
     );
     state.views.push(view);
+}
+
+/// `views.publish`: replaces `user_id`'s Home view. The view keeps one id per user across
+/// publishes (Slack's Home view is the user's, not the call's) and gets a new `hash`; a
+/// `hash` argument that is not the current one is `hash_conflict`.
+pub(crate) fn publish(shared: &Shared, state: &mut State, params: &Params) -> Reply {
+    let Some(user) = params.non_empty("user_id") else {
+        let missing = ["missing required field: user_id".to_owned()];
+        return Reply::schema_error("invalid_arguments", &missing, false);
+    };
+    if shared.config.user(&user).is_none() {
+        return Reply::error("user_not_found");
+    }
+    let view = match params.json("view") {
+        Ok(Some(view)) => view,
+        Ok(None) => {
+            let missing = ["missing required field: view [json-pointer:/view]".to_owned()];
+            return Reply::schema_error("invalid_arguments", &missing, false);
+        }
+        Err(()) => return Reply::error("invalid_json"),
+    };
+    let errors = validate_home_view(&view);
+    if !errors.is_empty() {
+        return Reply::schema_error("invalid_arguments", &errors, false);
+    }
+    let mut view = view;
+    normalize_view(&mut view);
+    let current = state.homes.get(&user);
+    if let (Some(hash), Some(current)) = (params.non_empty("hash"), current) {
+        if hash != current.hash() {
+            return Reply::error("hash_conflict");
+        }
+    }
+    let id = current.map_or_else(|| random_id("V", 10), |v| v.id.clone());
+    let mut json = view_json(&shared.config, &id, &view, None, &id);
+    if let Some(object) = json.as_object_mut() {
+        // A Home has no title, and Slack echoes its `close` and `submit` as null.
+        object.remove("title");
+    }
+    let home = View {
+        id: id.clone(),
+        user: user.clone(),
+        json: json.clone(),
+        open: true,
+        errors: None,
+    };
+    state.log(
+        LogKind::View,
+        format!("Home {id} published for {user}\n{}", home.render()),
+    );
+    state.homes.insert(user, home);
+    Reply::ok(json!({"view": json}))
 }
