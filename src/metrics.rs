@@ -233,6 +233,9 @@ mod tests {
                 thread_ts: "1.2".into(),
                 numbers: vec![crate::domain::RequestNumber(1)],
             },
+            Effect::PublishHome {
+                user: UserId::parse("U2").unwrap(),
+            },
         ];
         let names: Vec<&str> = all.iter().map(Effect::name).collect();
         assert_eq!(names, Effect::NAMES);

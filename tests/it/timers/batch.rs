@@ -10,10 +10,11 @@ use sqlx::PgPool;
 use super::*;
 
 /// Thursday 3 December, 11:00 New York: requests entering customer confirmation now expire
-/// on Thursday 10 December at 17:00.
+/// within the harness policy's TTL, by Monday 14 December at 09:00 at the latest.
 const OPENED: &str = "2026-12-03T16:00:00Z";
-/// Friday 11 December, 10:00 New York: past those deadlines.
-const LATER: &str = "2026-12-11T15:00:00Z";
+/// Tuesday 15 December, 10:00 New York: past those deadlines, and a business day on which
+/// the reminder slot below is due.
+const LATER: &str = "2026-12-15T15:00:00Z";
 
 fn scheduled(h: &Harness, id: RequestId, command: Command, key: String) -> Append {
     Append {
@@ -84,7 +85,8 @@ async fn keys_recorded(h: &Harness, prefix: &str) -> Vec<(String, i64)> {
 }
 
 /// Two replicas record the same batch at once (the other one's through the store on its own
-/// connection, in reverse order, so their rows are met in opposite orders): each append is recorded by exactly one of them, a refusal in the
+/// connection, with the requests in reverse order, so their rows are met in opposite orders):
+/// each append is recorded by exactly one of them, a refusal in the
 /// middle leaves the appends after it recorded, and a request's two appends in one batch are
 /// decided and queued in the batch's order.
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -103,15 +105,29 @@ async fn two_replicas_batch_the_same_appends_and_each_is_recorded_once_in_order(
         timeout(&h, moved_on),
         timeout(&h, y),
     ];
-    let mut reversed = batch.clone();
-    reversed.reverse();
+    // The requests in the opposite order, each request's own appends still in the sweep's
+    // order (a sweep never reorders one request's slots): x's reminder before its timeout.
+    let reversed = vec![
+        batch[3].clone(),
+        batch[2].clone(),
+        batch[0].clone(),
+        batch[1].clone(),
+    ];
     let (a, b) = tokio::join!(
         h.daemon().state.record_batch(&batch),
         store::events::append_batch(&h.pool, &reversed)
     );
     let a = a.expect("replica a's batch");
-    let mut b = b.expect("replica b's batch");
-    b.reverse();
+    let mut b: Vec<Option<_>> = b
+        .expect("replica b's batch")
+        .into_iter()
+        .map(Some)
+        .collect();
+    // Back into the batch's order.
+    let b: Vec<_> = [2, 3, 1, 0]
+        .into_iter()
+        .map(|i| b[i].take().expect("one result per append"))
+        .collect();
     for (i, (a, b)) in a.iter().zip(&b).enumerate() {
         if i == 2 {
             // Provisioning has no confirmation deadline: refused by both, nothing written.
