@@ -270,6 +270,12 @@ async fn play(pool: PgPool) -> anyhow::Result<()> {
          opens prefilled and linked; the root links back; the thread gets one reply), then @sam \
          asks about CR-1 there and gets one card",
     );
+    home_of(&emu, "U0ALEX").await?;
+    show(
+        &emu,
+        "@alex opens the app's Home tab: what waits on them (CR-2, with its decision's buttons only), \
+         their requests, and every open request by cost at risk",
+    );
     daemon.shutdown().await;
     emu.shutdown().await;
     println!("\nDone. Run `capacity-bot run` with a real workspace: see README.md.");
@@ -335,6 +341,18 @@ async fn ways_in(emu: &Emulator) -> anyhow::Result<()> {
                 && m.from_bot
                 && m.thread_ts.as_deref() == Some(asked.ts.as_str())
         },
+        WAIT,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Opens `user`'s Home tab and waits until the daemon published it (the emulator prints it).
+async fn home_of(emu: &Emulator, user: &str) -> anyhow::Result<()> {
+    emu.open_home(user).await?;
+    emu.wait_for_home(
+        user,
+        |v| slack_emulator::render_text(&v.json["blocks"]).contains("Waiting on you"),
         WAIT,
     )
     .await?;

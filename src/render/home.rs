@@ -16,7 +16,7 @@ use slack_morphism::blocks::{
 use super::blocks::{id, section};
 use super::buttons::decision_actions_block_as;
 use super::lines::{safe_url, summary, waiting_on, when};
-use super::text::clip;
+use super::text::clip_markup;
 use crate::config::Roles;
 use crate::domain::cost::{cost_at_risk_cents, cost_per_day_cents, format_usd};
 use crate::domain::digest::{is_stuck, stuck_since};
@@ -103,7 +103,7 @@ pub fn home_blocks(input: &HomeInput<'_>) -> Vec<SlackBlock> {
         }
         blocks.push(section(
             &format!("waiting:{}", req.number),
-            clip(&text.join("\n"), SECTION_BUDGET),
+            clip_markup(&text.join("\n"), SECTION_BUDGET),
         ));
         if let Some(actions) = decision_actions_block_as(req, policy, actions_block_id(req.number))
         {
@@ -269,7 +269,7 @@ fn sections(prefix: &str, lines: &[String]) -> Vec<SlackBlock> {
     let mut out = Vec::new();
     let mut text = String::new();
     for line in lines {
-        let line = clip(line, LINE_MAX);
+        let line = clip_markup(line, LINE_MAX);
         if !text.is_empty() && text.chars().count() + line.chars().count() + 1 > SECTION_BUDGET {
             out.push(section(
                 &format!("{prefix}:{}", out.len()),

@@ -55,6 +55,28 @@ pub fn clip(text: &str, max: usize) -> String {
     fit(pieces(text, Lines::Inline), max)
 }
 
+/// mrkdwn we built (escaped user text already inside it, with our own links and mentions)
+/// cut to at most `max` chars. Unlike [`clip`] it escapes nothing, and a cut never falls inside
+/// a `<…>` link or mention or an `&…;` entity: a half link would show its raw URL.
+pub fn clip_markup(markup: &str, max: usize) -> String {
+    if markup.chars().count() <= max {
+        return markup.to_string();
+    }
+    let mut pieces = Vec::new();
+    let mut rest = markup;
+    while let Some(c) = rest.chars().next() {
+        let closer = match c {
+            '<' => rest.find('>'),
+            '&' => rest.find(';').filter(|&end| end <= 8),
+            _ => None,
+        };
+        let len = closer.map_or(c.len_utf8(), |end| end + 1);
+        pieces.push(rest[..len].to_string());
+        rest = &rest[len..];
+    }
+    fit(pieces, max)
+}
+
 /// Like [`clip`], keeping line breaks.
 pub fn clip_lines(text: &str, max: usize) -> String {
     fit(pieces(text, Lines::Kept), max)
@@ -251,6 +273,20 @@ mod tests {
         assert_eq!(truncate("😀😀😀", 2), "😀…");
         assert_eq!(truncate("abc", 0), "");
         assert_eq!(truncate("abc", 1), "…");
+    }
+
+    #[test]
+    fn clip_markup_keeps_links_mentions_and_entities_whole() {
+        let m = "*<https://x.slack.com/archives/C1/p1|CR-1 · A&amp;B>* Waiting on <@U1>.";
+        assert_eq!(clip_markup(m, 200), m, "short markup is left as it is");
+        let cut = clip_markup(m, 60);
+        assert_eq!(
+            cut,
+            "*<https://x.slack.com/archives/C1/p1|CR-1 · A&amp;B>* Waiti…"
+        );
+        let cut = clip_markup(m, 30);
+        assert_eq!(cut, "*…", "a link that does not fit is left out whole");
+        assert_eq!(clip_markup("a&amp;b", 3), "a…");
     }
 
     #[test]

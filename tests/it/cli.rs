@@ -246,6 +246,8 @@ fn the_demo_plays_a_request_through_every_gate_on_a_fresh_database() {
         "ran the message shortcut capacity_request_from_message",
         "made this a capacity request: *CR-2",
         "wrote in #cust-acme-robotics: is CR-1 still needed?",
+        "@alex opens the app's Home tab",
+        "Waiting on you",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }

@@ -68,6 +68,10 @@ async fn opening_home_publishes_what_waits_mine_and_every_open_request(pool: PgP
     let open = text.find("Open requests (1)").expect(&text);
     assert!(waiting < mine && mine < open, "sections in order: {text}");
     assert!(
+        !text.contains("&lt;") && !text.contains("&gt;"),
+        "links and mentions reach Slack as mrkdwn, not escaped text: {text}"
+    );
+    assert!(
         text.contains("due") || text.contains("Waiting on"),
         "{text}"
     );

@@ -108,3 +108,31 @@ fn waiting_shows_only_that_decisions_buttons_under_a_block_per_request() {
         ]
     );
 }
+
+#[test]
+fn links_and_mentions_on_home_are_mrkdwn_not_escaped_text() {
+    let requests = open_requests(2);
+    let (user, user_roles) = (uid(INFRA), roles_of(INFRA));
+    let policy = Play::submitted(1000).policy;
+    let json = serde_json::to_string(&home_blocks(&HomeInput {
+        user: &user,
+        user_roles: &user_roles,
+        requests: &requests,
+        roles: &roles(),
+        policy: &policy,
+        now: t0(),
+    }))
+    .expect("serializes");
+    assert!(
+        json.contains("*<https://acme.slack.com/archives/C0123456789/p1760023041700001|CR-1 · "),
+        "the title links to the thread: {json}"
+    );
+    assert!(
+        !json.contains("&lt;"),
+        "nothing we built is escaped: {json}"
+    );
+    assert!(
+        !json.contains("&gt;"),
+        "nothing we built is escaped: {json}"
+    );
+}
