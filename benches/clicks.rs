@@ -12,7 +12,9 @@
 //! - `BENCH_RATES` (`50:2,200:2,500:4`): clicks per second and Socket Mode connections.
 //! - `BENCH_SATURATION_SECONDS` (15): length of each saturation run.
 //! - `BENCH_HISTORY_EVENTS` (100000): events driven through the real binary for the memory part.
-//! - `BENCH_PARTS` (`floor,startup,rates,saturation,memory`): which parts run.
+//! - `BENCH_PARTS` (`floor,startup,rates,saturation,memory`; `home` on demand): which parts run.
+//! - `BENCH_HOME` (`200:30:2`): for the `home` part, clicks per second, seconds per run, and
+//!   rounds (each round runs with no Home open, then with 200 open).
 //! - `BENCH_VACUUM_SECONDS` (60): how often the outbox is vacuumed during a part (see
 //!   `vacuum_ticker`; 0 = never).
 //! - `BENCH_NO_PING` (unset): when set, the in-process daemon's pool skips sqlx's
@@ -72,6 +74,8 @@ struct Knobs {
     saturation_seconds: u64,
     history_events: u64,
     parts: Vec<String>,
+    /// The `home` part: clicks per second, seconds per run, rounds.
+    home: (u32, u64, usize),
 }
 
 impl Knobs {
@@ -93,6 +97,20 @@ impl Knobs {
             saturation_seconds: env_or("BENCH_SATURATION_SECONDS", 15),
             history_events: env_or("BENCH_HISTORY_EVENTS", 100_000),
             parts: parts.split(',').map(|p| p.trim().to_string()).collect(),
+            home: {
+                let spec = std::env::var("BENCH_HOME").unwrap_or_else(|_| "200:30:2".into());
+                let mut it = spec.split(':').map(str::trim);
+                let mut next = |what| {
+                    it.next()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .with_context(|| format!("BENCH_HOME: rate:seconds:rounds, {what}"))
+                };
+                (
+                    next("rate")? as u32,
+                    next("seconds")?,
+                    next("rounds")? as usize,
+                )
+            },
         })
     }
 
@@ -131,6 +149,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if knobs.runs("memory") {
         bench.memory(&knobs).await?;
+    }
+    if knobs.runs("home") {
+        bench.home(&knobs).await?;
     }
     Ok(())
 }
@@ -385,6 +406,18 @@ async fn seed(
     n: usize,
     approved: bool,
 ) -> anyhow::Result<(Vec<Seeded>, Value)> {
+    seed_for(pool, emu, settings, n, approved, &[REQUESTER.to_string()]).await
+}
+
+/// [`seed`], request `i` asked for by `requesters[i % len]`.
+async fn seed_for(
+    pool: &PgPool,
+    emu: &Emulator,
+    settings: &Settings,
+    n: usize,
+    approved: bool,
+    requesters: &[String],
+) -> anyhow::Result<(Vec<Seeded>, Value)> {
     let api = SlackApi::new(
         &emu.api_url(),
         &SecretString::from(emu.bot_token().to_string()),
@@ -408,7 +441,7 @@ async fn seed(
                                 },
                                 Command::CommercialOwnerAssigned { owner: uid(AE) },
                             ],
-                            actor: actor(REQUESTER),
+                            actor: actor(&requesters[i % requesters.len()]),
                             policy: settings.policy.clone(),
                             now,
                             expected_version: None,
@@ -1007,6 +1040,203 @@ fn vacuum_ticker(url: &str) -> tokio::task::JoinHandle<()> {
 
 /// Shuts the emulator down so its server tasks end and its records (every message and call
 /// of the part) are freed before the next part.
+/// People with the app's Home tab open in the `home` part.
+const HOME_USERS: usize = 200;
+/// Open requests the `home` part clicks on, and every Home shows.
+const HOME_REQUESTS: usize = 300;
+
+/// One run of the `home` part: what it measured.
+struct HomeRun {
+    clicks: usize,
+    acked: usize,
+    recorded: i64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    publishes: usize,
+    root_calls: usize,
+    seconds: f64,
+}
+
+impl Bench {
+    /// What App Home costs the clicks: paced technical-owner clicks on 300 open requests with
+    /// no Home open, then with their 200 requesters' Homes open (every click changes whom one
+    /// Home's request waits on, so each Home is republished, coalesced per person), each run
+    /// on a fresh database, in
+    /// one process; then one burst of `BURST` events on one request with the 200 Homes open.
+    async fn home(&self, knobs: &Knobs) -> anyhow::Result<()> {
+        let (rate, seconds, rounds) = knobs.home;
+        println!(
+            "### App Home open for {HOME_USERS} people: ack latency and publishes \
+             ({rate} clicks/s for {seconds} s per run, {HOME_REQUESTS} open requests)\n"
+        );
+        println!(
+            "| round | Homes open | clicks | acked | missing (> 3 s) | recorded | ack p50 | ack p99 | max | `views.publish` | per Home | per Home per {} s window | Slack calls per event |",
+            coalesce_seconds()
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let mut burst = None;
+        for round in 1..=rounds {
+            for homes in [0, HOME_USERS] {
+                let (run, burst_publishes) = self.home_run(rate, seconds, homes).await?;
+                if homes > 0 {
+                    burst = Some(burst_publishes);
+                }
+                let per_home = run.publishes as f64 / homes.max(1) as f64;
+                let windows = run.seconds / coalesce_seconds() as f64;
+                println!(
+                    "| {round} | {homes} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+                    run.clicks,
+                    run.acked,
+                    run.clicks - run.acked,
+                    run.recorded,
+                    ms(run.p50),
+                    ms(run.p99),
+                    ms(run.max),
+                    run.publishes,
+                    if homes > 0 { format!("{per_home:.1}") } else { "-".into() },
+                    if homes > 0 { format!("{:.2}", per_home / windows) } else { "-".into() },
+                    (run.root_calls + run.publishes) as f64 / run.recorded.max(1) as f64
+                );
+            }
+        }
+        if let Some(Some((requester, all))) = burst {
+            println!(
+                "\nA burst of {BURST} events on one request (sequential clicks, each at the version the \
+                 last produced, after {}s with no change; an odd count, so the request ends with \
+                 another owner than it started with and its Home has something to show), {HOME_USERS} Homes open: its requester's \
+                 Home was published {requester} time(s); all Homes together {all} time(s).\n",
+                coalesce_seconds() + 1
+            );
+        }
+        Ok(())
+    }
+
+    /// Seeds `HOME_REQUESTS` requests waiting for technical review, opens `homes` Homes, warms
+    /// up with one click per request, then clicks at `rate` for `seconds`. With Homes open,
+    /// also measures a burst of `BURST` events on one request (publishes per Home).
+    async fn home_run(
+        &self,
+        rate: u32,
+        seconds: u64,
+        homes: usize,
+    ) -> anyhow::Result<(HomeRun, Option<(usize, usize)>)> {
+        let s = self.scratch(&format!("home{homes}")).await?;
+        store::migrate(&s.pool).await?;
+        let users: Vec<String> = (0..HOME_USERS).map(|i| format!("U0HOME{i:04}")).collect();
+        let mut config = emulator_config();
+        for u in &users {
+            config = config.with_user(u, &u.to_lowercase(), u);
+        }
+        let emu = Arc::new(Emulator::start(config).await?);
+        let settings = settings(&emu, &s.url)?;
+        // Each request is one Home user's own ("Your requests" names who it waits on), so
+        // every click changes one Home and each Home changes every 1.5 s.
+        let (seeded, blocks) =
+            seed_for(&s.pool, &emu, &settings, HOME_REQUESTS, true, &users).await?;
+        // Click i goes to request i mod 300, its (i / 300)th click: the versions are known in
+        // advance because one request's clicks are 1.5 s apart, long after the last one's ack.
+        let total = HOME_REQUESTS + rate as usize * seconds as usize;
+        let frames: Vec<String> = (0..total)
+            .map(|i| {
+                let turn = i / HOME_REQUESTS;
+                let mut req = seeded[i % HOME_REQUESTS].clone();
+                req.version += turn as i32;
+                let user = if turn % 2 == 0 { INFRA } else { INFRA2 };
+                click_frame(&emu, user, &req, "technical_owner_assigned", &blocks)
+            })
+            .collect();
+        let (daemon, _) = start_daemon(&emu, &s, 2).await?;
+        let vacuum = vacuum_ticker(&s.url);
+        for u in users.iter().take(homes) {
+            emu.open_home(u).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        for u in users.iter().take(homes) {
+            emu.wait_for_home(u, |_| true, Duration::from_secs(60))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let (warm, measured) = frames.split_at(HOME_REQUESTS);
+        paced(&emu, warm, rate).await;
+        outbox_drained(&s.pool, Duration::from_secs(300)).await?;
+
+        let recorded0 = count_events(&s.pool, "technical_owner_assigned").await?;
+        let calls0 = calls_by_method(&emu);
+        let started = Instant::now();
+        let results = paced(&emu, measured, rate).await;
+        let seconds_run = started.elapsed().as_secs_f64();
+        outbox_drained(&s.pool, Duration::from_secs(600)).await?;
+        let calls1 = calls_by_method(&emu);
+        let delta = |m: &str| calls1.get(m).unwrap_or(&0) - calls0.get(m).unwrap_or(&0);
+        let mut latencies: Vec<Duration> = results.iter().flatten().copied().collect();
+        let (p50, p99, max) = quantiles(&mut latencies);
+        let run = HomeRun {
+            clicks: results.len(),
+            acked: latencies.len(),
+            recorded: count_events(&s.pool, "technical_owner_assigned").await? - recorded0,
+            p50,
+            p99,
+            max,
+            publishes: delta("views.publish"),
+            root_calls: delta("chat.update") + delta("chat.postMessage"),
+            seconds: seconds_run,
+        };
+
+        let burst = if homes > 0 {
+            // Past every coalescing window, so the burst's first change publishes at once.
+            tokio::time::sleep(Duration::from_secs(coalesce_seconds() + 1)).await;
+            let before = (
+                emu.calls("views.publish").len(),
+                emu.home_publishes(&users[0]),
+            );
+            let req = &seeded[0];
+            let clicks = (turns_so_far(total, 0)..turns_so_far(total, 0) + BURST).map(|turn| {
+                let mut req = req.clone();
+                req.version += turn as i32;
+                let user = if turn % 2 == 0 { INFRA } else { INFRA2 };
+                click_frame(&emu, user, &req, "technical_owner_assigned", &blocks)
+            });
+            let recorded = count_events(&s.pool, "technical_owner_assigned").await?;
+            for frame in clicks {
+                emu.send_raw_envelope(&frame, SLACK_ACK)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let burst = count_events(&s.pool, "technical_owner_assigned").await? - recorded;
+            if burst != BURST as i64 {
+                bail!("the burst recorded {burst} of its {BURST} events");
+            }
+            // Two windows: the burst's first publish, and the one that follows its last change.
+            tokio::time::sleep(Duration::from_secs(2 * coalesce_seconds() + 1)).await;
+            outbox_drained(&s.pool, Duration::from_secs(120)).await?;
+            Some((
+                emu.home_publishes(&users[0]) - before.1,
+                emu.calls("views.publish").len() - before.0,
+            ))
+        } else {
+            None
+        };
+        vacuum.abort();
+        daemon.shutdown().await;
+        stop_emulator(emu).await;
+        self.drop_scratch(s).await?;
+        Ok((run, burst))
+    }
+}
+
+/// Events in the `home` part's burst on one request.
+const BURST: usize = 51;
+
+/// The coalescing window of Home publishes, in seconds.
+fn coalesce_seconds() -> u64 {
+    store::home::COALESCE.num_seconds().unsigned_abs()
+}
+
+/// How many clicks request `index` had among the first `total` frames of a `home` run.
+fn turns_so_far(total: usize, index: usize) -> usize {
+    total / HOME_REQUESTS + usize::from(index < total % HOME_REQUESTS)
+}
+
 async fn stop_emulator(emu: Arc<Emulator>) {
     match Arc::try_unwrap(emu) {
         Ok(emu) => emu.shutdown().await,
