@@ -11,7 +11,12 @@
 //! - `BENCH_SECONDS` (60): length of each paced run.
 //! - `BENCH_RATES` (`50:2,200:2,500:4`): clicks per second and Socket Mode connections.
 //! - `BENCH_SATURATION_SECONDS` (15): length of each saturation run.
-//! - `BENCH_HISTORY_EVENTS` (100000): events driven through the real binary for the memory part.
+//! - `BENCH_HISTORY_EVENTS` (100000): events driven through the real binary for the memory part
+//!   (0: only start-up, idle memory and the approvals, in a couple of minutes).
+//! - `BENCH_BINARIES` (`this build=this`): `label=path,…`, the binaries the memory part runs in
+//!   turn (`this` is this build's), so a base build and this one are measured in one run.
+//! - `BENCH_ATTACH` (unset): a profiler command attached (`-p <pid>` appended) to the real
+//!   binary while it takes the approvals; `{label}` becomes the binary's label.
 //! - `BENCH_PARTS` (`floor,startup,rates,saturation,memory`; `home` on demand): which parts run.
 //! - `BENCH_HOME` (`200:30:2`): for the `home` part, clicks per second, seconds per run, and
 //!   rounds (each round runs with no Home open, then with 200 open).
@@ -835,9 +840,43 @@ impl Bench {
         Ok(())
     }
 
-    /// The real binary: idle, then approvals at a fixed rate on fresh requests (its own CPU per
-    /// click), then `history_events` events through it (memory with history).
+    /// The real binary (each of `BENCH_BINARIES`, one after another, each on a fresh
+    /// database): its rows side by side, so a before and an after come from one run.
     async fn memory(&self, knobs: &Knobs) -> anyhow::Result<()> {
+        let binaries = binaries()?;
+        let mut columns = Vec::new();
+        for (label, path) in &binaries {
+            columns.push(self.memory_of(knobs, label, path).await?);
+        }
+        println!("### The real binary (`capacity-bot run`): start-up, memory, its own CPU\n");
+        let mut header = String::from("| measure |");
+        let mut rule = String::from("|---|");
+        for (label, path) in &binaries {
+            header.push_str(&format!(" {label} (`{path}`) |"));
+            rule.push_str("---|");
+        }
+        println!("{header}\n{rule}");
+        for (i, (measure, _)) in columns[0].iter().enumerate() {
+            let mut line = format!("| {measure} |");
+            for column in &columns {
+                let value = column.get(i).map_or("", |(_, v)| v.as_str());
+                line.push_str(&format!(" {value} |"));
+            }
+            println!("{line}");
+        }
+        println!();
+        Ok(())
+    }
+
+    /// One binary: idle, then approvals at a fixed rate on fresh requests (its own CPU per
+    /// click), then `history_events` events through it (memory with history; none when 0).
+    /// Returns (measure, value) rows.
+    async fn memory_of(
+        &self,
+        knobs: &Knobs,
+        label: &str,
+        binary: &str,
+    ) -> anyhow::Result<Vec<(String, String)>> {
         const RATE: u32 = 100;
         const HISTORY_REQUESTS: usize = 1_000;
         const HISTORY_LOOPS: usize = 32;
@@ -847,13 +886,18 @@ impl Bench {
         let settings = settings(&emu, &s.url)?;
         let clicks = RATE as usize * knobs.seconds.min(30) as usize;
         let (fresh, blocks) = seed(&s.pool, &emu, &settings, clicks, false).await?;
-        let (history, _) = seed(&s.pool, &emu, &settings, HISTORY_REQUESTS, true).await?;
+        let history_requests = if knobs.history_events == 0 {
+            0
+        } else {
+            HISTORY_REQUESTS
+        };
+        let (history, _) = seed(&s.pool, &emu, &settings, history_requests, true).await?;
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("capacity.toml");
         std::fs::write(&config, config_toml(emu.team_id()))?;
         let spawned = Instant::now();
         let vacuum = vacuum_ticker(&s.url);
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_capacity-bot"))
+        let mut child = tokio::process::Command::new(binary)
             .args(["run", "--config"])
             .arg(&config)
             .env("SLACK_BOT_TOKEN", emu.bot_token())
@@ -866,7 +910,7 @@ impl Bench {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .context("starting capacity-bot run")?;
+            .with_context(|| format!("starting {binary} run"))?;
         let pid = child.id().context("the child's pid")?.to_string();
         emu.wait_connected(2, Duration::from_secs(30))
             .await
@@ -883,10 +927,12 @@ impl Bench {
             .map(|r| click_frame(&emu, AE, r, "commercial_approved", &blocks))
             .collect();
         let calls0 = calls_by_method(&emu);
+        let attached = attach(label, &pid)?;
         let cpu0 = cpu_seconds(&pid);
         let results = paced(&emu, &frames, RATE).await;
         outbox_drained(&s.pool, Duration::from_secs(300)).await?;
         let click_cpu = (cpu_seconds(&pid) - cpu0) / frames.len() as f64;
+        detach(attached).await;
         let calls = calls_by_method(&emu)
             .into_iter()
             .map(|(method, n)| {
@@ -901,116 +947,189 @@ impl Bench {
         let (p50, p99, _) = quantiles(&mut latencies);
         let (rate_rss, _) = memory_mib(&pid);
 
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut row = |measure: String, value: String| out.push((measure, value));
+        row(
+            "process spawned → 2 sockets connected (migrations already applied)".into(),
+            ms(connected),
+        );
+        row(
+            "VmRSS idle, 5 s after connecting".into(),
+            format!("{idle_rss:.1} MiB (peak so far {idle_hwm:.1} MiB)"),
+        );
+        row(
+            "its CPU while idle (timers, outbox polling, socket pings)".into(),
+            format!("{:.2} ms per second", idle_cpu * 1000.0),
+        );
+        row(
+            format!(
+                "{} approvals at {RATE}/s, one per request: ack p50 / p99, no ack within 3 s",
+                frames.len()
+            ),
+            format!("{} / {}, {missing}", ms(p50), ms(p99)),
+        );
+        row(
+            "its own CPU per approval (socket, handler, append; outbox: 2 renders, 2 Slack calls, marks)"
+                .into(),
+            format!("{:.3} ms", click_cpu * 1000.0),
+        );
+        row("Slack Web API calls per approval".into(), calls);
+        row(
+            "VmRSS after the approvals, outbox drained".into(),
+            format!("{rate_rss:.1} MiB"),
+        );
+
         // History: two infra users taking turns on 1,000 requests, 32 clicks in flight.
         let target = knobs.history_events;
-        let before = count_events(&s.pool, "technical_owner_assigned").await?;
-        let cpu0 = cpu_seconds(&pid);
-        let started = Instant::now();
-        let recorded = Arc::new(AtomicU64::new(0));
-        let checkpoints = [target / 4, target / 2, target * 3 / 4];
-        let sampler = {
-            let recorded = recorded.clone();
-            let pid = pid.clone();
-            tokio::spawn(async move {
-                let mut out = Vec::new();
-                for mark in checkpoints {
-                    while recorded.load(Ordering::Relaxed) < mark {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+        if target > 0 {
+            let before = count_events(&s.pool, "technical_owner_assigned").await?;
+            let cpu0 = cpu_seconds(&pid);
+            let started = Instant::now();
+            let recorded = Arc::new(AtomicU64::new(0));
+            let checkpoints = [target / 4, target / 2, target * 3 / 4];
+            let sampler = {
+                let recorded = recorded.clone();
+                let pid = pid.clone();
+                tokio::spawn(async move {
+                    let mut out = Vec::new();
+                    for mark in checkpoints {
+                        while recorded.load(Ordering::Relaxed) < mark {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        out.push((mark, memory_mib(&pid).0));
                     }
-                    out.push((mark, memory_mib(&pid).0));
-                }
-                out
-            })
-        };
-        let (_, failures) = closed_loops(
-            &emu,
-            history,
-            HISTORY_LOOPS,
-            &blocks,
-            Stop::After(recorded.clone(), target),
-        )
-        .await;
-        let drive = started.elapsed();
-        // A backend that sits idle yet holds a snapshot keeps every dead outbox row alive
-        // (the outbox's LISTEN connection did, when it was read only between drains).
-        let idle_snapshots: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND state = 'idle' AND backend_xmin IS NOT NULL",
-        )
-        .fetch_one(&s.pool)
-        .await?;
-        let samples = sampler.await?;
-        let drained = outbox_drained(&s.pool, Duration::from_secs(900)).await?;
-        let history_cpu = cpu_seconds(&pid) - cpu0;
-        let events = count_events(&s.pool, "technical_owner_assigned").await? - before;
-        let (busy_rss, _) = memory_mib(&pid);
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let (after_rss, after_hwm) = memory_mib(&pid);
-        let total_events: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM capacity.capacity_request_events")
-                .fetch_one(&s.pool)
-                .await?;
+                    out
+                })
+            };
+            let (_, failures) = closed_loops(
+                &emu,
+                history,
+                HISTORY_LOOPS,
+                &blocks,
+                Stop::After(recorded.clone(), target),
+            )
+            .await;
+            let drive = started.elapsed();
+            // A backend that sits idle yet holds a snapshot keeps every dead outbox row alive
+            // (the outbox's LISTEN connection did, when it was read only between drains).
+            let idle_snapshots: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state = 'idle' AND backend_xmin IS NOT NULL",
+            )
+            .fetch_one(&s.pool)
+            .await?;
+            let samples = sampler.await?;
+            let drained = outbox_drained(&s.pool, Duration::from_secs(900)).await?;
+            let history_cpu = cpu_seconds(&pid) - cpu0;
+            let events = count_events(&s.pool, "technical_owner_assigned").await? - before;
+            let (busy_rss, _) = memory_mib(&pid);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let (after_rss, after_hwm) = memory_mib(&pid);
+            let total_events: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM capacity.capacity_request_events")
+                    .fetch_one(&s.pool)
+                    .await?;
+            for (mark, rss) in &samples {
+                row(
+                    format!("VmRSS after {mark} more events"),
+                    format!("{rss:.1} MiB"),
+                );
+            }
+            row(
+                "VmRSS after the history's events, outbox drained".into(),
+                format!("{busy_rss:.1} MiB ({events} more events, {total_events} in the log)"),
+            );
+            row(
+                "VmRSS 5 s later (idle again)".into(),
+                format!("{after_rss:.1} MiB (peak {after_hwm:.1} MiB)"),
+            );
+            row(
+                format!("events/s through it ({HISTORY_REQUESTS} requests, {HISTORY_LOOPS} clicks in flight, outbox keeping up)"),
+                format!(
+                    "{:.0} (no ack within 3 s: {failures})",
+                    events as f64 / (drive + drained).as_secs_f64()
+                ),
+            );
+            row(
+                format!(
+                    "its own CPU per event over those, each request's log growing to ~{} events",
+                    events as usize / HISTORY_REQUESTS + 3
+                ),
+                format!("{:.3} ms", history_cpu * 1000.0 / events.max(1) as f64),
+            );
+            row(
+                "outbox drained after the last ack".into(),
+                format!("{:.1} s", drained.as_secs_f64()),
+            );
+            row(
+                "idle connections holding a snapshot (vacuum blocked) at the last ack".into(),
+                idle_snapshots.to_string(),
+            );
+        }
 
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status();
         vacuum.abort();
         let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-        println!("### The real binary (`capacity-bot run`): start-up, memory, its own CPU\n");
-        println!("| measure | value |");
-        println!("|---|---|");
-        println!(
-            "| process spawned → 2 sockets connected (migrations already applied) | {} |",
-            ms(connected)
-        );
-        println!("| VmRSS idle, 5 s after connecting | {idle_rss:.1} MiB (peak so far {idle_hwm:.1} MiB) |");
-        println!(
-            "| its CPU while idle (timers, outbox polling, socket pings) | {:.2} ms per second |",
-            idle_cpu * 1000.0
-        );
-        println!(
-            "| {} approvals at {RATE}/s, one per request: ack p50 / p99, no ack within 3 s | {} / {}, {missing} |",
-            frames.len(),
-            ms(p50),
-            ms(p99)
-        );
-        println!(
-            "| its own CPU per approval (socket, handler, append; outbox: 2 renders, 2 Slack calls, marks) | {:.3} ms |",
-            click_cpu * 1000.0
-        );
-        println!("| Slack Web API calls per approval | {calls} |");
-        println!("| VmRSS after the approvals, outbox drained | {rate_rss:.1} MiB |");
-        for (mark, rss) in &samples {
-            println!("| VmRSS after {mark} more events | {rss:.1} MiB |");
-        }
-        println!("| VmRSS after {events} more events ({total_events} in the log), outbox drained | {busy_rss:.1} MiB |");
-        println!("| VmRSS 5 s later (idle again) | {after_rss:.1} MiB (peak {after_hwm:.1} MiB) |");
-        println!(
-            "| events/s through it ({HISTORY_REQUESTS} requests, {HISTORY_LOOPS} clicks in flight, outbox keeping up) | {:.0} (no ack within 3 s: {failures}) |",
-            events as f64 / (drive + drained).as_secs_f64()
-        );
-        println!(
-            "| its own CPU per event over those, each request's log growing to ~{} events | {:.3} ms |",
-            events as usize / HISTORY_REQUESTS + 3,
-            history_cpu * 1000.0 / events.max(1) as f64
-        );
-        println!(
-            "| outbox drained after the last ack | {:.1} s |",
-            drained.as_secs_f64()
-        );
-        println!(
-            "| idle connections holding a snapshot (vacuum blocked) at the last ack | {idle_snapshots} |"
-        );
-        println!(
-            "| exit after SIGTERM | {} |\n",
+        row(
+            "exit after SIGTERM".into(),
             match status {
                 Ok(Ok(s)) => format!("{s}"),
                 _ => "did not exit within 30 s".to_string(),
-            }
+            },
         );
         stop_emulator(emu).await;
-        self.drop_scratch(s).await
+        self.drop_scratch(s).await?;
+        Ok(out)
     }
+}
+
+/// `BENCH_BINARIES` (`label=path,…`; default this build's `capacity-bot`): the binaries the
+/// memory part runs, each in turn, so an old build and a new one are measured in one run.
+fn binaries() -> anyhow::Result<Vec<(String, String)>> {
+    let this = env!("CARGO_BIN_EXE_capacity-bot");
+    let Ok(list) = std::env::var("BENCH_BINARIES") else {
+        return Ok(vec![("this build".into(), this.into())]);
+    };
+    list.split(',')
+        .map(|b| {
+            let (label, path) = b.split_once('=').context("BENCH_BINARIES: label=path,…")?;
+            let path = if path == "this" { this } else { path };
+            Ok((label.trim().to_string(), path.trim().to_string()))
+        })
+        .collect()
+}
+
+/// `BENCH_ATTACH` (unset): a command run with `-p <pid>` appended while the binary takes the
+/// approvals (a profiler: `perf record -g -o /tmp/x.data`, `perf trace -s -o /tmp/x.txt`);
+/// `{label}` in it becomes the binary's label. It is stopped with SIGINT when they are done.
+fn attach(label: &str, pid: &str) -> anyhow::Result<Option<tokio::process::Child>> {
+    let Ok(command) = std::env::var("BENCH_ATTACH") else {
+        return Ok(None);
+    };
+    let command = command.replace("{label}", label);
+    let mut words = command.split_whitespace();
+    let program = words.next().context("BENCH_ATTACH: a command")?;
+    let child = tokio::process::Command::new(program)
+        .args(words)
+        .args(["-p", pid])
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {command}"))?;
+    // Give the profiler a moment to attach before the first click.
+    std::thread::sleep(Duration::from_secs(2));
+    Ok(Some(child))
+}
+
+async fn detach(child: Option<tokio::process::Child>) {
+    let Some(mut child) = child else { return };
+    if let Some(id) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &id.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(120), child.wait()).await;
 }
 
 /// Vacuums the outbox every `BENCH_VACUUM_SECONDS` (60; 0 = never), as autovacuum with its
