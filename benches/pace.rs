@@ -13,7 +13,7 @@
 //! twice, in one process: "before" with the outbox as it was (a row per request per claim,
 //! each root update its own call: `OutboxOptions::row_by_row`), "after" with the default.
 //!
-//! Parts (`BENCH_PARTS`, default `outage,lane`):
+//! Parts (`BENCH_PARTS`, default `outage,lane`; `latency` runs only when named):
 //! - `outage`: `BENCH_REQUESTS` (200) requests with their root messages posted; Slack then
 //!   answers every call with HTTP 503 while `BENCH_EVENTS_PER_REQUEST` (10) events per
 //!   request are recorded (3 decisions, each a root update and a thread reply, then
@@ -23,6 +23,14 @@
 //!   hour ahead of the daemon's clock and released at once: drain time and database round
 //!   trips (transactions committed in the database, the benchmark's own polling subtracted),
 //!   without and with the rate limits.
+//! - `latency`: what a person sees. `BENCH_LATENCY_REQUESTS` (50) open requests; infra
+//!   people take each one in turn (`technical_owner_assigned`, each click at the version the
+//!   last one produced, the clicker becoming the technical owner) at `BENCH_LATENCY_RATES`
+//!   (`20,200`) clicks a second for `BENCH_LATENCY_SECONDS` (60), the rate limits enforced at
+//!   `BENCH_LATENCY_SCALE` (1: Slack's own figures, as a person meets them). For each acked
+//!   click, the time from its ack to the first successful `chat.update` of its root whose
+//!   rendering shows it (its technical owner, or a later click's); a click whose root has not
+//!   shown it `BENCH_LATENCY_TAIL` (90) seconds after the last click counts as not shown.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -38,17 +46,25 @@ use capacity_bot::domain::testkit::{
     actor, submission, uid, ADMIN, AE, APPROVER, BOTH, FINANCE, INFRA, INFRA2, REQUESTER,
 };
 use capacity_bot::domain::{Command, RequestId, RequestNumber};
+use capacity_bot::render::action_value::ActionValue;
 use capacity_bot::slack::api::SlackApi;
 use capacity_bot::slack::socket::SocketConfig;
 use capacity_bot::store::{self, Append, Target};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use secrecy::SecretString;
+use serde_json::{json, Value};
 use slack_emulator::{Emulator, EmulatorConfig, Fault, RateLimits, ANY_METHOD};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 const CHANNEL: &str = "C0REQUESTS";
+/// Infra people who take requests in turn in the latency part. Each click makes its clicker
+/// the technical owner, so the owner a root shows tells which click it shows: six of them,
+/// so a root showing an owner of six clicks ago is not mistaken for a fresh one.
+const TAKERS: [&str; 6] = [INFRA, INFRA2, "UINFRA3", "UINFRA4", "UINFRA5", "UINFRA6"];
+/// Slack gives up on an ack after 3 s.
+const SLACK_ACK: Duration = Duration::from_secs(3);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -123,9 +139,13 @@ impl Bench {
 fn emulator_config() -> EmulatorConfig {
     let mut c = EmulatorConfig::default()
         .with_channel(CHANNEL, "capacity-requests", true)
-        .with_usergroup("S0INFRA", [INFRA, INFRA2])
+        .with_usergroup("S0INFRA", TAKERS)
         .with_usergroup("S0SALESLEAD", [APPROVER, BOTH]);
     for (id, name) in [
+        (TAKERS[2], "ira"),
+        (TAKERS[3], "ike"),
+        (TAKERS[4], "isa"),
+        (TAKERS[5], "ivo"),
         (REQUESTER, "rita"),
         (AE, "alex"),
         (APPROVER, "ana"),
@@ -397,10 +417,11 @@ async fn start(
     scratch: &Scratch,
     clock: Arc<ShiftedClock>,
     outbox: OutboxOptions,
+    connections: usize,
 ) -> anyhow::Result<Daemon> {
     let options = RunOptions {
         socket: SocketConfig {
-            connections: 1,
+            connections,
             ..SocketConfig::default()
         },
         http_listen: Some("127.0.0.1:0".parse()?),
@@ -414,7 +435,7 @@ async fn start(
         options,
     )
     .await?;
-    emu.wait_connected(1, Duration::from_secs(10))
+    emu.wait_connected(connections, Duration::from_secs(10))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(daemon)
@@ -438,7 +459,7 @@ impl Bench {
             let settings = settings(&emu, &s.url)?;
             let seeded = seed(&s.pool, &emu, &settings, requests).await?;
             let clock = Arc::new(ShiftedClock::default());
-            let daemon = start(&emu, &s, clock.clone(), run.options).await?;
+            let daemon = start(&emu, &s, clock.clone(), run.options, 1).await?;
             emu.enforce_rate_limits(limits);
             // Slack is down: every call answers 503.
             emu.fail_next(ANY_METHOD, 200_000, Fault::HttpStatus(503));
@@ -504,7 +525,7 @@ impl Bench {
                 let settings = settings(&emu, &s.url)?;
                 let seeded = seed(&s.pool, &emu, &settings, 1).await?;
                 let clock = Arc::new(ShiftedClock::default());
-                let daemon = start(&emu, &s, clock.clone(), run.options).await?;
+                let daemon = start(&emu, &s, clock.clone(), run.options, 1).await?;
                 if limited {
                     emu.enforce_rate_limits(RateLimits::scaled(self.scale));
                 }
@@ -544,6 +565,397 @@ impl Bench {
     }
 }
 
+/// One open request of the latency part: where its root is, and (behind a lock, so its
+/// clicks go one after another) the version its next click carries and how many it had.
+struct Open {
+    id: RequestId,
+    number: RequestNumber,
+    ts: String,
+    turn: tokio::sync::Mutex<(i32, usize)>,
+}
+
+/// An acked click: its request, its turn on that request, when its ack came back.
+struct Acked {
+    request: usize,
+    turn: usize,
+    at: tokio::time::Instant,
+}
+
+/// `n` requests commercially approved (open for an infra owner), their roots posted as the
+/// outbox would post them and their rows marked delivered; with a root's blocks for clicks.
+async fn seed_open(
+    pool: &PgPool,
+    emu: &Emulator,
+    settings: &Settings,
+    n: usize,
+) -> anyhow::Result<(Vec<Open>, Value)> {
+    let api = SlackApi::new(
+        &emu.api_url(),
+        &SecretString::from(emu.bot_token().to_string()),
+        None,
+    )?;
+    let mut open = Vec::with_capacity(n);
+    let mut blocks = Value::Null;
+    for _ in 0..n {
+        let id = RequestId(Uuid::now_v7());
+        let now = Utc::now();
+        let mut version = None;
+        let mut request = None;
+        for (user, commands) in [
+            (
+                REQUESTER,
+                vec![
+                    Command::Submitted {
+                        number: RequestNumber(0),
+                        details: submission(10_000),
+                    },
+                    Command::CommercialOwnerAssigned { owner: uid(AE) },
+                ],
+            ),
+            (AE, vec![Command::CommercialApproved]),
+        ] {
+            let appended = store::events::append(
+                pool,
+                &Append {
+                    target: if version.is_none() {
+                        Target::New(id)
+                    } else {
+                        Target::Existing(id)
+                    },
+                    commands,
+                    actor: actor(user),
+                    policy: settings.policy.clone(),
+                    now,
+                    expected_version: version,
+                    idempotency_key: format!("seed:{id}:{user}"),
+                    envelope_id: None,
+                    linear: None,
+                },
+            )
+            .await?;
+            version = Some(appended.request.version);
+            request = Some(appended.request);
+        }
+        let req = request.context("seeded")?;
+        let content = capacity_bot::render::root::root_message(
+            &req,
+            &capacity_bot::domain::Links::default(),
+            &settings.policy,
+            &settings.roles,
+            now,
+        );
+        if blocks.is_null() {
+            blocks = json!(content.blocks);
+        }
+        let ts = api.post_message(CHANNEL, content, None).await?;
+        store::requests::set_root_message(pool, id, CHANNEL, &ts, None).await?;
+        open.push(Open {
+            id,
+            number: req.number,
+            ts,
+            turn: tokio::sync::Mutex::new((req.version, 0)),
+        });
+    }
+    sqlx::query(
+        "UPDATE capacity.outbox SET status = 'delivered', delivered_at = now() \
+         WHERE status = 'pending'",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query("VACUUM ANALYZE").execute(pool).await?;
+    Ok((open, blocks))
+}
+
+/// The `block_actions` envelope Slack sends when `user` takes `req` from its root message
+/// (a root's blocks in it, so it has a real click's size).
+fn take_frame(emu: &Emulator, user: &str, req: &Open, version: i32, blocks: &Value) -> String {
+    let value = ActionValue {
+        request: req.id,
+        number: req.number,
+        version,
+    };
+    let team = emu.team_id();
+    json!({
+        "envelope_id": Uuid::new_v4().to_string(),
+        "type": "interactive",
+        "accepts_response_payload": false,
+        "payload": {
+            "type": "block_actions",
+            "user": {"id": user, "username": user, "name": user, "team_id": team},
+            "api_app_id": emu.app_id(),
+            "token": "bench-verification-token",
+            "container": {"type": "message", "message_ts": req.ts, "channel_id": CHANNEL, "is_ephemeral": false},
+            "trigger_id": format!("{}.{}.bench", req.number.0, Uuid::new_v4().simple()),
+            "team": {"id": team, "domain": "acme-infra"},
+            "enterprise": null,
+            "is_enterprise_install": false,
+            "channel": {"id": CHANNEL, "name": "capacity-requests"},
+            "message": {"type": "message", "ts": req.ts, "user": emu.bot_user_id(), "bot_id": emu.bot_id(),
+                        "text": format!("{} large-capacity request", req.number), "blocks": blocks},
+            "state": {"values": {}},
+            "response_url": format!("{}/response_url/bench", emu.api_url()),
+            "actions": [{
+                "action_id": "technical_owner_assigned",
+                "block_id": "actions",
+                "type": "button",
+                "value": value.encode(),
+                "text": {"type": "plain_text", "text": "Take it", "emoji": true},
+                "action_ts": format!("{}.000100", Utc::now().timestamp()),
+            }],
+        },
+    })
+    .to_string()
+}
+
+/// `clicks` clicks at `rate` a second, the i-th on request `i % open.len()`, each request's
+/// clicks one after another (its lock), each by the next taker at the version the last
+/// one produced. Returns the acked clicks and how many got no ack within 3 s.
+async fn take_turns(
+    emu: &Arc<Emulator>,
+    open: &Arc<Vec<Open>>,
+    blocks: &Value,
+    clicks: usize,
+    rate: f64,
+) -> (Vec<Acked>, usize) {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..clicks {
+        tick.tick().await;
+        let (emu, open, blocks) = (emu.clone(), open.clone(), blocks.clone());
+        tasks.spawn(async move {
+            let request = i % open.len();
+            let req = &open[request];
+            let mut turn = req.turn.lock().await;
+            let (version, n) = *turn;
+            let frame = take_frame(&emu, TAKERS[n % TAKERS.len()], req, version, &blocks);
+            match emu.send_raw_envelope(&frame, SLACK_ACK).await {
+                Ok(Some(_)) => {
+                    *turn = (version + 1, n + 1);
+                    Some(Acked {
+                        request,
+                        turn: n,
+                        at: tokio::time::Instant::now(),
+                    })
+                }
+                _ => None,
+            }
+        });
+    }
+    let (mut acked, mut missing) = (Vec::new(), 0);
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Some(a)) => acked.push(a),
+            _ => missing += 1,
+        }
+    }
+    (acked, missing)
+}
+
+/// The technical owner a root rendering shows (its index in `TAKERS`).
+fn owner_shown(blocks: &Value) -> Option<usize> {
+    blocks
+        .as_array()?
+        .iter()
+        .filter(|b| b["block_id"] == "people")
+        .flat_map(|b| b["fields"].as_array().cloned().unwrap_or_default())
+        .find_map(|f| {
+            let text = f["text"].as_str()?;
+            let who = text.strip_prefix("*Technical owner*\n")?;
+            TAKERS.iter().position(|t| who.contains(&format!("<@{t}>")))
+        })
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+impl Bench {
+    async fn latency(&self) -> anyhow::Result<()> {
+        let requests: usize = env_or("BENCH_LATENCY_REQUESTS", 50);
+        let seconds: f64 = env_or("BENCH_LATENCY_SECONDS", 60.0);
+        let scale: f64 = env_or("BENCH_LATENCY_SCALE", 1.0);
+        let tail = Duration::from_secs_f64(env_or("BENCH_LATENCY_TAIL", 90.0));
+        let rates: String = env_or("BENCH_LATENCY_RATES", "20,200".to_string());
+        println!(
+            "\n### Click → root message updated: {requests} requests, {seconds:.0} s of clicks per rate (limits × {scale})\n"
+        );
+        println!("| outbox | clicks/s | clicks acked | no ack | recorded | p50 | p99 | max | not shown {:.0} s after the last click | `chat.update` ok / 429 | `chat.postMessage` ok / 429 | replies still queued |", tail.as_secs_f64());
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for rate in rates.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            let rate: f64 = rate.parse().context("BENCH_LATENCY_RATES")?;
+            for run in LATENCY_RUNS {
+                self.latency_run(run, requests, rate, seconds, scale, tail)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn latency_run(
+        &self,
+        run: &Run,
+        requests: usize,
+        rate: f64,
+        seconds: f64,
+        scale: f64,
+        tail: Duration,
+    ) -> anyhow::Result<()> {
+        let s = self.scratch("latency").await?;
+        let emu = Arc::new(Emulator::start(emulator_config()).await?);
+        let settings = settings(&emu, &s.url)?;
+        let (open, blocks) = seed_open(&s.pool, &emu, &settings, requests).await?;
+        let open = Arc::new(open);
+        let clock = Arc::new(ShiftedClock::default());
+        let daemon = start(&emu, &s, clock, run.options, 2).await?;
+        // Warm-up without limits: the role cache (`usergroups.users.list` is 20 a minute),
+        // the pool, the sockets. One click per request, delivered before the limits start.
+        let (_, warm_missing) = take_turns(&emu, &open, &blocks, requests, rate).await;
+        if warm_missing > 0 {
+            bail!("{warm_missing} warm-up clicks got no ack");
+        }
+        drained(&s.pool, Duration::from_secs(120)).await?;
+        let events0: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM capacity.capacity_request_events WHERE kind = 'technical_owner_assigned'",
+        )
+        .fetch_one(&s.pool)
+        .await?;
+        let refused0 = emu.rate_limited_counts();
+        let calls0 = calls(&emu);
+        emu.enforce_rate_limits(RateLimits::scaled(scale));
+        let start_at = tokio::time::Instant::now();
+        let clicks = (rate * seconds).round() as usize;
+        let (acked, missing) = take_turns(&emu, &open, &blocks, clicks, rate).await;
+        // Until every root shows its last click, or the tail runs out (a benchmark may poll).
+        let last = tokio::time::Instant::now();
+        let finals: Vec<usize> = {
+            let mut f = Vec::with_capacity(open.len());
+            for req in open.iter() {
+                f.push(req.turn.lock().await.1);
+            }
+            f
+        };
+        loop {
+            let all = open.iter().zip(&finals).all(|(req, n)| {
+                *n == 0
+                    || emu
+                        .message(CHANNEL, &req.ts)
+                        .and_then(|m| owner_shown(&m.blocks))
+                        == Some((n - 1) % TAKERS.len())
+            });
+            if all || last.elapsed() > tail {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let queued = pending(&s.pool).await?;
+        let recorded: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM capacity.capacity_request_events WHERE kind = 'technical_owner_assigned'",
+        )
+        .fetch_one(&s.pool)
+        .await?;
+        let refused = emu.rate_limited_counts();
+        let after = calls(&emu);
+        let r429 =
+            |m: &str| refused.get(m).copied().unwrap_or(0) - refused0.get(m).copied().unwrap_or(0);
+
+        // Each root's successful updates in order: when, and which taker it shows.
+        let index: std::collections::HashMap<&str, usize> = open
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.ts.as_str(), i))
+            .collect();
+        let mut shown: Vec<Vec<(tokio::time::Instant, usize)>> = vec![Vec::new(); open.len()];
+        for call in emu.calls("chat.update") {
+            if !call.ok() || call.at < start_at {
+                continue;
+            }
+            let Some(&i) = call.params["ts"].as_str().and_then(|ts| index.get(ts)) else {
+                continue;
+            };
+            if let Some(owner) = owner_shown(&call.params["blocks"]) {
+                shown[i].push((call.at, owner));
+            }
+        }
+        // Each request's acks by turn.
+        let mut acks: Vec<BTreeMap<usize, tokio::time::Instant>> =
+            vec![BTreeMap::new(); open.len()];
+        for a in &acked {
+            acks[a.request].insert(a.turn, a.at);
+        }
+        let mut latencies = Vec::with_capacity(acked.len());
+        let mut not_shown = 0;
+        for a in &acked {
+            // An update shows this click if the owner it shows is this click's or a later
+            // one's: the latest turn acked by then whose taker it shows.
+            let seen = shown[a.request].iter().find(|(at, owner)| {
+                *at >= a.at
+                    && acks[a.request]
+                        .range(..)
+                        .rev()
+                        .find(|(turn, t)| **t <= *at && **turn % TAKERS.len() == *owner)
+                        .is_some_and(|(turn, _)| *turn >= a.turn)
+            });
+            match seen {
+                Some((at, _)) => latencies.push(*at - a.at),
+                None => not_shown += 1,
+            }
+        }
+        latencies.sort_unstable();
+        // A click never shown is slower than any shown: the percentiles count it so.
+        let n = latencies.len() + not_shown;
+        let pct = |q: f64| {
+            let k = ((n as f64 * q).ceil() as usize).clamp(1, n.max(1));
+            if k <= latencies.len() {
+                secs(latencies[k - 1])
+            } else {
+                format!("> {:.0} s", tail.as_secs_f64())
+            }
+        };
+        println!(
+            "| {} | {rate:.0} | {} | {missing} | {} | {} | {} | {} | {not_shown} | {} / {} | {} / {} | {queued} |",
+            run.label,
+            acked.len(),
+            recorded - events0,
+            pct(0.50),
+            pct(0.99),
+            if not_shown > 0 {
+                format!("> {:.0} s", tail.as_secs_f64())
+            } else {
+                latencies.last().map_or("-".into(), |d| secs(*d))
+            },
+            delta(&after, &calls0, "chat.update") - r429("chat.update"),
+            r429("chat.update"),
+            delta(&after, &calls0, "chat.postMessage") - r429("chat.postMessage"),
+            r429("chat.postMessage"),
+        );
+        let _ = percentile;
+        daemon.shutdown().await;
+        drop(open);
+        if let Ok(emu) = Arc::try_unwrap(emu) {
+            emu.shutdown().await;
+        }
+        self.drop_scratch(s).await
+    }
+}
+
+const LATENCY_RUNS: &[Run] = &[Run {
+    label: "today (root updates in the replies' lane)",
+    options: OutboxOptions {
+        lanes: 32,
+        per_lane: 16,
+        coalesce: true,
+    },
+}];
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -560,6 +972,7 @@ async fn main() -> anyhow::Result<()> {
         match part {
             "outage" => bench.outage().await?,
             "lane" => bench.lane().await?,
+            "latency" => bench.latency().await?,
             other => bail!("unknown part {other}"),
         }
     }
