@@ -1261,7 +1261,11 @@ impl Bench {
                 let turn = i / HOME_REQUESTS;
                 let mut req = seeded[i % HOME_REQUESTS].clone();
                 req.version += turn as i32;
-                let user = if turn % 2 == 0 { INFRA } else { INFRA2 };
+                let user = if turn.is_multiple_of(2) {
+                    INFRA
+                } else {
+                    INFRA2
+                };
                 click_frame(&emu, user, &req, "technical_owner_assigned", &blocks)
             })
             .collect();
@@ -1312,7 +1316,11 @@ impl Bench {
             let clicks = (turns_so_far(total, 0)..turns_so_far(total, 0) + BURST).map(|turn| {
                 let mut req = req.clone();
                 req.version += turn as i32;
-                let user = if turn % 2 == 0 { INFRA } else { INFRA2 };
+                let user = if turn.is_multiple_of(2) {
+                    INFRA
+                } else {
+                    INFRA2
+                };
                 click_frame(&emu, user, &req, "technical_owner_assigned", &blocks)
             });
             let recorded = count_events(&s.pool, "technical_owner_assigned").await?;
