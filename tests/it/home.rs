@@ -27,10 +27,33 @@ fn home_buttons(home: &View, block_id: &str) -> Vec<String> {
 async fn opened_home(h: &Harness, user: &str, showing: &str) -> View {
     let ack = h.emu.open_home(user).await.expect("app_home_opened acked");
     assert_eq!(ack.payload, None, "an event is acked empty");
-    h.emu
+    let home = h
+        .emu
         .wait_for_home(user, |v| v.render().contains(showing), WAIT)
         .await
-        .unwrap_or_else(|e| panic!("{user}'s Home never showed {showing:?}: {e}"))
+        .unwrap_or_else(|e| panic!("{user}'s Home never showed {showing:?}: {e}"));
+    // Slack shows the view as `views.publish` answers; the daemon records its id just after.
+    // A click in between would be refused as a click on a view it does not know, so a test
+    // (faster than any person) clicks only once the id is recorded.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let recorded: Option<String> =
+            sqlx::query_scalar("SELECT view_id FROM capacity.home_views WHERE user_id = $1")
+                .bind(user)
+                .fetch_optional(&h.pool)
+                .await
+                .expect("home view id")
+                .flatten();
+        if recorded.as_deref() == Some(home.id.as_str()) {
+            return home;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{user}'s Home {} was never recorded as published (recorded: {recorded:?})",
+            home.id
+        );
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Home rows in the outbox delivered for `user`.
