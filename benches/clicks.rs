@@ -46,7 +46,6 @@ use capacity_bot::domain::testkit::{
     actor, submission, uid, ADMIN, AE, APPROVER, BOTH, FINANCE, INFRA, INFRA2, REQUESTER,
 };
 use capacity_bot::domain::{Command, RequestId, RequestNumber};
-use capacity_bot::render::action_value::ActionValue;
 use capacity_bot::slack::api::SlackApi;
 use capacity_bot::slack::socket::SocketConfig;
 use capacity_bot::store::{self, Append, Target};
@@ -59,6 +58,9 @@ use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use uuid::Uuid;
+
+#[path = "common/click.rs"]
+mod click;
 
 const CHANNEL: &str = "C0REQUESTS";
 /// Slack gives up on an ack after 3 s: an ack later than this is a missing one.
@@ -520,8 +522,7 @@ async fn seed_for(
     Ok((seeded, sample_blocks))
 }
 
-/// The `block_actions` envelope Slack sends when `user` clicks `action_id` on `req`'s root
-/// message (with a root message's blocks, so it has a real click's size).
+/// `user` clicks `action_id` on `req`'s root message.
 fn click_frame(
     emu: &Emulator,
     user: &str,
@@ -529,42 +530,14 @@ fn click_frame(
     action_id: &str,
     blocks: &Value,
 ) -> String {
-    let value = ActionValue {
-        request: req.id,
+    let root = click::Root {
+        channel: CHANNEL,
+        ts: &req.ts,
+        id: req.id,
         number: req.number,
         version: req.version,
     };
-    let team = emu.team_id();
-    json!({
-        "envelope_id": Uuid::new_v4().to_string(),
-        "type": "interactive",
-        "accepts_response_payload": false,
-        "payload": {
-            "type": "block_actions",
-            "user": {"id": user, "username": user, "name": user, "team_id": team},
-            "api_app_id": emu.app_id(),
-            "token": "bench-verification-token",
-            "container": {"type": "message", "message_ts": req.ts, "channel_id": CHANNEL, "is_ephemeral": false},
-            "trigger_id": format!("{}.{}.bench", req.number.0, Uuid::new_v4().simple()),
-            "team": {"id": team, "domain": "acme-infra"},
-            "enterprise": null,
-            "is_enterprise_install": false,
-            "channel": {"id": CHANNEL, "name": "capacity-requests"},
-            "message": {"type": "message", "ts": req.ts, "user": emu.bot_user_id(), "bot_id": emu.bot_id(),
-                        "text": format!("{} large-capacity request", req.number), "blocks": blocks},
-            "state": {"values": {}},
-            "response_url": format!("{}/response_url/bench", emu.api_url()),
-            "actions": [{
-                "action_id": action_id,
-                "block_id": "actions",
-                "type": "button",
-                "value": value.encode(),
-                "text": {"type": "plain_text", "text": "Approve", "emoji": true},
-                "action_ts": format!("{}.000100", Utc::now().timestamp()),
-            }],
-        },
-    })
-    .to_string()
+    click::frame(emu, user, &root, action_id, "Approve", blocks)
 }
 
 async fn count_events(pool: &PgPool, kind: &str) -> anyhow::Result<i64> {
@@ -1102,7 +1075,7 @@ fn binaries() -> anyhow::Result<Vec<(String, String)>> {
 }
 
 /// `BENCH_ATTACH` (unset): a command run with `-p <pid>` appended while the binary takes the
-/// approvals (a profiler: `perf record -g -o /tmp/x.data`, `perf trace -s -o /tmp/x.txt`);
+/// approvals (a profiler: `perf record -g -o x.data`, `perf trace -s -o x.txt`);
 /// `{label}` in it becomes the binary's label. It is stopped with SIGINT when they are done.
 fn attach(label: &str, pid: &str) -> anyhow::Result<Option<tokio::process::Child>> {
     let Ok(command) = std::env::var("BENCH_ATTACH") else {
@@ -1257,17 +1230,7 @@ impl Bench {
         // advance because one request's clicks are 1.5 s apart, long after the last one's ack.
         let total = HOME_REQUESTS + rate as usize * seconds as usize;
         let frames: Vec<String> = (0..total)
-            .map(|i| {
-                let turn = i / HOME_REQUESTS;
-                let mut req = seeded[i % HOME_REQUESTS].clone();
-                req.version += turn as i32;
-                let user = if turn.is_multiple_of(2) {
-                    INFRA
-                } else {
-                    INFRA2
-                };
-                click_frame(&emu, user, &req, "technical_owner_assigned", &blocks)
-            })
+            .map(|i| take_turn(&emu, &seeded[i % HOME_REQUESTS], i / HOME_REQUESTS, &blocks))
             .collect();
         let (daemon, _) = start_daemon(&emu, &s, 2).await?;
         let vacuum = vacuum_ticker(&s.url);
@@ -1312,17 +1275,11 @@ impl Bench {
                 emu.calls("views.publish").len(),
                 emu.home_publishes(&users[0]),
             );
-            let req = &seeded[0];
-            let clicks = (turns_so_far(total, 0)..turns_so_far(total, 0) + BURST).map(|turn| {
-                let mut req = req.clone();
-                req.version += turn as i32;
-                let user = if turn.is_multiple_of(2) {
-                    INFRA
-                } else {
-                    INFRA2
-                };
-                click_frame(&emu, user, &req, "technical_owner_assigned", &blocks)
-            });
+            // Request 0 had a click in every round of the frames, the last one included
+            // when the frames did not end on a full round.
+            let taken = total.div_ceil(HOME_REQUESTS);
+            let clicks =
+                (taken..taken + BURST).map(|turn| take_turn(&emu, &seeded[0], turn, &blocks));
             let recorded = count_events(&s.pool, "technical_owner_assigned").await?;
             for frame in clicks {
                 emu.send_raw_envelope(&frame, SLACK_ACK)
@@ -1359,9 +1316,17 @@ fn coalesce_seconds() -> u64 {
     store::home::COALESCE.num_seconds().unsigned_abs()
 }
 
-/// How many clicks request `index` had among the first `total` frames of a `home` run.
-fn turns_so_far(total: usize, index: usize) -> usize {
-    total / HOME_REQUESTS + usize::from(index < total % HOME_REQUESTS)
+/// The `turn`th technical-owner click on `req` (counting from its seeded version): infra
+/// people take turns, each at the version the click before produced.
+fn take_turn(emu: &Emulator, req: &Seeded, turn: usize, blocks: &Value) -> String {
+    let mut req = req.clone();
+    req.version += turn as i32;
+    let user = if turn.is_multiple_of(2) {
+        INFRA
+    } else {
+        INFRA2
+    };
+    click_frame(emu, user, &req, "technical_owner_assigned", blocks)
 }
 
 async fn stop_emulator(emu: Arc<Emulator>) {

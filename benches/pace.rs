@@ -46,7 +46,6 @@ use capacity_bot::domain::testkit::{
     actor, submission, uid, ADMIN, AE, APPROVER, BOTH, FINANCE, INFRA, INFRA2, REQUESTER,
 };
 use capacity_bot::domain::{Command, RequestId, RequestNumber};
-use capacity_bot::render::action_value::ActionValue;
 use capacity_bot::slack::api::SlackApi;
 use capacity_bot::slack::socket::SocketConfig;
 use capacity_bot::store::{self, Append, Target};
@@ -57,6 +56,9 @@ use serde_json::{json, Value};
 use slack_emulator::{Emulator, EmulatorConfig, Fault, RateLimits, ANY_METHOD};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+#[path = "common/click.rs"]
+mod click;
 
 const CHANNEL: &str = "C0REQUESTS";
 /// Infra people who take requests in turn in the latency part. Each click makes its clicker
@@ -666,45 +668,23 @@ async fn seed_open(
     Ok((open, blocks))
 }
 
-/// The `block_actions` envelope Slack sends when `user` takes `req` from its root message
-/// (a root's blocks in it, so it has a real click's size).
+/// `user` takes `req` (`technical_owner_assigned`) at `version`.
 fn take_frame(emu: &Emulator, user: &str, req: &Open, version: i32, blocks: &Value) -> String {
-    let value = ActionValue {
-        request: req.id,
+    let root = click::Root {
+        channel: CHANNEL,
+        ts: &req.ts,
+        id: req.id,
         number: req.number,
         version,
     };
-    let team = emu.team_id();
-    json!({
-        "envelope_id": Uuid::new_v4().to_string(),
-        "type": "interactive",
-        "accepts_response_payload": false,
-        "payload": {
-            "type": "block_actions",
-            "user": {"id": user, "username": user, "name": user, "team_id": team},
-            "api_app_id": emu.app_id(),
-            "token": "bench-verification-token",
-            "container": {"type": "message", "message_ts": req.ts, "channel_id": CHANNEL, "is_ephemeral": false},
-            "trigger_id": format!("{}.{}.bench", req.number.0, Uuid::new_v4().simple()),
-            "team": {"id": team, "domain": "acme-infra"},
-            "enterprise": null,
-            "is_enterprise_install": false,
-            "channel": {"id": CHANNEL, "name": "capacity-requests"},
-            "message": {"type": "message", "ts": req.ts, "user": emu.bot_user_id(), "bot_id": emu.bot_id(),
-                        "text": format!("{} large-capacity request", req.number), "blocks": blocks},
-            "state": {"values": {}},
-            "response_url": format!("{}/response_url/bench", emu.api_url()),
-            "actions": [{
-                "action_id": "technical_owner_assigned",
-                "block_id": "actions",
-                "type": "button",
-                "value": value.encode(),
-                "text": {"type": "plain_text", "text": "Take it", "emoji": true},
-                "action_ts": format!("{}.000100", Utc::now().timestamp()),
-            }],
-        },
-    })
-    .to_string()
+    click::frame(
+        emu,
+        user,
+        &root,
+        "technical_owner_assigned",
+        "Take it",
+        blocks,
+    )
 }
 
 /// `clicks` clicks at `rate` a second, the i-th on request `i % open.len()`, each request's

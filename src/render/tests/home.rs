@@ -2,6 +2,7 @@
 //! Slack's 100-block view limit, the most urgent first, with a count and a pointer.
 
 use chrono::Duration;
+use slack_morphism::blocks::SlackView;
 use uuid::Uuid;
 
 use super::scenarios::roles;
@@ -72,17 +73,7 @@ fn three_hundred_open_requests_fit_most_urgent_first_with_a_count_and_a_pointer(
 
 #[test]
 fn waiting_shows_only_that_decisions_buttons_under_a_block_per_request() {
-    let requests = open_requests(2);
-    let (user, user_roles) = (uid(INFRA), roles_of(INFRA));
-    let policy = Play::submitted(1000).policy;
-    let view = home_view(&HomeInput {
-        user: &user,
-        user_roles: &user_roles,
-        requests: &requests,
-        roles: &roles(),
-        policy: &policy,
-        now: t0(),
-    });
+    let view = infra_home(&open_requests(2));
     check_home_view(&view).unwrap_or_else(|e| panic!("{e}"));
     let json = serde_json::to_value(&view).expect("serializes");
     let actions: Vec<&serde_json::Value> = json["blocks"]
@@ -111,18 +102,7 @@ fn waiting_shows_only_that_decisions_buttons_under_a_block_per_request() {
 
 #[test]
 fn links_and_mentions_on_home_are_mrkdwn_not_escaped_text() {
-    let requests = open_requests(2);
-    let (user, user_roles) = (uid(INFRA), roles_of(INFRA));
-    let policy = Play::submitted(1000).policy;
-    let json = serde_json::to_string(&home_blocks(&HomeInput {
-        user: &user,
-        user_roles: &user_roles,
-        requests: &requests,
-        roles: &roles(),
-        policy: &policy,
-        now: t0(),
-    }))
-    .expect("serializes");
+    let json = serde_json::to_string(&infra_home(&open_requests(2))).expect("serializes");
     assert!(
         json.contains("*<https://acme.slack.com/archives/C0123456789/p1760023041700001|CR-1 · "),
         "the title links to the thread: {json}"
@@ -135,4 +115,17 @@ fn links_and_mentions_on_home_are_mrkdwn_not_escaped_text() {
         !json.contains("&gt;"),
         "nothing we built is escaped: {json}"
     );
+}
+
+/// The Home an infra person sees over `requests`, at `t0`.
+fn infra_home(requests: &[(Request, Option<String>)]) -> SlackView {
+    let (user, user_roles) = (uid(INFRA), roles_of(INFRA));
+    home_view(&HomeInput {
+        user: &user,
+        user_roles: &user_roles,
+        requests,
+        roles: &roles(),
+        policy: &Play::submitted(1000).policy,
+        now: t0(),
+    })
 }
