@@ -39,9 +39,23 @@ struct Subject {
 pub(super) struct LaneCache {
     request: Option<(Request, Links)>,
     events: Option<Vec<crate::domain::RecordedEvent>>,
+    /// The claim's Home publishes, read together (see `HomeBatch`).
+    homes: Option<std::sync::Arc<super::home::HomeBatch>>,
 }
 
 impl LaneCache {
+    pub(super) fn new(homes: Option<std::sync::Arc<super::home::HomeBatch>>) -> Self {
+        Self {
+            homes,
+            ..Self::default()
+        }
+    }
+
+    /// The claim's Home batch, when this lane publishes a Home that is part of it.
+    pub(super) fn homes(&self) -> Option<&super::home::HomeBatch> {
+        self.homes.as_deref()
+    }
+
     fn links_changed(&mut self) {
         self.request = None;
     }
@@ -124,7 +138,7 @@ impl Deliverer {
             return self.post_mention_reply(channel, thread_ts, numbers).await;
         }
         if let Effect::PublishHome { user } = &row.effect {
-            return self.publish_home(user).await;
+            return self.publish_home(user, cache.homes.as_deref()).await;
         }
         let (Some(request_id), Some(event_id)) = (row.request_id, row.event_id) else {
             return Err(DeliveryError::Missing(format!(
@@ -352,7 +366,7 @@ impl Deliverer {
                 numbers,
             } => self.post_mention_reply(channel, thread_ts, numbers).await?,
             Effect::PostSourceReply => self.post_source_reply(row.request_id, cache).await?,
-            Effect::PublishHome { user } => self.publish_home(user).await?,
+            Effect::PublishHome { user } => self.publish_home(user, cache.homes.as_deref()).await?,
             Effect::CommentLinearIssue => {
                 let linear = self.linear()?;
                 let links = self.links(row.request_id, cache).await?;

@@ -87,6 +87,7 @@ impl Deliverer {
             rows.extend(homes);
         }
         let followed = rows.clone();
+        let homes = self.read_homes(&rows).await;
         let n = rows.len();
         // A lane's rows in order; a row of no request is a lane of its own.
         let mut lanes: Vec<Vec<OutboxRow>> = Vec::new();
@@ -105,11 +106,16 @@ impl Deliverer {
         let results = join_all(
             lanes
                 .into_iter()
-                .map(|lane| self.deliver_lane(lane, lease_until)),
+                .map(|lane| self.deliver_lane(lane, lease_until, homes.clone())),
         )
         .await;
         for result in results {
             result?;
+        }
+        if let Some(homes) = &homes {
+            homes
+                .finish(&self.state.pool, &self.worker, self.state.clock.now())
+                .await?;
         }
         self.follow_homes(&followed).await;
         Ok(n)
@@ -131,8 +137,9 @@ impl Deliverer {
         &self,
         lane: Vec<OutboxRow>,
         lease_until: DateTime<Utc>,
+        homes: Option<std::sync::Arc<super::home::HomeBatch>>,
     ) -> Result<(), StoreError> {
-        let mut cache = LaneCache::default();
+        let mut cache = LaneCache::new(homes);
         let mut marks = Marks::default();
         let mut stopped_at = None;
         for (i, row) in lane.iter().enumerate() {
@@ -155,6 +162,12 @@ impl Deliverer {
             if !go_on {
                 stopped_at = Some(i + 1);
                 break;
+            }
+        }
+        // A Home publish of the claim's batch is marked with the others, after the claim.
+        if let (Some(homes), [row]) = (cache.homes(), lane.as_slice()) {
+            if matches!(row.effect, Effect::PublishHome { .. }) {
+                homes.delivered(marks.delivered.drain(..));
             }
         }
         self.flush(&mut marks).await?;

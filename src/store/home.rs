@@ -101,53 +101,82 @@ pub async fn changed(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreErro
     Ok(done.rows_affected())
 }
 
-/// After `user`'s publish was delivered: if something changed while it rendered, queue the
-/// next one (the change could not queue it: the delivered row was still pending then).
-pub async fn requeue(pool: &PgPool, user: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+/// After these users' publishes were delivered: for each whose Home changed while it
+/// rendered, queue the next one (the change could not queue it: the delivered row was still
+/// pending then).
+pub async fn requeue(pool: &PgPool, users: &[&str], now: DateTime<Utc>) -> Result<(), StoreError> {
+    if users.is_empty() {
+        return Ok(());
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{QUEUE_HOME} WHERE h.user_id = $3 AND h.wanted > h.rendered AND h.opened_at > $4 \
+        "{QUEUE_HOME} WHERE h.user_id = ANY($3) AND h.wanted > h.rendered AND h.opened_at > $4 \
          ON CONFLICT ((effect->>'user')) WHERE status = 'pending' AND lane = 'home' DO NOTHING"
     )))
     .bind(now)
     .bind(COALESCE)
-    .bind(user)
+    .bind(users)
     .bind(now - OPEN_FOR)
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// A render of `user`'s Home begins: records which change count it reads. `None` when the
-/// user never opened Home.
-pub async fn begin_render(pool: &PgPool, user: &UserId) -> Result<Option<HomeView>, StoreError> {
+/// Renders of these users' Homes begin: records for each which change count it reads.
+/// Users who never opened Home are not in the answer.
+pub async fn begin_render(pool: &PgPool, users: &[&str]) -> Result<Vec<HomeView>, StoreError> {
     Ok(sqlx::query_as(
-        "UPDATE capacity.home_views SET reading = wanted WHERE user_id = $1 \
+        "UPDATE capacity.home_views SET reading = wanted WHERE user_id = ANY($1) \
          RETURNING user_id, opened_at, view_id, reading, content_hash",
     )
-    .bind(user.as_str())
-    .fetch_optional(pool)
+    .bind(users)
+    .fetch_all(pool)
     .await?)
 }
 
-/// The render that read `read` is what `user`'s Home shows now (published, or identical to
-/// what was).
+/// A finished render of one Home: the change count it read, what it rendered, and the view
+/// id Slack gave back when it was published (`None` when it matched what Slack shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub user_id: String,
+    pub read: i64,
+    pub content_hash: String,
+    pub view_id: Option<String>,
+}
+
+/// These renders are what their Homes show now, and `delivered` (their outbox rows, held by
+/// `worker`) are delivered: one statement and one commit for a claim's Homes, not two per
+/// Home.
 pub async fn published(
     pool: &PgPool,
-    user: &UserId,
-    read: i64,
-    content_hash: &str,
-    view_id: Option<&str>,
+    renders: &[Rendered],
+    delivered: &[i64],
+    worker: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if renders.is_empty() && delivered.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<&str> = renders.iter().map(|r| r.user_id.as_str()).collect();
+    let reads: Vec<i64> = renders.iter().map(|r| r.read).collect();
+    let hashes: Vec<&str> = renders.iter().map(|r| r.content_hash.as_str()).collect();
+    let views: Vec<Option<&str>> = renders.iter().map(|r| r.view_id.as_deref()).collect();
     sqlx::query(
-        "UPDATE capacity.home_views SET rendered = greatest(rendered, $2), content_hash = $3, \
-           view_id = coalesce($4, view_id), published_at = $5 WHERE user_id = $1",
+        "WITH shown AS ( \
+           UPDATE capacity.home_views h SET rendered = greatest(h.rendered, r.read), \
+             content_hash = r.hash, view_id = coalesce(r.view_id, h.view_id), published_at = $5 \
+           FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS r(user_id, read, hash, view_id) \
+           WHERE h.user_id = r.user_id) \
+         UPDATE capacity.outbox SET status = 'delivered', delivered_at = $5, claimed_until = NULL, \
+           last_error = NULL, held_by_outage = false \
+         WHERE id = ANY($6) AND status = 'pending' AND claimed_by = $7",
     )
-    .bind(user.as_str())
-    .bind(read)
-    .bind(content_hash)
-    .bind(view_id)
+    .bind(&users)
+    .bind(&reads)
+    .bind(&hashes)
+    .bind(&views)
     .bind(now)
+    .bind(delivered)
+    .bind(worker)
     .execute(pool)
     .await?;
     Ok(())

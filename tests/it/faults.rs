@@ -652,17 +652,24 @@ async fn slack_rate_limiting_and_failing_for_a_while_delays_messages_but_loses_a
         .iter()
         .filter(|c| c.ok())
         .count();
-    assert_eq!(
-        (ok_posts, ok_updates),
-        (9, 9),
-        "a reply and an update per event"
+    // A reply per event; root updates coalesce (one call carries every update of its
+    // request still waiting), so at least one per request and never more than one per event.
+    assert_eq!(ok_posts, 9, "a reply per event");
+    assert!(
+        (3..=9).contains(&ok_updates),
+        "{ok_updates} root updates for 3 requests of 3 events each"
     );
     for (p, edits) in posted.iter().zip(edits) {
         let thread = h.emu.thread(CHANNEL, &p.root.ts);
         let versions: Vec<i32> = thread.iter().map(version_of).collect();
         assert_eq!(versions, [1, 2, 3, 4, 5], "CR-{} in order, once", p.number);
         let root = h.emu.message(CHANNEL, &p.root.ts).expect("root");
-        assert_eq!(root.edits, edits + 3, "CR-{}", p.number);
+        assert!(
+            (edits + 1..=edits + 3).contains(&root.edits),
+            "CR-{}: edited {} times for 3 events",
+            p.number,
+            root.edits - edits
+        );
         assert!(
             root.render().contains("Customer confirmation"),
             "{}",

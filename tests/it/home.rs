@@ -317,3 +317,91 @@ async fn a_failed_publish_is_retried_and_home_opening_never_delays_the_ack(pool:
         .expect("published on retry");
     h.stop().await;
 }
+
+/// The worker reads a claim's Homes together (`begin_render` for all, then the requests
+/// once); a change that lands after that reading must still publish each Home again.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn homes_read_together_each_publish_again_after_a_change_during_their_render(pool: PgPool) {
+    use capacity_bot::domain::UserId;
+    use capacity_bot::store::home::Rendered;
+    let now = chrono::Utc::now();
+    let (a, b) = (
+        UserId::parse("UHOMEA").expect("id"),
+        UserId::parse("UHOMEB").expect("id"),
+    );
+    for user in [&a, &b] {
+        store::home::opened(&pool, user, Some("V1"), now)
+            .await
+            .expect("opened");
+    }
+    // A worker claims the openings' publishes.
+    let claimed: Vec<i64> =
+        store::outbox::claim_homes(&pool, "worker", now, now + chrono::Duration::minutes(1), 10)
+            .await
+            .expect("claimed")
+            .iter()
+            .map(|r| r.id)
+            .collect();
+    assert_eq!(claimed.len(), 2);
+    let views = store::home::begin_render(&pool, &["UHOMEA", "UHOMEB", "UNEVEROPENED"])
+        .await
+        .expect("begin");
+    let mut read: Vec<(String, i64)> = views
+        .iter()
+        .map(|v| (v.user_id.clone(), v.reading))
+        .collect();
+    read.sort();
+    assert_eq!(
+        read,
+        [("UHOMEA".to_string(), 1), ("UHOMEB".to_string(), 1)],
+        "each opened Home's count is read; one never opened is not in the answer"
+    );
+    // A request changes while both render: both counts move past what was read.
+    store::home::changed(&pool, now).await.expect("changed");
+    let renders: Vec<Rendered> = views
+        .iter()
+        .map(|v| Rendered {
+            user_id: v.user_id.clone(),
+            read: v.reading,
+            content_hash: "hash".into(),
+            view_id: None,
+        })
+        .collect();
+    store::home::published(&pool, &renders, &claimed, "worker", now)
+        .await
+        .expect("published");
+    let delivered: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM capacity.outbox WHERE id = ANY($1) AND status = 'delivered'",
+    )
+    .bind(&claimed)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(delivered, 2, "the claim's rows are marked with the renders");
+    store::home::requeue(&pool, &["UHOMEA", "UHOMEB"], now)
+        .await
+        .expect("requeue");
+    let mut pending: Vec<String> = sqlx::query_scalar(
+        "SELECT effect->>'user' FROM capacity.outbox WHERE lane = 'home' AND status = 'pending'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("pending");
+    pending.sort();
+    assert_eq!(
+        pending,
+        ["UHOMEA", "UHOMEB"],
+        "each Home is published again"
+    );
+    // Nothing changed since: requeueing again adds nothing.
+    store::home::requeue(&pool, &["UHOMEA", "UHOMEB"], now)
+        .await
+        .expect("requeue");
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM capacity.outbox WHERE lane = 'home' AND status = 'pending'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(n, 2);
+}

@@ -149,6 +149,14 @@ async fn a_lost_answer_does_not_file_a_second_issue(pool: PgPool) {
     )
     .await;
     approve_to_technical_review(&h).await;
+    // The first attempt filed the issue and lost the answer: the row waits for its retry.
+    h.wait_for_outbox("the lost answer is retried later", |rows| {
+        rows.iter().any(|r| {
+            r.effect == "create_linear_issue" && r.status == "pending" && r.last_error.is_some()
+        })
+    })
+    .await;
+    linear.with(|l| assert_eq!(l.issues.len(), 1));
     h.clock.advance(Duration::minutes(5));
     drain(&h).await;
     h.root_showing(1, "linear.app/acme/issue/INF-1").await;

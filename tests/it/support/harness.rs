@@ -90,11 +90,8 @@ pub fn fast_options() -> RunOptions {
         },
         outbox_poll: Duration::from_millis(50),
         http_listen: Some("127.0.0.1:0".parse().expect("an address")),
-        // The delivery and fault tests count one Slack call per row and spread rows over
-        // workers one request at a time: the outbox as it was before it claimed a lane's
-        // rows together and coalesced root updates.  The daemon's default is covered by
-        // tests/it/pace.rs.
-        outbox: OutboxOptions::row_by_row(),
+        // The daemon's own outbox: a lane's rows claimed together, root updates coalesced.
+        outbox: OutboxOptions::default(),
         ..RunOptions::default()
     }
 }
