@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::effects::DeliveryError;
+use super::error::DeliveryError;
 use super::Deliverer;
 use crate::render::digest::{chart_title, digest_message};
 use crate::report::digest::{chart_png, gather};

@@ -3,27 +3,15 @@
 
 use tracing::{info, warn};
 
+use super::error::DeliveryError;
 use super::Deliverer;
 use crate::domain::fold;
 use crate::domain::Links;
 use crate::domain::{Effect, Event, Request, RequestId};
-use crate::linear::{LinearClient, LinearError};
+use crate::linear::LinearClient;
 use crate::render;
-use crate::slack::api::ApiError;
 use crate::store::outbox::OutboxRow;
-use crate::store::{self, StoreError};
-
-#[derive(Debug, thiserror::Error)]
-pub(super) enum DeliveryError {
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Linear(#[from] LinearError),
-    #[error("{0}")]
-    Missing(String),
-}
+use crate::store;
 
 /// The request and event an outbox row's effect follows.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::effects::DeliveryError;
+use super::error::DeliveryError;
 use super::Deliverer;
 use crate::domain::{Effect, Request, UserId};
 use crate::render::home::{home_view, HomeInput};

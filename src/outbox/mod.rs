@@ -2,6 +2,7 @@
 //!
 //! - `worker`: claiming rows with leases, retries and backoff, the delivery loop.
 //! - `effects`: what each `Effect` does against Slack and Linear.
+//! - `error`: why a delivery did not happen (`DeliveryError`).
 //! - `listen`: `LISTEN` wake-ups from committing transactions.
 //! - `digest`: the weekly digest's message and chart upload.
 //! - `pace`: which Slack limit (method, channel) each effect meets; the pauses themselves
@@ -22,6 +23,7 @@
 
 mod digest;
 mod effects;
+mod error;
 mod home;
 mod listen;
 mod pace;

@@ -9,7 +9,8 @@ use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
 
-use super::effects::{DeliveryError, LaneCache};
+use super::effects::LaneCache;
+use super::error::DeliveryError;
 use super::listen::listen;
 use super::pace::key_of;
 use super::Deliverer;
@@ -351,6 +352,12 @@ impl Deliverer {
         let work = async {
             let mut probed = None;
             loop {
+                // Checked before every claim, not only when idle: a backlog held back by
+                // Slack's rate limits keeps every claim busy for as long as it lasts (hours
+                // after an outage), and a stopping daemon must not wait for it.
+                if shutdown.is_cancelled() {
+                    return;
+                }
                 match self.drain_once().await {
                     Ok(n) if n > 0 => continue,
                     Ok(_) => {}

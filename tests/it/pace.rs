@@ -291,3 +291,26 @@ async fn two_replicas_draining_one_backlog_reply_once_each_in_order(pool: PgPool
     }
     h.stop().await;
 }
+
+/// A stopping worker stops after the claim in hand, not when the backlog is gone: behind
+/// Slack's rate limits a backlog can keep every claim busy for hours.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_stopping_worker_leaves_a_backlog_for_the_next_start(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    backlog(&h, 3, later, STEPS).await;
+    let before = pending(&h.pool).await;
+    let clock = TestClock::at(later);
+    let worker = replica(&h, "stopping", &clock);
+    let stop = tokio_util::sync::CancellationToken::new();
+    stop.cancel();
+    tokio::time::timeout(WAIT, worker.run(stop, std::time::Duration::from_millis(50)))
+        .await
+        .expect("the worker stops");
+    assert_eq!(
+        pending(&h.pool).await,
+        before,
+        "nothing claimed after the stop; the backlog waits for the next start"
+    );
+    h.stop().await;
+}
