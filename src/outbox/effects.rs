@@ -10,8 +10,8 @@ use crate::domain::Links;
 use crate::domain::{Effect, Event, Request, RequestId};
 use crate::linear::LinearClient;
 use crate::render;
-use crate::store::outbox::OutboxRow;
 use crate::store;
+use crate::store::outbox::OutboxRow;
 
 /// The request and event an outbox row's effect follows.
 #[derive(Debug, Clone, Copy)]
