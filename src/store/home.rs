@@ -18,9 +18,9 @@ use crate::domain::{Request, UserId};
 /// change all day. A Home outside the window is published again when it is next opened.
 pub const OPEN_FOR: Duration = Duration::minutes(30);
 
-/// At most one publish per person per this long while changes keep coming: a burst of
-/// events on a request becomes one publish, not one per event (`views.publish` is Tier 4,
-/// about 100 a minute per workspace).
+/// At most one publish per person per this long while changes keep coming (longer when many
+/// Homes are open: `window`): a burst of events on a request becomes one publish, not one
+/// per event.
 pub const COALESCE: Duration = Duration::seconds(5);
 
 /// One person's Home as the worker needs it to render and publish.
@@ -34,10 +34,26 @@ pub struct HomeView {
     pub content_hash: Option<String>,
 }
 
+/// `views.publish` calls Slack allows a workspace a minute (Tier 4). While many Homes are
+/// open and changing, each one's window widens so that together they stay under it: 200 open
+/// Homes are republished at most every 2 minutes each rather than every 5 s, which would be
+/// 40 calls a second, 24 times what Slack allows (and work every click competes with).
+pub const PUBLISHES_PER_MINUTE: i64 = 100;
+
+/// Queues a publish for each Home of the `FROM` clause that follows, due when its window
+/// ends: `COALESCE` after its last publish, or, with many Homes open, their count times one
+/// Home's share of a minute (`share`), whichever is longer. Binds: $1 now, $2 `COALESCE`,
+/// $3 the oldest opening that counts as open, $4 `share()`.
 const QUEUE_HOME: &str = "INSERT INTO capacity.outbox (effect, lane, next_attempt_at, created_at) \
      SELECT jsonb_build_object('type', 'publish_home', 'user', h.user_id), 'home', \
-            greatest($1, coalesce(h.published_at + $2, $1)), $1 \
+            greatest($1, coalesce(h.published_at + greatest($2, \
+              (SELECT count(*) FROM capacity.home_views o WHERE o.opened_at > $3)::float8 * $4), $1)), $1 \
      FROM capacity.home_views h";
+
+/// One Home's share of a minute of `views.publish` calls.
+fn share() -> Duration {
+    Duration::milliseconds(60_000 / PUBLISHES_PER_MINUTE)
+}
 
 /// `user` opened Home: it counts as open from `now`, is marked changed, and a publish is due
 /// at once (a pending one is brought forward). `view_id` is the Home view Slack showed, when
@@ -96,6 +112,7 @@ pub async fn changed(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreErro
     .bind(now)
     .bind(COALESCE)
     .bind(now - OPEN_FOR)
+    .bind(share())
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
@@ -109,13 +126,14 @@ pub async fn requeue(pool: &PgPool, users: &[&str], now: DateTime<Utc>) -> Resul
         return Ok(());
     }
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{QUEUE_HOME} WHERE h.user_id = ANY($3) AND h.wanted > h.rendered AND h.opened_at > $4 \
+        "{QUEUE_HOME} WHERE h.user_id = ANY($5) AND h.wanted > h.rendered AND h.opened_at > $3 \
          ON CONFLICT ((effect->>'user')) WHERE status = 'pending' AND lane = 'home' DO NOTHING"
     )))
     .bind(now)
     .bind(COALESCE)
-    .bind(users)
     .bind(now - OPEN_FOR)
+    .bind(share())
+    .bind(users)
     .execute(pool)
     .await?;
     Ok(())

@@ -405,3 +405,61 @@ async fn homes_read_together_each_publish_again_after_a_change_during_their_rend
     .expect("count");
     assert_eq!(n, 2);
 }
+
+/// With many Homes open, each one's coalescing window widens so that all of them together
+/// stay under Slack's `views.publish` allowance (100 a minute per workspace).
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn many_open_homes_are_republished_within_slacks_allowance(pool: PgPool) {
+    use capacity_bot::domain::UserId;
+    use capacity_bot::store::home::{Rendered, COALESCE, PUBLISHES_PER_MINUTE};
+    let now = chrono::Utc::now();
+    let users: Vec<String> = (0..50).map(|i| format!("UOPEN{i:03}")).collect();
+    for user in &users {
+        let id = UserId::parse(user).expect("id");
+        store::home::opened(&pool, &id, Some("V1"), now)
+            .await
+            .expect("opened");
+    }
+    // Each Home published at `now`.
+    let claimed: Vec<i64> = store::outbox::claim_homes(
+        &pool,
+        "worker",
+        now,
+        now + chrono::Duration::minutes(1),
+        100,
+    )
+    .await
+    .expect("claimed")
+    .iter()
+    .map(|r| r.id)
+    .collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let renders: Vec<Rendered> = store::home::begin_render(&pool, &names)
+        .await
+        .expect("begin")
+        .into_iter()
+        .map(|v| Rendered {
+            user_id: v.user_id,
+            read: v.reading,
+            content_hash: "hash".into(),
+            view_id: None,
+        })
+        .collect();
+    store::home::published(&pool, &renders, &claimed, "worker", now)
+        .await
+        .expect("published");
+    // A change: every Home gets its next publish, due when its widened window ends.
+    assert_eq!(store::home::changed(&pool, now).await.expect("changed"), 50);
+    let due: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT DISTINCT next_attempt_at FROM capacity.outbox WHERE lane = 'home' AND status = 'pending'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("due");
+    // 50 Homes sharing 100 publishes a minute: one each per 30 s, not per 5 s.
+    let window = chrono::Duration::seconds(60 * 50 / PUBLISHES_PER_MINUTE);
+    assert!(window > COALESCE);
+    let slack = chrono::Duration::milliseconds(1);
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert!((due[0] - (now + window)).abs() < slack, "{due:?}");
+}

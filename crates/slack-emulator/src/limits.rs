@@ -46,9 +46,8 @@ impl Tier {
             "usergroups.users.list" | "files.getUploadURLExternal" => Tier::Tier2,
             "chat.update" | "conversations.open" | "conversations.info" => Tier::Tier3,
             "files.completeUploadExternal" => Tier::Tier3,
-            "chat.postEphemeral" | "views.open" | "views.update" | "views.push" | "users.info" => {
-                Tier::Tier4
-            }
+            "chat.postEphemeral" | "views.open" | "views.update" | "views.push"
+            | "views.publish" | "users.info" => Tier::Tier4,
             "chat.postMessage" => Tier::PostMessage,
             _ => Tier::Unlimited,
         }
@@ -243,6 +242,16 @@ mod tests {
         assert_eq!(l.admit("conversations.open", None, t), None, "per method");
         assert_eq!(l.admit("chat.update", None, Duration::from_secs(120)), None);
         assert_eq!(l.refused["chat.update"], 1);
+    }
+
+    #[test]
+    fn views_publish_is_tier_4_a_hundred_a_minute() {
+        let mut l = limiter(1.0);
+        let t = Duration::from_secs(10);
+        for _ in 0..100 {
+            assert_eq!(l.admit("views.publish", None, t), None);
+        }
+        assert_eq!(l.admit("views.publish", None, t), Some(50));
     }
 
     #[test]
