@@ -459,7 +459,49 @@ async fn many_open_homes_are_republished_within_slacks_allowance(pool: PgPool) {
     // 50 Homes sharing 100 publishes a minute: one each per 30 s, not per 5 s.
     let window = chrono::Duration::seconds(60 * 50 / PUBLISHES_PER_MINUTE);
     assert!(window > COALESCE);
+    assert_eq!(store::home::window(50), window);
     let slack = chrono::Duration::milliseconds(1);
     assert_eq!(due.len(), 1, "{due:?}");
     assert!((due[0] - (now + window)).abs() < slack, "{due:?}");
+}
+
+/// Homes whose windows all ended (a quiet spell) are not all published at once when the next
+/// change comes: they are spaced one share of Slack's allowance apart.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn homes_queued_together_are_spaced_within_slacks_allowance(pool: PgPool) {
+    use capacity_bot::domain::UserId;
+    use capacity_bot::store::home::PUBLISHES_PER_MINUTE;
+    let now = chrono::Utc::now();
+    for i in 0..50 {
+        let id = UserId::parse(&format!("UQUIET{i:03}")).expect("id");
+        store::home::opened(&pool, &id, None, now)
+            .await
+            .expect("opened");
+    }
+    // Published an hour ago, nothing pending since.
+    sqlx::query("UPDATE capacity.home_views SET published_at = $1, rendered = wanted")
+        .bind(now - chrono::Duration::hours(1))
+        .execute(&pool)
+        .await
+        .expect("published long ago");
+    sqlx::query("DELETE FROM capacity.outbox WHERE lane = 'home'")
+        .execute(&pool)
+        .await
+        .expect("nothing pending");
+    assert_eq!(store::home::changed(&pool, now).await.expect("changed"), 50);
+    let mut due: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT next_attempt_at FROM capacity.outbox WHERE lane = 'home' AND status = 'pending'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("due");
+    due.sort();
+    let share = chrono::Duration::milliseconds(60_000 / PUBLISHES_PER_MINUTE);
+    assert_eq!(store::home::share(), share);
+    let slack = chrono::Duration::milliseconds(1);
+    assert_eq!(due.len(), 50);
+    assert!((due[0] - now).abs() < slack, "the first at once");
+    for pair in due.windows(2) {
+        assert!(((pair[1] - pair[0]) - share).abs() < slack, "{pair:?}");
+    }
 }
