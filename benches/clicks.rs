@@ -1294,7 +1294,7 @@ impl Bench {
             // Drained means the burst's publish went out and none followed it: a change
             // during that render would have queued the next (`store::home::requeue`).
             let window = store::home::window(homes as i64).to_std()?;
-            outbox_drained(&s.pool, 2 * window + Duration::from_secs(30)).await?;
+            outbox_drained(&s.pool, 3 * window + Duration::from_secs(30)).await?;
             Some((
                 emu.home_publishes(&users[0]) - before.1,
                 emu.calls("views.publish").len() - before.0,

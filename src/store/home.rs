@@ -42,16 +42,16 @@ pub const PUBLISHES_PER_MINUTE: i64 = 100;
 
 /// Queues a publish for each Home of the `FROM` clause that follows, due when its window
 /// ends: `COALESCE` after its last publish, or, with many Homes open, their count times one
-/// Home's share of a minute (`share`), whichever is longer. Homes queued together are also
-/// spaced one share apart (least recently published first): after a quiet spell every
-/// window has ended, and 200 Homes due at once would be twice Slack's allowance in one
-/// burst. Binds: $1 now, $2 `COALESCE`, $3 the oldest opening that counts as open,
+/// Home's share of a minute (`share`), whichever is longer. Homes queued together are then
+/// spaced one share apart (least recently published first): Homes published together, or
+/// whose windows all ended in a quiet spell, would otherwise all be due at once, and 200 at
+/// once is twice Slack's allowance in one burst. Binds: $1 now, $2 `COALESCE`, $3 the oldest opening that counts as open,
 /// $4 `share()`.
 const QUEUE_HOME: &str = "INSERT INTO capacity.outbox (effect, lane, next_attempt_at, created_at) \
      SELECT jsonb_build_object('type', 'publish_home', 'user', h.user_id), 'home', \
-            greatest($1 + (row_number() OVER (ORDER BY h.published_at NULLS FIRST, h.user_id) - 1)::float8 * $4, \
-              coalesce(h.published_at + greatest($2, \
-                (SELECT count(*) FROM capacity.home_views o WHERE o.opened_at > $3)::float8 * $4), $1)), $1 \
+            greatest($1, coalesce(h.published_at + greatest($2, \
+                (SELECT count(*) FROM capacity.home_views o WHERE o.opened_at > $3)::float8 * $4), $1)) \
+              + (row_number() OVER (ORDER BY h.published_at NULLS FIRST, h.user_id) - 1)::float8 * $4, $1 \
      FROM capacity.home_views h";
 
 /// One Home's share of a minute of `views.publish` calls.
