@@ -761,12 +761,13 @@ async fn a_message_pending_when_the_process_is_killed_is_delivered_once_after_re
         .expect("acked after the commit");
     assert_eq!(ack.payload, None, "accepted");
 
-    // Committed; the root post failed and waits for its retry with no lease out.
+    // Committed; the root post failed and waits for its retry with no lease out. No lease on
+    // any row: the rows claimed behind the root are given back just after the root's retry
+    // is recorded, and a kill between the two leaves them leased for the lease's minute.
     wait_for_rows(&pool, "a failed root post waiting", |rows| {
-        rows.first()
-            .is_some_and(|(effect, status, attempts, leased)| {
-                effect == "post_root_message" && status == "pending" && *attempts >= 1 && !leased
-            })
+        rows.first().is_some_and(|(effect, status, attempts, _)| {
+            effect == "post_root_message" && status == "pending" && *attempts >= 1
+        }) && rows.iter().all(|(_, _, _, leased)| !leased)
     })
     .await;
     first.start_kill().expect("SIGKILL");
