@@ -68,6 +68,17 @@ async fn home_rows_delivered(h: &Harness, user: &str) -> i64 {
     .expect("count")
 }
 
+/// When each pending Home publish is due, earliest first.
+async fn pending_home_due(pool: &PgPool) -> Vec<chrono::DateTime<chrono::Utc>> {
+    sqlx::query_scalar(
+        "SELECT next_attempt_at FROM capacity.outbox WHERE lane = 'home' AND status = 'pending' \
+         ORDER BY next_attempt_at",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("due")
+}
+
 async fn no_home_pending(h: &Harness) -> bool {
     let n: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM capacity.outbox WHERE lane = 'home' AND status = 'pending'",
@@ -452,13 +463,7 @@ async fn many_open_homes_are_republished_within_slacks_allowance(pool: PgPool) {
         .expect("published");
     // A change: every Home gets its next publish, due when its widened window ends.
     assert_eq!(store::home::changed(&pool, now).await.expect("changed"), 50);
-    let mut due: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
-        "SELECT next_attempt_at FROM capacity.outbox WHERE lane = 'home' AND status = 'pending'",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("due");
-    due.sort();
+    let due = pending_home_due(&pool).await;
     // 50 Homes sharing 100 publishes a minute: one each per 30 s, not per 5 s.
     let window = chrono::Duration::seconds(60 * 50 / PUBLISHES_PER_MINUTE);
     assert!(window > COALESCE);
@@ -495,13 +500,7 @@ async fn homes_queued_together_are_spaced_within_slacks_allowance(pool: PgPool) 
         .await
         .expect("nothing pending");
     assert_eq!(store::home::changed(&pool, now).await.expect("changed"), 50);
-    let mut due: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
-        "SELECT next_attempt_at FROM capacity.outbox WHERE lane = 'home' AND status = 'pending'",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("due");
-    due.sort();
+    let due = pending_home_due(&pool).await;
     let share = chrono::Duration::milliseconds(60_000 / PUBLISHES_PER_MINUTE);
     assert_eq!(store::home::share(), share);
     let slack = chrono::Duration::milliseconds(1);
