@@ -3,7 +3,10 @@
 
 use tracing::{info, warn};
 
+use std::sync::Arc;
+
 use super::error::DeliveryError;
+use super::home::HomeBatch;
 use super::Deliverer;
 use crate::domain::fold;
 use crate::domain::Links;
@@ -28,11 +31,11 @@ pub(super) struct LaneCache {
     request: Option<(Request, Links)>,
     events: Option<Vec<crate::domain::RecordedEvent>>,
     /// The claim's Home publishes, read together (see `HomeBatch`).
-    homes: Option<std::sync::Arc<super::home::HomeBatch>>,
+    homes: Option<Arc<HomeBatch>>,
 }
 
 impl LaneCache {
-    pub(super) fn new(homes: Option<std::sync::Arc<super::home::HomeBatch>>) -> Self {
+    pub(super) fn new(homes: Option<Arc<HomeBatch>>) -> Self {
         Self {
             homes,
             ..Self::default()
@@ -40,7 +43,7 @@ impl LaneCache {
     }
 
     /// The claim's Home batch, when this lane publishes a Home that is part of it.
-    pub(super) fn homes(&self) -> Option<&super::home::HomeBatch> {
+    pub(super) fn homes(&self) -> Option<&HomeBatch> {
         self.homes.as_deref()
     }
 
@@ -126,7 +129,7 @@ impl Deliverer {
             return self.post_mention_reply(channel, thread_ts, numbers).await;
         }
         if let Effect::PublishHome { user } = &row.effect {
-            return self.publish_home(user, cache.homes.as_deref()).await;
+            return self.publish_home(user, cache.homes()).await;
         }
         let (Some(request_id), Some(event_id)) = (row.request_id, row.event_id) else {
             return Err(DeliveryError::Missing(format!(
@@ -354,7 +357,7 @@ impl Deliverer {
                 numbers,
             } => self.post_mention_reply(channel, thread_ts, numbers).await?,
             Effect::PostSourceReply => self.post_source_reply(row.request_id, cache).await?,
-            Effect::PublishHome { user } => self.publish_home(user, cache.homes.as_deref()).await?,
+            Effect::PublishHome { user } => self.publish_home(user, cache.homes()).await?,
             Effect::CommentLinearIssue => {
                 let linear = self.linear()?;
                 let links = self.links(row.request_id, cache).await?;

@@ -2,6 +2,7 @@
 //! performs each one's effect in order, and marks them delivered (in batches), retried later
 //! (honouring `Retry-After`, else backing off) or failed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 
 use super::effects::LaneCache;
 use super::error::DeliveryError;
+use super::home::HomeBatch;
 use super::listen::listen;
 use super::pace::key_of;
 use super::Deliverer;
@@ -138,7 +140,7 @@ impl Deliverer {
         &self,
         lane: Vec<OutboxRow>,
         lease_until: DateTime<Utc>,
-        homes: Option<std::sync::Arc<super::home::HomeBatch>>,
+        homes: Option<Arc<HomeBatch>>,
     ) -> Result<(), StoreError> {
         let mut cache = LaneCache::new(homes);
         let mut marks = Marks::default();

@@ -68,6 +68,35 @@ async fn home_rows_delivered(h: &Harness, user: &str) -> i64 {
     .expect("count")
 }
 
+/// Claims every due Home publish as the worker `worker` does; their row ids.
+async fn claim_home_rows(pool: &PgPool, now: chrono::DateTime<chrono::Utc>) -> Vec<i64> {
+    store::outbox::claim_homes(
+        pool,
+        "worker",
+        now,
+        now + chrono::Duration::minutes(1),
+        1000,
+    )
+    .await
+    .expect("claimed")
+    .iter()
+    .map(|r| r.id)
+    .collect()
+}
+
+/// These renders finished, each showing what Slack already shows (no view id).
+fn rendered(views: &[store::home::HomeView]) -> Vec<store::home::Rendered> {
+    views
+        .iter()
+        .map(|v| store::home::Rendered {
+            user_id: v.user_id.clone(),
+            read: v.reading,
+            content_hash: "hash".into(),
+            view_id: None,
+        })
+        .collect()
+}
+
 /// When each pending Home publish is due, earliest first.
 async fn pending_home_due(pool: &PgPool) -> Vec<chrono::DateTime<chrono::Utc>> {
     sqlx::query_scalar(
@@ -336,7 +365,6 @@ async fn a_failed_publish_is_retried_and_home_opening_never_delays_the_ack(pool:
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn homes_read_together_each_publish_again_after_a_change_during_their_render(pool: PgPool) {
     use capacity_bot::domain::UserId;
-    use capacity_bot::store::home::Rendered;
     let now = chrono::Utc::now();
     let (a, b) = (
         UserId::parse("UHOMEA").expect("id"),
@@ -348,13 +376,7 @@ async fn homes_read_together_each_publish_again_after_a_change_during_their_rend
             .expect("opened");
     }
     // A worker claims the openings' publishes.
-    let claimed: Vec<i64> =
-        store::outbox::claim_homes(&pool, "worker", now, now + chrono::Duration::minutes(1), 10)
-            .await
-            .expect("claimed")
-            .iter()
-            .map(|r| r.id)
-            .collect();
+    let claimed = claim_home_rows(&pool, now).await;
     assert_eq!(claimed.len(), 2);
     let views = store::home::begin_render(&pool, &["UHOMEA", "UHOMEB", "UNEVEROPENED"])
         .await
@@ -371,15 +393,7 @@ async fn homes_read_together_each_publish_again_after_a_change_during_their_rend
     );
     // A request changes while both render: both counts move past what was read.
     store::home::changed(&pool, now).await.expect("changed");
-    let renders: Vec<Rendered> = views
-        .iter()
-        .map(|v| Rendered {
-            user_id: v.user_id.clone(),
-            read: v.reading,
-            content_hash: "hash".into(),
-            view_id: None,
-        })
-        .collect();
+    let renders = rendered(&views);
     store::home::published(&pool, &renders, &claimed, "worker", now)
         .await
         .expect("published");
@@ -424,7 +438,7 @@ async fn homes_read_together_each_publish_again_after_a_change_during_their_rend
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn many_open_homes_are_republished_within_slacks_allowance(pool: PgPool) {
     use capacity_bot::domain::UserId;
-    use capacity_bot::store::home::{Rendered, COALESCE, PUBLISHES_PER_MINUTE};
+    use capacity_bot::store::home::{COALESCE, PUBLISHES_PER_MINUTE};
     let now = chrono::Utc::now();
     let users: Vec<String> = (0..50).map(|i| format!("UOPEN{i:03}")).collect();
     for user in &users {
@@ -434,30 +448,13 @@ async fn many_open_homes_are_republished_within_slacks_allowance(pool: PgPool) {
             .expect("opened");
     }
     // Each Home published at `now`.
-    let claimed: Vec<i64> = store::outbox::claim_homes(
-        &pool,
-        "worker",
-        now,
-        now + chrono::Duration::minutes(1),
-        100,
-    )
-    .await
-    .expect("claimed")
-    .iter()
-    .map(|r| r.id)
-    .collect();
+    let claimed = claim_home_rows(&pool, now).await;
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
-    let renders: Vec<Rendered> = store::home::begin_render(&pool, &names)
-        .await
-        .expect("begin")
-        .into_iter()
-        .map(|v| Rendered {
-            user_id: v.user_id,
-            read: v.reading,
-            content_hash: "hash".into(),
-            view_id: None,
-        })
-        .collect();
+    let renders = rendered(
+        &store::home::begin_render(&pool, &names)
+            .await
+            .expect("begin"),
+    );
     store::home::published(&pool, &renders, &claimed, "worker", now)
         .await
         .expect("published");
