@@ -100,21 +100,16 @@ impl Deliverer {
         }
     }
 
-    /// What a handled batch means for Homes: request effects changed what Homes show; a
-    /// delivered Home may have missed a change that landed while it rendered.
+    /// A delivered Home may have missed a change that landed while it rendered: queues its
+    /// next publish. (Request effects mark the open Homes changed as their lane's rows are
+    /// marked: `store::outbox::mark_delivered_many`.)
     ///
     /// Runs after the batch, outside any event's transaction; a failure here only delays
     /// Homes (the next batch or the next opening catches up), so it is logged, not raised.
     pub(super) async fn follow_homes(&self, rows: &[OutboxRow]) {
-        let pool = &self.state.pool;
-        let now = self.state.clock.now();
-        if rows.iter().any(|r| r.request_id.is_some()) {
-            if let Err(e) = store::home::changed(pool, now).await {
-                warn!(error.message = %e, "could not mark open Homes changed; they catch up on the next change");
-            }
-        }
         let users = home_users(rows);
-        if let Err(e) = store::home::requeue(pool, &users, now).await {
+        if let Err(e) = store::home::requeue(&self.state.pool, &users, self.state.clock.now()).await
+        {
             warn!(error.message = %e, homes = users.len(), "could not queue the next Home publishes");
         }
     }

@@ -67,28 +67,34 @@ impl Marks {
     }
 }
 
+/// What one claim did.
+struct Drained {
+    rows: usize,
+    /// More may be due now: the claim was full, or rows were handed back. Otherwise every
+    /// due row was claimed, and what becomes due next is announced (`NOTIFY`) or found by
+    /// the poll, so claiming again at once would only find nothing.
+    again: bool,
+}
+
 impl Deliverer {
     /// Claims one batch and delivers it. Returns how many rows were handled.
     pub async fn drain_once(&self) -> Result<usize, StoreError> {
+        Ok(self.claim_and_deliver().await?.rows)
+    }
+
+    async fn claim_and_deliver(&self) -> Result<Drained, StoreError> {
         let now = self.state.clock.now();
         let lease_until = now + LEASE;
-        let mut rows = store::outbox::claim(
+        let (heads, per_lane) = (self.state.outbox.lanes, self.state.outbox.per_lane.max(1));
+        let rows = store::outbox::claim(
             &self.state.pool,
             &self.worker,
             now,
             lease_until,
-            self.state.outbox.lanes,
-            self.state.outbox.per_lane.max(1),
+            heads,
+            per_lane,
         )
         .await?;
-        // Homes only fill what room the request effects left: they are the lowest priority.
-        let room = self.state.outbox.lanes - rows.len() as i64;
-        if room > 0 {
-            let homes =
-                store::outbox::claim_homes(&self.state.pool, &self.worker, now, lease_until, room)
-                    .await?;
-            rows.extend(homes);
-        }
         let followed = rows.clone();
         let homes = self.read_homes(&rows).await;
         let n = rows.len();
@@ -105,6 +111,7 @@ impl Deliverer {
                 None => lanes.push(vec![row]),
             }
         }
+        let full = n as i64 >= heads || lanes.iter().any(|l| l.len() as i64 >= per_lane);
         // Lanes go concurrently; within a lane, one row after another.
         let results = join_all(
             lanes
@@ -112,8 +119,9 @@ impl Deliverer {
                 .map(|lane| self.deliver_lane(lane, lease_until, homes.clone())),
         )
         .await;
+        let mut released = false;
         for result in results {
-            result?;
+            released |= result?;
         }
         if let Some(homes) = &homes {
             homes
@@ -121,7 +129,10 @@ impl Deliverer {
                 .await?;
         }
         self.follow_homes(&followed).await;
-        Ok(n)
+        Ok(Drained {
+            rows: n,
+            again: full || released,
+        })
     }
 
     /// Drains until nothing is due (tests and shutdown use this).
@@ -136,15 +147,18 @@ impl Deliverer {
         }
     }
 
+    /// Delivers one lane's rows in order. Returns whether rows were handed back undelivered
+    /// and due (the lease would have run out before their call).
     async fn deliver_lane(
         &self,
         lane: Vec<OutboxRow>,
         lease_until: DateTime<Utc>,
         homes: Option<Arc<HomeBatch>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut cache = LaneCache::new(homes);
         let mut marks = Marks::default();
         let mut stopped_at = None;
+        let mut out_of_lease = false;
         for (i, row) in lane.iter().enumerate() {
             if marks.covers(row.id) {
                 continue;
@@ -152,6 +166,7 @@ impl Deliverer {
             // A call that could outlive the lease is left for the next claim.
             if self.state.clock.now() + CALL_TIMEOUT > lease_until {
                 stopped_at = Some(i);
+                out_of_lease = true;
                 break;
             }
             let span = info_span!("outbox_send", outbox_id = row.id, attempt = row.attempts, effect = row.effect.name(), request_id = %row.request_id.map_or_else(|| "none (weekly digest)".to_string(), |r| r.to_string()));
@@ -160,7 +175,7 @@ impl Deliverer {
                 .instrument(span)
                 .await?;
             if marks.len() >= MARK_EVERY {
-                self.flush(&mut marks).await?;
+                self.flush(&mut marks, false).await?;
             }
             if !go_on {
                 stopped_at = Some(i + 1);
@@ -173,15 +188,17 @@ impl Deliverer {
                 homes.delivered(marks.delivered.drain(..));
             }
         }
-        self.flush(&mut marks).await?;
+        // A request's effects change what open Homes show, delivered or not.
+        let request_lane = lane.first().is_some_and(|r| r.request_id.is_some());
+        self.flush(&mut marks, request_lane).await?;
         if let Some(from) = stopped_at {
             let rest: Vec<i64> = lane[from..].iter().map(|r| r.id).collect();
             store::outbox::release(&self.state.pool, &rest, &self.worker).await?;
         }
-        Ok(())
+        Ok(out_of_lease)
     }
 
-    async fn flush(&self, marks: &mut Marks) -> Result<(), StoreError> {
+    async fn flush(&self, marks: &mut Marks, homes_changed: bool) -> Result<(), StoreError> {
         let now = self.state.clock.now();
         store::outbox::mark_delivered_many(
             &self.state.pool,
@@ -189,6 +206,7 @@ impl Deliverer {
             &marks.delivered,
             &marks.carried,
             now,
+            homes_changed,
         )
         .await?;
         *marks = Marks::default();
@@ -360,8 +378,8 @@ impl Deliverer {
                 if shutdown.is_cancelled() {
                     return;
                 }
-                match self.drain_once().await {
-                    Ok(n) if n > 0 => continue,
+                match self.claim_and_deliver().await {
+                    Ok(Drained { again: true, .. }) => continue,
                     Ok(_) => {}
                     Err(e) => warn!(error.message = %e, "outbox: claiming failed; will retry"),
                 }

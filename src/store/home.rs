@@ -111,21 +111,29 @@ pub async fn opened(
 /// A Home already waiting (wanted > rendered, and no render in flight has read that count)
 /// is left alone, so the rows are written once per burst, not once per event.
 pub async fn changed(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH bumped AS ( \
+    let done = sqlx::query(sqlx::AssertSqlSafe(changed_after("")))
+        .bind(now)
+        .bind(COALESCE)
+        .bind(now - OPEN_FOR)
+        .bind(share())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// [`changed`]'s statement, after the common table expressions `first` (each followed by a
+/// comma), which run in the same statement: the outbox worker marks a lane's rows delivered
+/// and the open Homes changed in one round trip. Binds $1 to $4 as `QUEUE_HOME` does; `first`
+/// numbers its own from $5.
+pub(super) fn changed_after(first: &str) -> String {
+    format!(
+        "WITH {first} bumped AS ( \
            UPDATE capacity.home_views SET wanted = wanted + 1 \
            WHERE opened_at > $3 AND (wanted <= rendered OR wanted = reading) \
            RETURNING user_id) \
          {QUEUE_HOME} JOIN bumped b ON b.user_id = h.user_id \
          ON CONFLICT ((effect->>'user')) WHERE status = 'pending' AND lane = 'home' DO NOTHING"
-    )))
-    .bind(now)
-    .bind(COALESCE)
-    .bind(now - OPEN_FOR)
-    .bind(share())
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    )
 }
 
 /// After these users' publishes were delivered: for each whose Home changed while it

@@ -71,6 +71,26 @@ pub async fn connect(url: &str) -> Result<PgPool, StoreError> {
         .map_err(StoreError::Unreachable)
 }
 
+/// `sql` with every parameter number raised by `by` (`$1` becomes `$29` with 28), so
+/// statements written on their own can be joined into one. The statements given have no `$`
+/// outside parameters (no dollar quoting, no `$` in literals).
+fn shift_params(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await?;
     Ok(())
@@ -87,4 +107,18 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool, StoreError> {
                 _ => Err(e),
             })?;
     Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shift_params;
+
+    #[test]
+    fn parameters_are_renumbered_and_nothing_else_changes() {
+        assert_eq!(
+            shift_params("SELECT $1::int, $12, '$' || x$, $", 28),
+            "SELECT $29::int, $40, '$' || x$, $"
+        );
+        assert_eq!(shift_params("no parameters", 5), "no parameters");
+    }
 }

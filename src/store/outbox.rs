@@ -116,8 +116,12 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
 /// to the first one that is not deliverable (which, while its head is pending, only a lease
 /// of the same worker or a retry makes possible), so a lane's claim is always a prefix.
 ///
-/// Digest rows belong to no request and wait on nothing; each is its own head. Home rows
-/// are left to [`claim_homes`].
+/// Digest rows belong to no request and wait on nothing; each is its own head.
+///
+/// Due App Home publishes fill what room the request lanes left, up to `heads` rows in all,
+/// in the same statement (one round trip per claim instead of two): a Home is never
+/// published ahead of a due request effect, so Homes are the lowest priority. Each Home row
+/// is one person's, so a claim holds no two of one Home.
 ///
 /// The head of each request's queue is found by skipping through the pending index one
 /// (request, lane) at a time, so a claim costs one index probe per request with anything
@@ -167,10 +171,22 @@ pub async fn claim(
            SELECT id FROM picked \
            UNION ALL \
            SELECT b.id FROM behind b JOIN cut ON cut.head = b.head \
-           WHERE b.ok AND (cut.stop IS NULL OR b.id < cut.stop)) \
-         UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
-         FROM chosen WHERE o.id = chosen.id AND o.status = 'pending' \
-         RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at",
+           WHERE b.ok AND (cut.stop IS NULL OR b.id < cut.stop)), \
+         claimed AS ( \
+           UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
+           FROM chosen WHERE o.id = chosen.id AND o.status = 'pending' \
+           RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at), \
+         homes AS ( \
+           UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
+           FROM (SELECT id FROM capacity.outbox \
+                 WHERE status = 'pending' AND lane = 'home' AND next_attempt_at <= $2 \
+                   AND (claimed_until IS NULL OR claimed_until < $2) \
+                 ORDER BY next_attempt_at, id \
+                 LIMIT greatest($4 - (SELECT count(*) FROM chosen), 0) \
+                 FOR UPDATE SKIP LOCKED) h \
+           WHERE o.id = h.id \
+           RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at) \
+         SELECT * FROM claimed UNION ALL SELECT * FROM homes",
     )
     .bind(worker)
     .bind(now)
@@ -189,33 +205,57 @@ pub async fn claim(
 /// included. A delivered row is marked only while this worker holds it (a late mark after a
 /// lost lease is ignored); a carried row whenever it is still pending, whoever holds it,
 /// since the call that carried it rendered its event already.
+///
+/// With `homes_changed` (the rows were a request's), the same statement marks the open
+/// Homes changed, as [`super::home::changed`] does: the round trip a separate statement
+/// cost was a tenth of a click's.
 pub async fn mark_delivered_many(
     pool: &PgPool,
     worker: &str,
     delivered: &[i64],
     carried: &[(i64, i64)],
     now: DateTime<Utc>,
+    homes_changed: bool,
 ) -> Result<(), StoreError> {
-    if delivered.is_empty() && carried.is_empty() {
+    if delivered.is_empty() && carried.is_empty() && !homes_changed {
         return Ok(());
     }
     let (rows, carriers): (Vec<i64>, Vec<i64>) = carried.iter().copied().unzip();
-    sqlx::query(
-        "UPDATE capacity.outbox o SET status = 'delivered', delivered_at = $5, claimed_until = NULL, \
-             last_error = NULL, held_by_outage = false, carried_by = m.carrier \
-         FROM (SELECT id, NULL::bigint AS carrier FROM unnest($2::bigint[]) AS d(id) \
-               UNION ALL SELECT * FROM unnest($3::bigint[], $4::bigint[])) m \
-         WHERE o.id = m.id AND o.status = 'pending' \
-           AND (m.carrier IS NOT NULL OR o.claimed_by = $1)",
-    )
-    .bind(worker)
-    .bind(delivered)
-    .bind(&rows)
-    .bind(&carriers)
-    .bind(now)
-    .execute(pool)
-    .await?;
+    let statement = if homes_changed {
+        // `changed_after` binds $1 to $4 ($1 is `now` for both) and leaves $5 on to the mark.
+        super::home::changed_after(&format!("marked AS ({} RETURNING 1),", mark_sql(5)))
+    } else {
+        mark_sql(2)
+    };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(now);
+    if homes_changed {
+        query = query
+            .bind(super::home::COALESCE)
+            .bind(now - super::home::OPEN_FOR)
+            .bind(super::home::share());
+    }
+    query
+        .bind(worker)
+        .bind(delivered)
+        .bind(&rows)
+        .bind(&carriers)
+        .execute(pool)
+        .await?;
     Ok(())
+}
+
+/// [`mark_delivered_many`]'s update: $1 is `now`, and its other four parameters (worker,
+/// delivered rows, carried rows, their carriers) are numbered from `$first`.
+fn mark_sql(first: usize) -> String {
+    let (worker, delivered, rows, carriers) = (first, first + 1, first + 2, first + 3);
+    format!(
+        "UPDATE capacity.outbox o SET status = 'delivered', delivered_at = $1, \
+             claimed_until = NULL, last_error = NULL, held_by_outage = false, carried_by = m.carrier \
+         FROM (SELECT id, NULL::bigint AS carrier FROM unnest(${delivered}::bigint[]) AS d(id) \
+               UNION ALL SELECT * FROM unnest(${rows}::bigint[], ${carriers}::bigint[])) m \
+         WHERE o.id = m.id AND o.status = 'pending' \
+           AND (m.carrier IS NOT NULL OR o.claimed_by = ${worker})"
+    )
 }
 
 /// Gives back rows claimed but not attempted (they were behind a row that must wait): the
@@ -269,34 +309,6 @@ pub async fn resume_after_outage(pool: &PgPool, now: DateTime<Utc>) -> Result<u6
     .execute(pool)
     .await?
     .rows_affected())
-}
-
-/// Leases up to `limit` due App Home publishes. The worker asks only when [`claim`] left
-/// room in its batch, so a Home is never published ahead of a due request effect: Homes
-/// are the lowest priority. Each row is one person's, so a batch holds no two of one Home.
-pub async fn claim_homes(
-    pool: &PgPool,
-    worker: &str,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<OutboxRow>, StoreError> {
-    let rows: Vec<Raw> = sqlx::query_as(
-        "UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
-         FROM (SELECT id FROM capacity.outbox \
-               WHERE status = 'pending' AND lane = 'home' AND next_attempt_at <= $2 \
-                 AND (claimed_until IS NULL OR claimed_until < $2) \
-               ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) picked \
-         WHERE o.id = picked.id \
-         RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at",
-    )
-    .bind(worker)
-    .bind(now)
-    .bind(lease_until)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(OutboxRow::from).collect())
 }
 
 pub async fn mark_delivered(

@@ -117,28 +117,52 @@ pub async fn with_links(
     pool: &PgPool,
     id: RequestId,
 ) -> Result<Option<(Request, Links)>, StoreError> {
-    with_links_on(pool, id, false).await
-}
-
-/// [`with_links`] on any connection; `for_update` locks the request row (not its links), as
-/// an append does before checking a clicked button against it.
-pub(super) async fn with_links_on<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    id: RequestId,
-    for_update: bool,
-) -> Result<Option<(Request, Links)>, StoreError> {
-    let lock = if for_update { " FOR UPDATE" } else { "" };
     let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url \
-         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1{lock}) q \
+         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
          LEFT JOIN capacity.request_links l ON l.request_id = q.id"
     )))
     .bind(id.0)
-    .fetch_optional(executor)
+    .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let request = RequestRow::from_row(&row)?.into_request()?;
     Ok(Some((request, LinksRow::from_row(&row)?.into())))
+}
+
+/// An existing request as an append finds it: locked (`FOR UPDATE`), with its links.
+pub(super) struct Locked {
+    pub request: Request,
+    pub links: Links,
+    /// Whether an event with one of the append's idempotency keys is in the log already.
+    pub recorded: bool,
+}
+
+/// Locks request `id` and reads it with its links and whether any of `keys` was recorded:
+/// an append's reads, in one round trip. The caller holds the keys' advisory lock, so an
+/// append with the same key has either committed before this statement began or waits.
+pub(super) async fn locked_with_links(
+    conn: &mut sqlx::PgConnection,
+    id: RequestId,
+    keys: &[String],
+) -> Result<Option<Locked>, StoreError> {
+    let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url, \
+           EXISTS (SELECT 1 FROM capacity.capacity_request_events \
+                   WHERE idempotency_key = ANY($2)) AS recorded \
+         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1 FOR UPDATE) q \
+         LEFT JOIN capacity.request_links l ON l.request_id = q.id"
+    )))
+    .bind(id.0)
+    .bind(keys)
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Locked {
+        request: RequestRow::from_row(&row)?.into_request()?,
+        links: LinksRow::from_row(&row)?.into(),
+        recorded: sqlx::Row::try_get(&row, "recorded")?,
+    }))
 }
 
 /// A request with its links and the ids of its root-message updates still waiting in the

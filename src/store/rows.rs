@@ -139,11 +139,13 @@ pub async fn upsert_requests(
     conn: &mut sqlx::PgConnection,
     requests: &[&Request],
 ) -> Result<(), sqlx::Error> {
-    let mut c = ProjectionColumns::default();
-    for r in requests {
-        c.push(r).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    }
-    sqlx::query(
+    let c = ProjectionColumns::of(requests)?;
+    c.bind(sqlx::query(UPSERT_REQUESTS)).execute(conn).await?;
+    Ok(())
+}
+
+/// [`upsert_requests`]' statement; [`ProjectionColumns::bind`] binds its $1 to $28.
+pub(super) const UPSERT_REQUESTS: &str =
         "INSERT INTO capacity.capacity_requests (id, number, state, version, seq, requester, \
          requester_team, commercial_owner, technical_owner, customer, details, finance_required, \
          approvals, deadline_kind, deadline_at, expired_from, capacity_committed_at, \
@@ -180,44 +182,11 @@ pub async fn upsert_requests(
          close_reason = EXCLUDED.close_reason, state_entered_at = EXCLUDED.state_entered_at, \
          reminders_sent = EXCLUDED.reminders_sent, reminder_due_at = EXCLUDED.reminder_due_at, \
          created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, \
-         attention = EXCLUDED.attention, review_due_at = EXCLUDED.review_due_at",
-    )
-    .bind(&c.id)
-    .bind(&c.number)
-    .bind(&c.state)
-    .bind(&c.version)
-    .bind(&c.seq)
-    .bind(&c.requester)
-    .bind(&c.requester_team)
-    .bind(&c.commercial_owner)
-    .bind(&c.technical_owner)
-    .bind(&c.customer)
-    .bind(&c.details)
-    .bind(&c.finance_required)
-    .bind(&c.approvals)
-    .bind(&c.deadline_kind)
-    .bind(&c.deadline_at)
-    .bind(&c.expired_from)
-    .bind(&c.capacity_committed_at)
-    .bind(&c.capacity_ended_at)
-    .bind(&c.capacity_released)
-    .bind(&c.pending_cancellation)
-    .bind(&c.close_reason)
-    .bind(&c.state_entered_at)
-    .bind(&c.reminders_sent)
-    .bind(&c.reminder_due_at)
-    .bind(&c.created_at)
-    .bind(&c.updated_at)
-    .bind(&c.attention)
-    .bind(&c.review_due_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
+         attention = EXCLUDED.attention, review_due_at = EXCLUDED.review_due_at";
 
 /// Projection rows as columns, for `upsert_requests`; JSON columns as text, cast in SQL.
 #[derive(Default)]
-struct ProjectionColumns {
+pub(super) struct ProjectionColumns {
     id: Vec<Uuid>,
     number: Vec<i64>,
     state: Vec<&'static str>,
@@ -249,6 +218,50 @@ struct ProjectionColumns {
 }
 
 impl ProjectionColumns {
+    pub(super) fn of(requests: &[&Request]) -> Result<Self, sqlx::Error> {
+        let mut c = Self::default();
+        for r in requests {
+            c.push(r).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        }
+        Ok(c)
+    }
+
+    /// Binds the next 28 parameters of `query` (`UPSERT_REQUESTS`' $1 to $28, in order).
+    pub(super) fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.id)
+            .bind(&self.number)
+            .bind(&self.state)
+            .bind(&self.version)
+            .bind(&self.seq)
+            .bind(&self.requester)
+            .bind(&self.requester_team)
+            .bind(&self.commercial_owner)
+            .bind(&self.technical_owner)
+            .bind(&self.customer)
+            .bind(&self.details)
+            .bind(&self.finance_required)
+            .bind(&self.approvals)
+            .bind(&self.deadline_kind)
+            .bind(&self.deadline_at)
+            .bind(&self.expired_from)
+            .bind(&self.capacity_committed_at)
+            .bind(&self.capacity_ended_at)
+            .bind(&self.capacity_released)
+            .bind(&self.pending_cancellation)
+            .bind(&self.close_reason)
+            .bind(&self.state_entered_at)
+            .bind(&self.reminders_sent)
+            .bind(&self.reminder_due_at)
+            .bind(&self.created_at)
+            .bind(&self.updated_at)
+            .bind(&self.attention)
+            .bind(&self.review_due_at)
+    }
+
     fn push(&mut self, r: &Request) -> Result<(), serde_json::Error> {
         self.id.push(r.id.0);
         self.number.push(r.number.0);

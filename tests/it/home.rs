@@ -70,12 +70,13 @@ async fn home_rows_delivered(h: &Harness, user: &str) -> i64 {
 
 /// Claims every due Home publish as the worker `worker` does; their row ids.
 async fn claim_home_rows(pool: &PgPool, now: chrono::DateTime<chrono::Utc>) -> Vec<i64> {
-    store::outbox::claim_homes(
+    store::outbox::claim(
         pool,
         "worker",
         now,
         now + chrono::Duration::minutes(1),
         1000,
+        1,
     )
     .await
     .expect("claimed")

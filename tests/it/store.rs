@@ -218,6 +218,87 @@ async fn the_same_idempotency_key_twice_records_once(pool: PgPool) {
     assert_eq!(count_events(&pool).await, 3);
 }
 
+/// The append takes its key's lock with the key written into the statement (one round trip
+/// with `BEGIN`): quotes, backslashes and SQL in a key stay text, and the lock is the one the
+/// sweeps' batch takes with the key bound (`hashtextextended`), so the two still wait for
+/// each other.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_key_with_quotes_and_backslashes_locks_and_records_as_any_key(pool: PgPool) {
+    let id = submit(&pool, 100).await.request.id;
+    let key = r#"env'1\'); SELECT pg_sleep(10); --\x27 E'\\'"#;
+    let append = append_for(
+        Target::Existing(id),
+        vec![Command::CommentAdded {
+            text: "quoted".into(),
+        }],
+        actor(AE),
+        t0(),
+        None,
+        key,
+    );
+    // Another session holds the lock as the batch would take it, with the key bound.
+    let mut holder = pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let waiting = {
+        let (pool, append) = (pool.clone(), append.clone());
+        tokio::spawn(async move { store::events::append(&pool, &append).await })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if blocked == 1 {
+            break;
+        }
+        assert!(
+            !waiting.is_finished(),
+            "the append did not wait for the key's lock"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the append never asked for the lock"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        count_events(&pool).await,
+        2,
+        "nothing recorded while it waits"
+    );
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let first = waiting.await.unwrap().unwrap();
+    assert!(!first.duplicate);
+    assert_eq!(first.events[0].idempotency_key, key);
+    let again = store::events::append(&pool, &append).await.unwrap();
+    assert!(again.duplicate, "the quoted key is found as it was stored");
+    assert_eq!(count_events(&pool).await, 3);
+
+    // A NUL cannot be stored in Postgres text; the append says so and records nothing.
+    let nul = append_for(
+        Target::Existing(id),
+        vec![Command::CommentAdded { text: "nul".into() }],
+        actor(AE),
+        t0(),
+        None,
+        "env\0nul",
+    );
+    let refused = store::events::append(&pool, &nul).await.unwrap_err();
+    assert!(refused.to_string().contains("NUL"), "{refused}");
+    assert_eq!(count_events(&pool).await, 3);
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_same_idempotency_key_from_two_tasks_at_once_records_once(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
