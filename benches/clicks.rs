@@ -1145,9 +1145,19 @@ struct HomeRun {
     p50: Duration,
     p99: Duration,
     max: Duration,
+    /// `views.publish` calls from the first click until the outbox drained (the widened
+    /// windows put most of them after the clicks).
     publishes: usize,
+    /// Of those, the ones made while the clicks ran.
+    publishes_clicking: usize,
+    /// The most `views.publish` calls in any 60 s from the first click until drained.
+    busiest_minute: usize,
+    /// From the last click until the outbox drained.
+    drained_after: Duration,
+    /// Buffers Postgres's checkpointer wrote while the clicks ran (a checkpoint's writes
+    /// compete with the commits every ack waits for: one cause of run-to-run noise).
+    checkpoint_writes: i64,
     root_calls: usize,
-    seconds: f64,
 }
 
 impl Bench {
@@ -1163,10 +1173,12 @@ impl Bench {
              ({rate} clicks/s for {seconds} s per run, {HOME_REQUESTS} open requests)\n"
         );
         println!(
-            "| round | Homes open | clicks | acked | missing (> 3 s) | recorded | ack p50 | ack p99 | max | `views.publish` | per Home | `views.publish` a minute (Slack allows {}) | Slack calls per event |",
+            "| round | Homes open | clicks | acked | missing (> 3 s) | recorded | ack p50 | ack p99 | max | `views.publish` while clicking | until drained | per Home | busiest 60 s (Slack allows {}) | drained after the last click | checkpoint writes while clicking | Slack calls per event |",
             store::home::PUBLISHES_PER_MINUTE
         );
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         let mut burst = None;
         for round in 1..=rounds {
             for homes in [0, HOME_USERS] {
@@ -1175,9 +1187,8 @@ impl Bench {
                     burst = Some(burst_publishes);
                 }
                 let per_home = run.publishes as f64 / homes.max(1) as f64;
-                let per_minute = run.publishes as f64 * 60.0 / run.seconds;
                 println!(
-                    "| {round} | {homes} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+                    "| {round} | {homes} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s | {} | {:.2} |",
                     run.clicks,
                     run.acked,
                     run.clicks - run.acked,
@@ -1185,9 +1196,12 @@ impl Bench {
                     ms(run.p50),
                     ms(run.p99),
                     ms(run.max),
+                    run.publishes_clicking,
                     run.publishes,
                     if homes > 0 { format!("{per_home:.1}") } else { "-".into() },
-                    if homes > 0 { format!("{per_minute:.0}") } else { "-".into() },
+                    run.busiest_minute,
+                    run.drained_after.as_secs_f64(),
+                    run.checkpoint_writes,
                     (run.root_calls + run.publishes) as f64 / run.recorded.max(1) as f64
                 );
             }
@@ -1248,11 +1262,20 @@ impl Bench {
 
         let recorded0 = count_events(&s.pool, "technical_owner_assigned").await?;
         let calls0 = calls_by_method(&emu);
-        let started = Instant::now();
+        let checkpointed0 = checkpoint_writes(&s.pool).await?;
+        // The emulator stamps its calls with tokio's clock.
+        let started = tokio::time::Instant::now();
         let results = paced(&emu, measured, rate).await;
-        let seconds_run = started.elapsed().as_secs_f64();
-        outbox_drained(&s.pool, Duration::from_secs(600)).await?;
+        let clicked = tokio::time::Instant::now();
+        let checkpointed = checkpoint_writes(&s.pool).await? - checkpointed0;
+        let drained_after = outbox_drained(&s.pool, Duration::from_secs(600)).await?;
         let calls1 = calls_by_method(&emu);
+        let publishes: Vec<tokio::time::Instant> = emu
+            .calls("views.publish")
+            .iter()
+            .map(|c| c.at)
+            .filter(|at| *at >= started)
+            .collect();
         let delta = |m: &str| calls1.get(m).unwrap_or(&0) - calls0.get(m).unwrap_or(&0);
         let mut latencies: Vec<Duration> = results.iter().flatten().copied().collect();
         let (p50, p99, max) = quantiles(&mut latencies);
@@ -1264,8 +1287,11 @@ impl Bench {
             p99,
             max,
             publishes: delta("views.publish"),
+            publishes_clicking: publishes.iter().filter(|at| **at <= clicked).count(),
+            busiest_minute: busiest(&publishes, Duration::from_secs(60)),
+            drained_after,
+            checkpoint_writes: checkpointed,
             root_calls: delta("chat.update") + delta("chat.postMessage"),
-            seconds: seconds_run,
         };
 
         let burst = if homes > 0 {
@@ -1308,6 +1334,28 @@ impl Bench {
         self.drop_scratch(s).await?;
         Ok((run, burst))
     }
+}
+
+/// Buffers written by Postgres's checkpointer so far (the whole cluster's count).
+async fn checkpoint_writes(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT buffers_checkpoint FROM pg_stat_bgwriter")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// The most of `times` (in order) that fall in any one `window`.
+fn busiest(times: &[tokio::time::Instant], window: Duration) -> usize {
+    let mut first = 0;
+    let mut most = 0;
+    for (i, at) in times.iter().enumerate() {
+        while *at - times[first] >= window {
+            first += 1;
+        }
+        most = most.max(i + 1 - first);
+    }
+    most
 }
 
 /// Events in the `home` part's burst on one request.

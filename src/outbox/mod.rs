@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use crate::context::AppState;
 
-pub use worker::{retry_delay, Outcome};
+pub use worker::{retry_delay, Drained, Outcome};
 
 /// One delivery worker: the daemon's context and the name its leases go by.
 #[derive(Debug, Clone)]

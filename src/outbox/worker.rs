@@ -68,21 +68,19 @@ impl Marks {
 }
 
 /// What one claim did.
-struct Drained {
-    rows: usize,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Rows claimed and handled.
+    pub rows: usize,
     /// More may be due now: the claim was full, or rows were handed back. Otherwise every
     /// due row was claimed, and what becomes due next is announced (`NOTIFY`) or found by
     /// the poll, so claiming again at once would only find nothing.
-    again: bool,
+    pub again: bool,
 }
 
 impl Deliverer {
-    /// Claims one batch and delivers it. Returns how many rows were handled.
-    pub async fn drain_once(&self) -> Result<usize, StoreError> {
-        Ok(self.claim_and_deliver().await?.rows)
-    }
-
-    async fn claim_and_deliver(&self) -> Result<Drained, StoreError> {
+    /// Claims one batch and delivers it.
+    pub async fn drain_once(&self) -> Result<Drained, StoreError> {
         let now = self.state.clock.now();
         let lease_until = now + LEASE;
         let (heads, per_lane) = (self.state.outbox.lanes, self.state.outbox.per_lane.max(1));
@@ -139,7 +137,7 @@ impl Deliverer {
     pub async fn drain(&self) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
-            let n = self.drain_once().await?;
+            let n = self.drain_once().await?.rows;
             if n == 0 {
                 return Ok(total);
             }
@@ -378,7 +376,7 @@ impl Deliverer {
                 if shutdown.is_cancelled() {
                     return;
                 }
-                match self.claim_and_deliver().await {
+                match self.drain_once().await {
                     Ok(Drained { again: true, .. }) => continue,
                     Ok(_) => {}
                     Err(e) => warn!(error.message = %e, "outbox: claiming failed; will retry"),

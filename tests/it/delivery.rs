@@ -220,7 +220,7 @@ async fn work(d: &Deliverer, h: &Harness) -> usize {
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut delivered = 0;
     loop {
-        let n = d.drain_once().await.expect("claim");
+        let n = d.drain_once().await.expect("claim").rows;
         delivered += n;
         if n == 0 {
             if h.outbox().await.iter().all(|r| r.status != "pending") {

@@ -10,7 +10,7 @@ use capacity_bot::clock::{Clock, TestClock};
 use capacity_bot::context::{AppState, OutboxOptions};
 use capacity_bot::domain::testkit::*;
 use capacity_bot::domain::{Command, RequestId, RequestNumber};
-use capacity_bot::outbox::Deliverer;
+use capacity_bot::outbox::{Deliverer, Drained};
 use capacity_bot::store::{self, MIGRATOR};
 use chrono::{DateTime, Duration, Utc};
 use slack_emulator::{Message, RateLimits};
@@ -268,7 +268,7 @@ async fn two_replicas_draining_one_backlog_reply_once_each_in_order(pool: PgPool
     let drain = |d: Deliverer| async move {
         let mut n = 0;
         loop {
-            let got = d.drain_once().await.expect("claim");
+            let got = d.drain_once().await.expect("claim").rows;
             n += got;
             if got == 0 && pending(&d.state.pool).await == 0 {
                 return n;
@@ -312,5 +312,44 @@ async fn a_stopping_worker_leaves_a_backlog_for_the_next_start(pool: PgPool) {
         before,
         "nothing claimed after the stop; the backlog waits for the next start"
     );
+    h.stop().await;
+}
+
+/// The worker claims again at once only when the last claim may have left due rows behind
+/// (a lane or the claim was full); a claim with room to spare took everything due, and the
+/// worker waits for a `NOTIFY` or the poll instead of asking Postgres again for nothing.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn only_a_full_claim_is_followed_by_another_at_once(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    backlog(&h, 3, later, 2).await;
+    let clock = TestClock::at(later);
+
+    // One row per lane: each request's lane was cut short, so more is due behind it.
+    let mut narrow = replica(&h, "narrow", &clock);
+    Arc::make_mut(&mut narrow.state).outbox.per_lane = 1;
+    let first = narrow.drain_once().await.expect("claim");
+    assert!(first.rows >= 3, "a row of each request: {first:?}");
+    assert!(first.again, "a lane was full: {first:?}");
+
+    // One lane per claim: the claim was full.
+    let mut single = replica(&h, "single", &clock);
+    Arc::make_mut(&mut single.state).outbox.lanes = 1;
+    let second = single.drain_once().await.expect("claim");
+    assert!(second.rows >= 1 && second.again, "{second:?}");
+
+    // The default claim has room for the rest: it takes all of it and does not ask again.
+    let left = pending(&h.pool).await;
+    assert!(left > 0, "rows were left for the last claim");
+    let wide = replica(&h, "wide", &clock);
+    let last = wide.drain_once().await.expect("claim");
+    assert_eq!(
+        last,
+        Drained {
+            rows: left as usize,
+            again: false
+        }
+    );
+    assert_eq!(pending(&h.pool).await, 0, "everything due was delivered");
     h.stop().await;
 }
