@@ -5,6 +5,7 @@ use tracing::{info, warn};
 
 use std::sync::Arc;
 
+use super::conn::ClaimConn;
 use super::error::DeliveryError;
 use super::home::HomeBatch;
 use super::Deliverer;
@@ -26,8 +27,10 @@ struct Subject {
 /// What one lane's rows read, read once per claim: the rows of a lane belong to one request,
 /// so its projection, links and log serve them all. Forgotten whenever a delivery writes
 /// links (the root's ts, a permalink, a Linear issue).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct LaneCache {
+    /// The claim's connection, which the lane's statements share.
+    db: Arc<ClaimConn>,
     request: Option<(Request, Links)>,
     events: Option<Vec<crate::domain::RecordedEvent>>,
     /// The claim's Home publishes, read together (see `HomeBatch`).
@@ -35,11 +38,17 @@ pub(super) struct LaneCache {
 }
 
 impl LaneCache {
-    pub(super) fn new(homes: Option<Arc<HomeBatch>>) -> Self {
+    pub(super) fn new(db: Arc<ClaimConn>, homes: Option<Arc<HomeBatch>>) -> Self {
         Self {
+            db,
+            request: None,
+            events: None,
             homes,
-            ..Self::default()
         }
+    }
+
+    pub(super) fn db(&self) -> &ClaimConn {
+        &self.db
     }
 
     /// The claim's Home batch, when this lane publishes a Home that is part of it.
@@ -68,7 +77,9 @@ impl Deliverer {
         if let Some(found) = &cache.request {
             return Ok(found.clone());
         }
-        let found = store::requests::with_links(&self.state.pool, id)
+        let found = cache
+            .db
+            .run(async |c| store::requests::with_links(c, id).await)
             .await?
             .ok_or_else(|| DeliveryError::Missing(format!("request {id} is gone")))?;
         cache.request = Some(found.clone());
@@ -87,10 +98,11 @@ impl Deliverer {
         request_id: RequestId,
         cache: &mut LaneCache,
     ) -> Result<Coalesced, DeliveryError> {
-        let (req, links, covered) =
-            store::requests::with_links_and_waiting_updates(&self.state.pool, request_id)
-                .await?
-                .ok_or_else(|| DeliveryError::Missing(format!("request {request_id} is gone")))?;
+        let (req, links, covered) = cache
+            .db
+            .run(async |c| store::requests::with_links_and_waiting_updates(c, request_id).await)
+            .await?
+            .ok_or_else(|| DeliveryError::Missing(format!("request {request_id} is gone")))?;
         cache.request = Some((req.clone(), links.clone()));
         if covered.is_empty() {
             return Ok(Coalesced { covered });
@@ -129,7 +141,7 @@ impl Deliverer {
             return self.post_mention_reply(channel, thread_ts, numbers).await;
         }
         if let Effect::PublishHome { user } = &row.effect {
-            return self.publish_home(user, cache.homes()).await;
+            return self.publish_home(user, cache.homes(), &cache.db).await;
         }
         let (Some(request_id), Some(event_id)) = (row.request_id, row.event_id) else {
             return Err(DeliveryError::Missing(format!(
@@ -166,24 +178,28 @@ impl Deliverer {
                 let ts = self.state.api.post_message(channel, content, None).await?;
                 // Store the ts before anything else can fail, so a retry updates instead of reposting.
                 cache.links_changed();
-                store::requests::set_root_message(
-                    &self.state.pool,
-                    row.request_id,
-                    channel,
-                    &ts,
-                    None,
-                )
-                .await?;
+                cache
+                    .db
+                    .run(async |c| {
+                        store::requests::set_root_message(c, row.request_id, channel, &ts, None)
+                            .await
+                    })
+                    .await?;
                 match self.state.api.permalink(channel, &ts).await {
                     Ok(link) => {
-                        store::requests::set_root_message(
-                            &self.state.pool,
-                            row.request_id,
-                            channel,
-                            &ts,
-                            Some(&link),
-                        )
-                        .await?
+                        cache
+                            .db
+                            .run(async |c| {
+                                store::requests::set_root_message(
+                                    c,
+                                    row.request_id,
+                                    channel,
+                                    &ts,
+                                    Some(&link),
+                                )
+                                .await
+                            })
+                            .await?
                     }
                     // The post stands; the link is asked for again as an outbox row of its
                     // own, with the retries every effect gets.
@@ -212,14 +228,13 @@ impl Deliverer {
                 };
                 let link = self.state.api.permalink(ch, ts).await?;
                 cache.links_changed();
-                store::requests::set_root_message(
-                    &self.state.pool,
-                    row.request_id,
-                    ch,
-                    ts,
-                    Some(&link),
-                )
-                .await?;
+                cache
+                    .db
+                    .run(async |c| {
+                        store::requests::set_root_message(c, row.request_id, ch, ts, Some(&link))
+                            .await
+                    })
+                    .await?;
             }
             Effect::UpdateRootMessage => {
                 let (req, links) = self.request(row.request_id, cache).await?;
@@ -357,7 +372,9 @@ impl Deliverer {
                 numbers,
             } => self.post_mention_reply(channel, thread_ts, numbers).await?,
             Effect::PostSourceReply => self.post_source_reply(row.request_id, cache).await?,
-            Effect::PublishHome { user } => self.publish_home(user, cache.homes()).await?,
+            Effect::PublishHome { user } => {
+                self.publish_home(user, cache.homes(), &cache.db).await?
+            }
             Effect::CommentLinearIssue => {
                 let linear = self.linear()?;
                 let links = self.links(row.request_id, cache).await?;
@@ -476,7 +493,11 @@ impl Deliverer {
             .as_ref()
             .is_some_and(|e| e.iter().any(|e| e.id == row.event_id))
         {
-            cache.events = Some(store::events::events_of(&self.state.pool, row.request_id).await?);
+            let read = cache
+                .db
+                .run(async |c| store::events::events_of(c, row.request_id).await)
+                .await?;
+            cache.events = Some(read);
         }
         let events = cache.events.as_deref().unwrap_or_default();
         let Some(pos) = events.iter().position(|e| e.id == row.event_id) else {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
+use super::conn::ClaimConn;
 use super::error::DeliveryError;
 use super::Deliverer;
 use crate::domain::{Effect, Request, UserId};
@@ -41,9 +42,13 @@ struct Done {
 impl HomeBatch {
     /// The counts are read first: a change committed after them bumps its Home's count past
     /// what this render read, so the Home is published again (see `follow_homes`).
-    pub(super) async fn read(pool: &sqlx::PgPool, users: &[&str]) -> Result<Self, StoreError> {
-        let views = store::home::begin_render(pool, users).await?;
-        let requests = store::home::requests(pool).await?;
+    pub(super) async fn read(db: &ClaimConn, users: &[&str]) -> Result<Self, StoreError> {
+        let (views, requests) = db
+            .run(async |c| {
+                let views = store::home::begin_render(&mut *c, users).await?;
+                Ok((views, store::home::requests(c).await?))
+            })
+            .await?;
         Ok(Self {
             views: views.into_iter().map(|v| (v.user_id.clone(), v)).collect(),
             requests,
@@ -64,12 +69,15 @@ impl HomeBatch {
     /// delivered. Until then a crash only publishes them again.
     pub(super) async fn finish(
         &self,
-        pool: &sqlx::PgPool,
+        db: &ClaimConn,
         worker: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         let done = std::mem::take(&mut *self.done());
-        store::home::published(pool, &done.renders, &done.delivered, worker, now).await
+        db.run(async |c| {
+            store::home::published(c, &done.renders, &done.delivered, worker, now).await
+        })
+        .await
     }
 }
 
@@ -86,12 +94,16 @@ pub(super) fn home_users(rows: &[OutboxRow]) -> Vec<&str> {
 impl Deliverer {
     /// Reads the claim's Home publishes together. On failure each publish reads its own (and
     /// is retried if that fails too), so a failed batch read loses nothing.
-    pub(super) async fn read_homes(&self, rows: &[OutboxRow]) -> Option<Arc<HomeBatch>> {
+    pub(super) async fn read_homes(
+        &self,
+        rows: &[OutboxRow],
+        db: &ClaimConn,
+    ) -> Option<Arc<HomeBatch>> {
         let users = home_users(rows);
         if users.is_empty() {
             return None;
         }
-        match HomeBatch::read(&self.state.pool, &users).await {
+        match HomeBatch::read(db, &users).await {
             Ok(batch) => Some(Arc::new(batch)),
             Err(e) => {
                 warn!(error.message = %e, homes = users.len(), "could not read the claimed Homes together; each reads its own");
@@ -106,9 +118,12 @@ impl Deliverer {
     ///
     /// Runs after the batch, outside any event's transaction; a failure here only delays
     /// Homes (the next batch or the next opening catches up), so it is logged, not raised.
-    pub(super) async fn follow_homes(&self, rows: &[OutboxRow]) {
+    pub(super) async fn follow_homes(&self, rows: &[OutboxRow], db: &ClaimConn) {
         let users = home_users(rows);
-        if let Err(e) = store::home::requeue(&self.state.pool, &users, self.state.clock.now()).await
+        let now = self.state.clock.now();
+        if let Err(e) = db
+            .run(async |c| store::home::requeue(c, &users, now).await)
+            .await
         {
             warn!(error.message = %e, homes = users.len(), "could not queue the next Home publishes");
         }
@@ -120,16 +135,16 @@ impl Deliverer {
         &self,
         user: &UserId,
         batch: Option<&HomeBatch>,
+        db: &ClaimConn,
     ) -> Result<(), DeliveryError> {
         let state = &self.state;
-        let pool = &state.pool;
         let now = state.clock.now();
         let own;
         let batch_is_own = batch.is_none();
         let batch = match batch {
             Some(batch) => batch,
             None => {
-                own = HomeBatch::read(pool, &[user.as_str()]).await?;
+                own = HomeBatch::read(db, &[user.as_str()]).await?;
                 &own
             }
         };
@@ -167,7 +182,7 @@ impl Deliverer {
         });
         if batch_is_own {
             // No claim writes this one: its row is marked like any other.
-            batch.finish(pool, &self.worker, now).await?;
+            batch.finish(db, &self.worker, now).await?;
         }
         Ok(())
     }

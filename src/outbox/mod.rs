@@ -1,6 +1,7 @@
 //! Delivering the outbox: every Slack message (and Linear call) that follows an event.
 //!
 //! - `worker`: claiming rows with leases, retries and backoff, the delivery loop.
+//! - `conn`: the one pooled connection each claim's statements share.
 //! - `effects`: what each `Effect` does against Slack and Linear.
 //! - `error`: why a delivery did not happen (`DeliveryError`).
 //! - `listen`: `LISTEN` wake-ups from committing transactions.
@@ -21,6 +22,7 @@
 //! those rows are marked delivered with the carrier's id (`carried_by`) in the same
 //! statement as the carrier. Thread replies and DMs stay one per event, in order.
 
+mod conn;
 mod digest;
 mod effects;
 mod error;

@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
 
+use super::conn::ClaimConn;
 use super::effects::LaneCache;
 use super::error::DeliveryError;
 use super::home::HomeBatch;
@@ -84,17 +85,13 @@ impl Deliverer {
         let now = self.state.clock.now();
         let lease_until = now + LEASE;
         let (heads, per_lane) = (self.state.outbox.lanes, self.state.outbox.per_lane.max(1));
-        let rows = store::outbox::claim(
-            &self.state.pool,
-            &self.worker,
-            now,
-            lease_until,
-            heads,
-            per_lane,
-        )
-        .await?;
+        let db = Arc::new(ClaimConn::new(&self.state.pool));
+        let worker = self.worker.as_str();
+        let rows = db
+            .run(async |c| store::outbox::claim(c, worker, now, lease_until, heads, per_lane).await)
+            .await?;
         let followed = rows.clone();
-        let homes = self.read_homes(&rows).await;
+        let homes = self.read_homes(&rows, &db).await;
         let n = rows.len();
         // A lane's rows in order; a row of no request is a lane of its own.
         let mut lanes: Vec<Vec<OutboxRow>> = Vec::new();
@@ -114,7 +111,7 @@ impl Deliverer {
         let results = join_all(
             lanes
                 .into_iter()
-                .map(|lane| self.deliver_lane(lane, lease_until, homes.clone())),
+                .map(|lane| self.deliver_lane(lane, lease_until, homes.clone(), db.clone())),
         )
         .await;
         let mut released = false;
@@ -123,10 +120,10 @@ impl Deliverer {
         }
         if let Some(homes) = &homes {
             homes
-                .finish(&self.state.pool, &self.worker, self.state.clock.now())
+                .finish(&db, &self.worker, self.state.clock.now())
                 .await?;
         }
-        self.follow_homes(&followed).await;
+        self.follow_homes(&followed, &db).await;
         Ok(Drained {
             rows: n,
             again: full || released,
@@ -152,8 +149,9 @@ impl Deliverer {
         lane: Vec<OutboxRow>,
         lease_until: DateTime<Utc>,
         homes: Option<Arc<HomeBatch>>,
+        db: Arc<ClaimConn>,
     ) -> Result<bool, StoreError> {
-        let mut cache = LaneCache::new(homes);
+        let mut cache = LaneCache::new(db.clone(), homes);
         let mut marks = Marks::default();
         let mut stopped_at = None;
         let mut out_of_lease = false;
@@ -173,7 +171,7 @@ impl Deliverer {
                 .instrument(span)
                 .await?;
             if marks.len() >= MARK_EVERY {
-                self.flush(&mut marks, false).await?;
+                self.flush(&mut marks, false, &db).await?;
             }
             if !go_on {
                 stopped_at = Some(i + 1);
@@ -188,24 +186,34 @@ impl Deliverer {
         }
         // A request's effects change what open Homes show, delivered or not.
         let request_lane = lane.first().is_some_and(|r| r.request_id.is_some());
-        self.flush(&mut marks, request_lane).await?;
+        self.flush(&mut marks, request_lane, &db).await?;
         if let Some(from) = stopped_at {
             let rest: Vec<i64> = lane[from..].iter().map(|r| r.id).collect();
-            store::outbox::release(&self.state.pool, &rest, &self.worker).await?;
+            db.run(async |c| store::outbox::release(c, &rest, &self.worker).await)
+                .await?;
         }
         Ok(out_of_lease)
     }
 
-    async fn flush(&self, marks: &mut Marks, homes_changed: bool) -> Result<(), StoreError> {
+    async fn flush(
+        &self,
+        marks: &mut Marks,
+        homes_changed: bool,
+        db: &ClaimConn,
+    ) -> Result<(), StoreError> {
         let now = self.state.clock.now();
-        store::outbox::mark_delivered_many(
-            &self.state.pool,
-            &self.worker,
-            &marks.delivered,
-            &marks.carried,
-            now,
-            homes_changed,
-        )
+        let (delivered, carried) = (&marks.delivered, &marks.carried);
+        db.run(async |c| {
+            store::outbox::mark_delivered_many(
+                c,
+                &self.worker,
+                delivered,
+                carried,
+                now,
+                homes_changed,
+            )
+            .await
+        })
         .await?;
         *marks = Marks::default();
         Ok(())
@@ -231,7 +239,10 @@ impl Deliverer {
         if let Some(key) = &key {
             if let Some(until) = self.state.pace.paused_until(key, self.state.clock.now()) {
                 let why = format!("waiting for Slack's rate limit on {key}");
-                store::outbox::defer(&self.state.pool, row.id, &self.worker, until, &why).await?;
+                cache
+                    .db()
+                    .run(async |c| store::outbox::defer(c, row.id, &self.worker, until, &why).await)
+                    .await?;
                 return Ok(false);
             }
         }
@@ -288,12 +299,18 @@ impl Deliverer {
                 if outage {
                     self.state.pace.slack_failed(now);
                 }
-                store::outbox::retry_later(&self.state.pool, row.id, at, &why, outage).await?;
+                cache
+                    .db()
+                    .run(async |c| store::outbox::retry_later(c, row.id, at, &why, outage).await)
+                    .await?;
                 Ok(false)
             }
             Outcome::Failed(why) => {
                 error!(error.message = %why, "delivery failed for good; it needs a human");
-                store::outbox::mark_failed(&self.state.pool, row.id, &why).await?;
+                cache
+                    .db()
+                    .run(async |c| store::outbox::mark_failed(c, row.id, &why).await)
+                    .await?;
                 Ok(true)
             }
         }

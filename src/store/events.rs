@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{Connection, FromRow, PgConnection, PgPool};
+use sqlx::{Connection, FromRow, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::rows::{ProjectionColumns, RequestRow, REQUEST_COLUMNS, UPSERT_REQUESTS};
@@ -878,12 +878,15 @@ async fn load_for_update(
 }
 
 /// The whole log of one request, in order.
-pub async fn events_of(pool: &PgPool, id: RequestId) -> Result<Vec<RecordedEvent>, StoreError> {
+pub async fn events_of(
+    db: impl PgExecutor<'_>,
+    id: RequestId,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events WHERE request_id = $1 ORDER BY seq"
     )))
     .bind(id.0)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     read_rows(rows)
 }

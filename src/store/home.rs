@@ -5,7 +5,7 @@
 //! worker after it has delivered request effects, so a click's append never waits on Homes.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgExecutor, PgPool};
 
 use super::rows::{RequestRow, REQUEST_COLUMNS};
 use super::StoreError;
@@ -139,7 +139,11 @@ pub(super) fn changed_after(first: &str) -> String {
 /// After these users' publishes were delivered: for each whose Home changed while it
 /// rendered, queue the next one (the change could not queue it: the delivered row was still
 /// pending then).
-pub async fn requeue(pool: &PgPool, users: &[&str], now: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn requeue(
+    db: impl PgExecutor<'_>,
+    users: &[&str],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     if users.is_empty() {
         return Ok(());
     }
@@ -152,20 +156,23 @@ pub async fn requeue(pool: &PgPool, users: &[&str], now: DateTime<Utc>) -> Resul
     .bind(now - OPEN_FOR)
     .bind(share())
     .bind(users)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }
 
 /// Renders of these users' Homes begin: records for each which change count it reads.
 /// Users who never opened Home are not in the answer.
-pub async fn begin_render(pool: &PgPool, users: &[&str]) -> Result<Vec<HomeView>, StoreError> {
+pub async fn begin_render(
+    db: impl PgExecutor<'_>,
+    users: &[&str],
+) -> Result<Vec<HomeView>, StoreError> {
     Ok(sqlx::query_as(
         "UPDATE capacity.home_views SET reading = wanted WHERE user_id = ANY($1) \
          RETURNING user_id, opened_at, view_id, reading, content_hash",
     )
     .bind(users)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?)
 }
 
@@ -183,7 +190,7 @@ pub struct Rendered {
 /// `worker`) are delivered: one statement and one commit for a claim's Homes, not two per
 /// Home.
 pub async fn published(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     renders: &[Rendered],
     delivered: &[i64],
     worker: &str,
@@ -213,7 +220,7 @@ pub async fn published(
     .bind(now)
     .bind(delivered)
     .bind(worker)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }
@@ -231,7 +238,9 @@ pub async fn view_id(pool: &PgPool, user: &UserId) -> Result<Option<String>, Sto
 
 /// What a Home shows: the open requests, and the closed ones whose committed capacity still
 /// waits for a release (a decision someone owns), each with its thread's permalink.
-pub async fn requests(pool: &PgPool) -> Result<Vec<(Request, Option<String>)>, StoreError> {
+pub async fn requests(
+    db: impl PgExecutor<'_>,
+) -> Result<Vec<(Request, Option<String>)>, StoreError> {
     #[derive(FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -247,7 +256,7 @@ pub async fn requests(pool: &PgPool) -> Result<Vec<(Request, Option<String>)>, S
          LEFT JOIN capacity.request_links l ON l.request_id = q.id \
          ORDER BY q.number"
     )))
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     rows.into_iter()
         .map(|r| Ok((r.request.into_request()?, r.permalink)))

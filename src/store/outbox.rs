@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -132,7 +132,7 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
 ///
 /// Returned in id order: a lane's rows are in delivery order.
 pub async fn claim(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     worker: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -193,7 +193,7 @@ pub async fn claim(
     .bind(lease_until)
     .bind(heads)
     .bind((per_lane - 1).max(0))
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let mut rows: Vec<OutboxRow> = rows.into_iter().map(OutboxRow::from).collect();
     rows.sort_by_key(|r| r.id);
@@ -210,7 +210,7 @@ pub async fn claim(
 /// Homes changed, as [`super::home::changed`] does: the round trip a separate statement
 /// cost was a tenth of a click's.
 pub async fn mark_delivered_many(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     worker: &str,
     delivered: &[i64],
     carried: &[(i64, i64)],
@@ -239,7 +239,7 @@ pub async fn mark_delivered_many(
         .bind(delivered)
         .bind(&rows)
         .bind(&carriers)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }
@@ -260,7 +260,7 @@ fn mark_sql(first: usize) -> String {
 
 /// Gives back rows claimed but not attempted (they were behind a row that must wait): the
 /// lease is released and the claim's attempt not counted.
-pub async fn release(pool: &PgPool, ids: &[i64], worker: &str) -> Result<(), StoreError> {
+pub async fn release(db: impl PgExecutor<'_>, ids: &[i64], worker: &str) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -270,7 +270,7 @@ pub async fn release(pool: &PgPool, ids: &[i64], worker: &str) -> Result<(), Sto
     )
     .bind(ids)
     .bind(worker)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }
@@ -278,7 +278,7 @@ pub async fn release(pool: &PgPool, ids: &[i64], worker: &str) -> Result<(), Sto
 /// Puts a claimed row off until `at` without calling Slack (its method or channel is
 /// waiting out a `Retry-After`): not an attempt, so it is not counted as one.
 pub async fn defer(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     id: i64,
     worker: &str,
     at: DateTime<Utc>,
@@ -293,20 +293,23 @@ pub async fn defer(
     .bind(worker)
     .bind(at)
     .bind(why)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }
 
 /// Slack answers again: rows backing off after an outage are due now (a rate limit's
 /// `Retry-After` is kept). Returns how many.
-pub async fn resume_after_outage(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
+pub async fn resume_after_outage(
+    db: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "UPDATE capacity.outbox SET next_attempt_at = $1, held_by_outage = false \
          WHERE status = 'pending' AND held_by_outage AND next_attempt_at > $1",
     )
     .bind(now)
-    .execute(pool)
+    .execute(db)
     .await?
     .rows_affected())
 }
@@ -332,7 +335,7 @@ pub async fn mark_delivered(
 /// Releases the lease and schedules another attempt; `outage` when Slack failed rather than
 /// asked us to wait, so the row may go sooner once Slack answers again.
 pub async fn retry_later(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     id: i64,
     at: DateTime<Utc>,
     error: &str,
@@ -346,17 +349,17 @@ pub async fn retry_later(
     .bind(at)
     .bind(error)
     .bind(outage)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }
 
 /// Gives up on a row: the error is kept on it for an operator to read.
-pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), StoreError> {
+pub async fn mark_failed(db: impl PgExecutor<'_>, id: i64, error: &str) -> Result<(), StoreError> {
     sqlx::query("UPDATE capacity.outbox SET status = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1")
         .bind(id)
         .bind(error)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Reading the projection.
 
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgExecutor, PgPool};
 
 use super::rows::{RequestRow, REQUEST_COLUMNS};
 use super::StoreError;
@@ -114,7 +114,7 @@ pub async fn links(pool: &PgPool, id: RequestId) -> Result<Links, StoreError> {
 
 /// A request with its links, in one query (what the outbox renders from).
 pub async fn with_links(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     id: RequestId,
 ) -> Result<Option<(Request, Links)>, StoreError> {
     let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -123,7 +123,7 @@ pub async fn with_links(
          LEFT JOIN capacity.request_links l ON l.request_id = q.id"
     )))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let request = RequestRow::from_row(&row)?.into_request()?;
@@ -170,7 +170,7 @@ pub(super) async fn locked_with_links(
 /// the events whose update rows are listed, since an append commits its event and its
 /// outbox rows together.
 pub async fn with_links_and_waiting_updates(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     id: RequestId,
 ) -> Result<Option<(Request, Links, Vec<i64>)>, StoreError> {
     let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -182,7 +182,7 @@ pub async fn with_links_and_waiting_updates(
          LEFT JOIN capacity.request_links l ON l.request_id = q.id"
     )))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let request = RequestRow::from_row(&row)?.into_request()?;
@@ -192,7 +192,7 @@ pub async fn with_links_and_waiting_updates(
 
 /// Records where the root message was posted.
 pub async fn set_root_message(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     id: RequestId,
     channel: &str,
     ts: &str,
@@ -209,7 +209,7 @@ pub async fn set_root_message(
     .bind(channel)
     .bind(ts)
     .bind(permalink)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

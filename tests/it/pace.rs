@@ -353,3 +353,51 @@ async fn only_a_full_claim_is_followed_by_another_at_once(pool: PgPool) {
     assert_eq!(pending(&h.pool).await, 0, "everything due was delivered");
     h.stop().await;
 }
+
+/// A claim borrows one pooled connection for all its statements (the claim, each lane's
+/// request and log reads, the marks) and gives it back once: sqlx pings every connection it
+/// takes back, so a borrow per statement cost a round trip per statement. Counted with the
+/// pool's own hooks, which run on every hand-out: `after_connect` for a new connection,
+/// `before_acquire` for an idle one.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_claim_borrows_one_connection_for_all_its_statements(pool: PgPool) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let burst = backlog(&h, 3, later, 2).await;
+    let clock = TestClock::at(later);
+
+    let borrowed = Arc::new(AtomicUsize::new(0));
+    let (on_connect, on_acquire) = (borrowed.clone(), borrowed.clone());
+    let counted = sqlx::postgres::PgPoolOptions::new()
+        .after_connect(move |_, _| {
+            on_connect.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(()) })
+        })
+        .before_acquire(move |_, _| {
+            on_acquire.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(true) })
+        })
+        .connect_lazy_with((*h.pool.connect_options()).clone());
+    let mut worker = replica(&h, "counted", &clock);
+    Arc::make_mut(&mut worker.state).pool = counted;
+
+    let drained = worker.drain_once().await.expect("claim");
+    // Each request: a root update and a thread reply per click, in one lane.
+    assert_eq!(drained.rows, 3 * 2 * 2, "{drained:?}");
+    assert_eq!(
+        pending(&h.pool).await,
+        0,
+        "everything was delivered and marked"
+    );
+    assert_eq!(
+        borrowed.load(Ordering::SeqCst),
+        1,
+        "the claim, 3 request reads, 3 log reads and 3 marks went through one connection"
+    );
+    for (_, root) in &burst {
+        h.thread_len(root, 4).await;
+    }
+    h.stop().await;
+}
