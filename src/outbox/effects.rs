@@ -35,15 +35,29 @@ pub(super) struct LaneCache {
     events: Option<Vec<crate::domain::RecordedEvent>>,
     /// The claim's Home publishes, read together (see `HomeBatch`).
     homes: Option<Arc<HomeBatch>>,
+    /// Some row of the lane renders from the log (a thread reply, a DM, a Linear comment),
+    /// so the lane's first read brings the log with it.
+    reads_log: bool,
 }
 
 impl LaneCache {
-    pub(super) fn new(db: Arc<ClaimConn>, homes: Option<Arc<HomeBatch>>) -> Self {
+    pub(super) fn new(
+        db: Arc<ClaimConn>,
+        homes: Option<Arc<HomeBatch>>,
+        lane: &[OutboxRow],
+    ) -> Self {
+        let reads_log = lane.iter().any(|r| {
+            matches!(
+                r.effect,
+                Effect::PostThreadReply | Effect::DirectMessage { .. } | Effect::CommentLinearIssue
+            )
+        });
         Self {
             db,
             request: None,
             events: None,
             homes,
+            reads_log,
         }
     }
 
@@ -98,12 +112,19 @@ impl Deliverer {
         request_id: RequestId,
         cache: &mut LaneCache,
     ) -> Result<Coalesced, DeliveryError> {
-        let (req, links, covered) = cache
+        let with_log = cache.reads_log;
+        let reading = cache
             .db
-            .run(async |c| store::requests::with_links_and_waiting_updates(c, request_id).await)
+            .run(async |c| {
+                store::requests::with_links_and_waiting_updates(c, request_id, with_log).await
+            })
             .await?
             .ok_or_else(|| DeliveryError::Missing(format!("request {request_id} is gone")))?;
+        let (req, links, covered) = (reading.request, reading.links, reading.waiting);
         cache.request = Some((req.clone(), links.clone()));
+        if reading.log.is_some() {
+            cache.events = reading.log;
+        }
         if covered.is_empty() {
             return Ok(Coalesced { covered });
         }
@@ -486,8 +507,9 @@ impl Deliverer {
         row: Subject,
         cache: &mut LaneCache,
     ) -> Result<(Request, crate::domain::RecordedEvent), DeliveryError> {
-        // The log read for the lane's first row holds the events of every row claimed with
-        // it (an event commits with its outbox rows); a row queued later reads it again.
+        // The log read with the lane's root update, or for its first row that renders from
+        // the log, holds the events of every row claimed with it (an event commits with its
+        // outbox rows); a row queued later reads it again.
         if !cache
             .events
             .as_ref()

@@ -151,7 +151,7 @@ impl Deliverer {
         homes: Option<Arc<HomeBatch>>,
         db: Arc<ClaimConn>,
     ) -> Result<bool, StoreError> {
-        let mut cache = LaneCache::new(db.clone(), homes);
+        let mut cache = LaneCache::new(db.clone(), homes, &lane);
         let mut marks = Marks::default();
         let mut stopped_at = None;
         let mut out_of_lease = false;

@@ -3,18 +3,19 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sqlx::{Connection, FromRow, PgConnection, PgExecutor, PgPool};
+use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::rows::{ProjectionColumns, RequestRow, REQUEST_COLUMNS, UPSERT_REQUESTS};
+use super::rows::{
+    read_rows, EventRow, ProjectionColumns, RequestRow, EVENT_COLUMNS, REQUEST_COLUMNS,
+    UPSERT_REQUESTS,
+};
 use super::StoreError;
 use crate::domain::cost::cost_at_risk_cents;
 use crate::domain::log::step;
 use crate::domain::{
-    decide, effects_of, read_log, Actor, Command, Context, Effect, Event, LinearTrigger,
-    Occurrence, Policy, Recorded, RecordedEvent, Refusal, Request, RequestId, RequestNumber,
-    SlackMessage, StoredPayload, CURRENT_SCHEMA,
+    decide, effects_of, Actor, Command, Context, Effect, Event, LinearTrigger, Occurrence, Policy,
+    RecordedEvent, Refusal, Request, RequestId, RequestNumber, SlackMessage, CURRENT_SCHEMA,
 };
 
 /// Which request an append is for.
@@ -144,68 +145,6 @@ impl From<sqlx::Error> for AppendError {
     fn from(e: sqlx::Error) -> Self {
         AppendError::Store(StoreError::Db(e))
     }
-}
-
-#[derive(FromRow)]
-struct EventRow {
-    id: Uuid,
-    request_id: Uuid,
-    seq: i32,
-    schema_version: i16,
-    payload: Value,
-    actor_detail: Value,
-    policy: Value,
-    version_after: i32,
-    state_after: String,
-    deadline_after: Option<DateTime<Utc>>,
-    cost_at_risk_cents: Option<i64>,
-    idempotency_key: String,
-    envelope_id: Option<String>,
-    occurred_at: DateTime<Utc>,
-    recorded_at: DateTime<Utc>,
-}
-
-const EVENT_COLUMNS: &str =
-    "id, request_id, seq, schema_version, payload, actor_detail, policy, version_after, \
-     state_after, deadline_after, cost_at_risk_cents, idempotency_key, envelope_id, occurred_at, \
-     recorded_at";
-
-impl EventRow {
-    /// The row with its payload as stored; `domain::read_log` reads payloads of any version.
-    fn into_stored(self) -> Result<Recorded<StoredPayload>, StoreError> {
-        let id = self.id;
-        let bad = |what: &str, e: &dyn std::fmt::Display| {
-            StoreError::Corrupt(format!("event {id} {what}: {e}"))
-        };
-        Ok(Recorded {
-            id,
-            request_id: RequestId(self.request_id),
-            seq: self.seq,
-            event: StoredPayload {
-                schema_version: self.schema_version,
-                json: self.payload,
-            },
-            actor: serde_json::from_value(self.actor_detail).map_err(|e| bad("actor", &e))?,
-            policy: serde_json::from_value(self.policy).map_err(|e| bad("policy", &e))?,
-            version_after: self.version_after,
-            state_after: self.state_after.parse().map_err(|e| bad("state", &e))?,
-            deadline_after: self.deadline_after,
-            cost_at_risk_cents: self.cost_at_risk_cents,
-            idempotency_key: self.idempotency_key,
-            envelope_id: self.envelope_id,
-            occurred_at: self.occurred_at,
-            recorded_at: self.recorded_at,
-        })
-    }
-}
-
-/// Reads rows of one request's log, in order, into today's events.
-fn read_rows(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
-    let stored = rows
-        .into_iter()
-        .map(EventRow::into_stored)
-        .collect::<Result<Vec<_>, _>>()?;
-    read_log(stored).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn batch_key(key: &str, index: usize) -> String {

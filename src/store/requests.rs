@@ -4,7 +4,7 @@ use sqlx::{FromRow, PgExecutor, PgPool};
 
 use super::rows::{RequestRow, REQUEST_COLUMNS};
 use super::StoreError;
-use crate::domain::{Links, Request, RequestId, RequestNumber, State, UserId};
+use crate::domain::{Links, RecordedEvent, Request, RequestId, RequestNumber, State, UserId};
 
 pub async fn by_id(pool: &PgPool, id: RequestId) -> Result<Option<Request>, StoreError> {
     let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -165,19 +165,42 @@ pub(super) async fn locked_with_links(
     }))
 }
 
+/// What a lane's root update reads: the request, its links, the ids of its root-message
+/// updates still waiting in the outbox, and (when asked) its log.
+#[derive(Debug)]
+pub struct LaneReading {
+    pub request: Request,
+    pub links: Links,
+    pub waiting: Vec<i64>,
+    /// The request's whole log, as [`super::events::events_of`] reads it, when asked for.
+    pub log: Option<Vec<RecordedEvent>>,
+}
+
 /// A request with its links and the ids of its root-message updates still waiting in the
 /// outbox, all from one snapshot (one statement): a rendering of this request covers exactly
 /// the events whose update rows are listed, since an append commits its event and its
 /// outbox rows together.
+///
+/// With `with_log`, the log comes in the same statement: a lane whose thread replies follow
+/// its root update reads it anyway, and a statement of its own cost a round trip (with its
+/// wake-up) per approval. It holds every event whose outbox rows were claimed before, since
+/// those committed together.
 pub async fn with_links_and_waiting_updates(
     db: impl PgExecutor<'_>,
     id: RequestId,
-) -> Result<Option<(Request, Links, Vec<i64>)>, StoreError> {
+    with_log: bool,
+) -> Result<Option<LaneReading>, StoreError> {
+    let log = if with_log {
+        super::rows::log_as_json("q.id")
+    } else {
+        "NULL::jsonb".to_string()
+    };
     let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url, \
            ARRAY(SELECT o.id FROM capacity.outbox o WHERE o.request_id = q.id AND o.lane = 'slack' \
                  AND o.status = 'pending' AND o.effect->>'type' = 'update_root_message' \
-                 ORDER BY o.id) AS waiting \
+                 ORDER BY o.id) AS waiting, \
+           {log} AS log \
          FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
          LEFT JOIN capacity.request_links l ON l.request_id = q.id"
     )))
@@ -185,9 +208,13 @@ pub async fn with_links_and_waiting_updates(
     .fetch_optional(db)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let request = RequestRow::from_row(&row)?.into_request()?;
-    let waiting: Vec<i64> = sqlx::Row::try_get(&row, "waiting")?;
-    Ok(Some((request, LinksRow::from_row(&row)?.into(), waiting)))
+    let log: Option<serde_json::Value> = sqlx::Row::try_get(&row, "log")?;
+    Ok(Some(LaneReading {
+        request: RequestRow::from_row(&row)?.into_request()?,
+        links: LinksRow::from_row(&row)?.into(),
+        waiting: sqlx::Row::try_get(&row, "waiting")?,
+        log: log.map(super::rows::log_from_json).transpose()?,
+    }))
 }
 
 /// Records where the root message was posted.

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::request::Approvals;
 use crate::domain::{
-    Capacity, Deadline, DeadlineKind, PendingCancellation, Request, RequestId, RequestNumber,
-    State, Submission, TeamId, UserId,
+    read_log, Capacity, Deadline, DeadlineKind, PendingCancellation, Recorded, RecordedEvent,
+    Request, RequestId, RequestNumber, State, StoredPayload, Submission, TeamId, UserId,
 };
 
 #[derive(Debug, Clone, FromRow)]
@@ -304,4 +304,86 @@ impl ProjectionColumns {
             .push(r.attention.review_pending().and_then(|f| f.review_due_at));
         Ok(())
     }
+}
+
+/// A row of `capacity.capacity_request_events`. `Deserialize` for the log read as JSON
+/// inside another statement ([`log_as_json`]).
+#[derive(FromRow, serde::Deserialize)]
+pub(super) struct EventRow {
+    pub(super) id: Uuid,
+    pub(super) request_id: Uuid,
+    pub(super) seq: i32,
+    pub(super) schema_version: i16,
+    pub(super) payload: Value,
+    pub(super) actor_detail: Value,
+    pub(super) policy: Value,
+    pub(super) version_after: i32,
+    pub(super) state_after: String,
+    pub(super) deadline_after: Option<DateTime<Utc>>,
+    pub(super) cost_at_risk_cents: Option<i64>,
+    pub(super) idempotency_key: String,
+    pub(super) envelope_id: Option<String>,
+    pub(super) occurred_at: DateTime<Utc>,
+    pub(super) recorded_at: DateTime<Utc>,
+}
+
+pub(super) const EVENT_COLUMNS: &str =
+    "id, request_id, seq, schema_version, payload, actor_detail, policy, version_after, \
+     state_after, deadline_after, cost_at_risk_cents, idempotency_key, envelope_id, occurred_at, \
+     recorded_at";
+
+impl EventRow {
+    /// The row with its payload as stored; `domain::read_log` reads payloads of any version.
+    pub(super) fn into_stored(self) -> Result<Recorded<StoredPayload>, StoreError> {
+        let id = self.id;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("event {id} {what}: {e}"))
+        };
+        Ok(Recorded {
+            id,
+            request_id: RequestId(self.request_id),
+            seq: self.seq,
+            event: StoredPayload {
+                schema_version: self.schema_version,
+                json: self.payload,
+            },
+            actor: serde_json::from_value(self.actor_detail).map_err(|e| bad("actor", &e))?,
+            policy: serde_json::from_value(self.policy).map_err(|e| bad("policy", &e))?,
+            version_after: self.version_after,
+            state_after: self.state_after.parse().map_err(|e| bad("state", &e))?,
+            deadline_after: self.deadline_after,
+            cost_at_risk_cents: self.cost_at_risk_cents,
+            idempotency_key: self.idempotency_key,
+            envelope_id: self.envelope_id,
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
+
+/// A subquery giving the whole log of the request whose id is `request_id` (a column of the
+/// outer statement) as one JSON array, in sequence order, for a statement that reads the log
+/// with something else; [`log_from_json`] reads it back as `events::events_of` would.
+pub(super) fn log_as_json(request_id: &str) -> String {
+    format!(
+        "(SELECT coalesce(jsonb_agg(e ORDER BY e.seq), '[]') FROM \
+           (SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events \
+            WHERE request_id = {request_id}) e)"
+    )
+}
+
+/// The log [`log_as_json`] gave.
+pub(super) fn log_from_json(log: Value) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows: Vec<EventRow> = serde_json::from_value(log)
+        .map_err(|e| StoreError::Corrupt(format!("a log read as JSON: {e}")))?;
+    read_rows(rows)
+}
+
+/// Reads rows of one request's log, in order, into today's events.
+pub(super) fn read_rows(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    let stored = rows
+        .into_iter()
+        .map(EventRow::into_stored)
+        .collect::<Result<Vec<_>, _>>()?;
+    read_log(stored).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

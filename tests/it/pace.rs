@@ -355,7 +355,7 @@ async fn only_a_full_claim_is_followed_by_another_at_once(pool: PgPool) {
 }
 
 /// A claim borrows one pooled connection for all its statements (the claim, each lane's
-/// request and log reads, the marks) and gives it back once: sqlx pings every connection it
+/// request read, the marks) and gives it back once: sqlx pings every connection it
 /// takes back, so a borrow per statement cost a round trip per statement. Counted with the
 /// pool's own hooks, which run on every hand-out: `after_connect` for a new connection,
 /// `before_acquire` for an idle one.
@@ -394,7 +394,7 @@ async fn a_claim_borrows_one_connection_for_all_its_statements(pool: PgPool) {
     assert_eq!(
         borrowed.load(Ordering::SeqCst),
         1,
-        "the claim, 3 request reads, 3 log reads and 3 marks went through one connection"
+        "the claim, 3 request reads (each with its log) and 3 marks went through one connection"
     );
     for (_, root) in &burst {
         h.thread_len(root, 4).await;

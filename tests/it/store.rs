@@ -172,6 +172,48 @@ async fn the_whole_lifecycle_goes_through_the_store(pool: PgPool) {
     assert_eq!(capacity_bot::domain::fold(&log).unwrap(), stored);
 }
 
+/// The outbox reads a lane's log with its root update, as JSON in the same statement; it must
+/// be the log `events_of` reads, to the microsecond and the last character of a comment.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_log_read_with_a_root_update_is_the_log(pool: PgPool) {
+    let id = submit(&pool, 60_000).await.request.id;
+    let text = "ETA? \"soon\" \\ it's naïve — 😀 \u{7f} $1 ' -- ;".to_string();
+    let odd = t0() + Duration::microseconds(123_457);
+    click(&pool, id, AE, Command::CommercialApproved, odd)
+        .await
+        .expect("approved");
+    click(
+        &pool,
+        id,
+        STRANGER,
+        Command::CommentAdded { text: text.clone() },
+        odd + Duration::hours(1),
+    )
+    .await
+    .expect("commented");
+
+    let log = store::events::events_of(&pool, id).await.unwrap();
+    assert_eq!(log.len(), 4);
+    let with = store::requests::with_links_and_waiting_updates(&pool, id, true)
+        .await
+        .unwrap()
+        .expect("request");
+    assert_eq!(with.log.as_ref(), Some(&log));
+    assert_eq!(with.request, capacity_bot::domain::fold(&log).unwrap());
+    assert!(
+        format!("{:?}", with.log).contains("😀"),
+        "the comment came back whole"
+    );
+
+    let without = store::requests::with_links_and_waiting_updates(&pool, id, false)
+        .await
+        .unwrap()
+        .expect("request");
+    assert!(without.log.is_none());
+    assert_eq!(without.request, with.request);
+    assert_eq!(without.waiting, with.waiting);
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_refused_click_records_nothing(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
