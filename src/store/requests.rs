@@ -172,7 +172,7 @@ pub struct LaneReading {
     pub request: Request,
     pub links: Links,
     pub waiting: Vec<i64>,
-    /// The request's whole log, as [`super::events::events_of`] reads it, when asked for.
+    /// The request's whole log, as `events::events_of` reads it, when asked for.
     pub log: Option<Vec<RecordedEvent>>,
 }
 
