@@ -189,7 +189,8 @@ impl Harness {
     /// Waits until the root message of `CR-<n>` shows `text`.
     pub async fn root_showing(&self, number: i64, text: &str) -> Message {
         let tag = format!("CR-{number}");
-        self.emu
+        let root = self
+            .emu
             .wait_for_message(
                 |m| {
                     m.channel == CHANNEL
@@ -211,7 +212,30 @@ impl Harness {
                     "root of {tag} never showed {text:?}: {e}\n{}",
                     now.join("\n---\n")
                 )
-            })
+            });
+        // Slack shows the root a moment before the worker stores where it is, and until then
+        // a button from any message passes the check that it is on its own request's message.
+        // A test that clicks (or forges a click) as soon as the root shows must not race that.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let stored: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT l.slack_ts FROM capacity.capacity_requests q \
+                 JOIN capacity.request_links l ON l.request_id = q.id WHERE q.number = $1",
+            )
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await
+            .expect("db");
+            if stored.flatten().as_deref() == Some(root.ts.as_str()) {
+                return root;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the root of {tag} was posted ({}) but where it is was never stored",
+                root.ts
+            );
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Waits until the thread under `root` has at least `n` replies; returns them.
