@@ -81,14 +81,18 @@ impl HomeBatch {
     }
 }
 
-/// The users whose Home these rows publish.
-pub(super) fn home_users(rows: &[OutboxRow]) -> Vec<&str> {
+/// The users whose Home these rows publish (none, for most claims: nothing is allocated).
+pub(super) fn home_users(rows: &[OutboxRow]) -> Vec<String> {
     rows.iter()
         .filter_map(|r| match &r.effect {
-            Effect::PublishHome { user } => Some(user.as_str()),
+            Effect::PublishHome { user } => Some(user.to_string()),
             _ => None,
         })
         .collect()
+}
+
+fn as_strs(users: &[String]) -> Vec<&str> {
+    users.iter().map(String::as_str).collect()
 }
 
 impl Deliverer {
@@ -96,14 +100,13 @@ impl Deliverer {
     /// is retried if that fails too), so a failed batch read loses nothing.
     pub(super) async fn read_homes(
         &self,
-        rows: &[OutboxRow],
+        users: &[String],
         db: &ClaimConn,
     ) -> Option<Arc<HomeBatch>> {
-        let users = home_users(rows);
         if users.is_empty() {
             return None;
         }
-        match HomeBatch::read(db, &users).await {
+        match HomeBatch::read(db, &as_strs(users)).await {
             Ok(batch) => Some(Arc::new(batch)),
             Err(e) => {
                 warn!(error.message = %e, homes = users.len(), "could not read the claimed Homes together; each reads its own");
@@ -118,9 +121,12 @@ impl Deliverer {
     ///
     /// Runs after the batch, outside any event's transaction; a failure here only delays
     /// Homes (the next batch or the next opening catches up), so it is logged, not raised.
-    pub(super) async fn follow_homes(&self, rows: &[OutboxRow], db: &ClaimConn) {
-        let users = home_users(rows);
+    pub(super) async fn follow_homes(&self, users: &[String], db: &ClaimConn) {
+        if users.is_empty() {
+            return;
+        }
         let now = self.state.clock.now();
+        let users = as_strs(users);
         if let Err(e) = db
             .run(async |c| store::home::requeue(c, &users, now).await)
             .await

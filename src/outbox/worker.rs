@@ -13,7 +13,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use super::conn::ClaimConn;
 use super::effects::LaneCache;
 use super::error::DeliveryError;
-use super::home::HomeBatch;
+use super::home::{home_users, HomeBatch};
 use super::listen::listen;
 use super::pace::key_of;
 use super::Deliverer;
@@ -90,8 +90,9 @@ impl Deliverer {
         let rows = db
             .run(async |c| store::outbox::claim(c, worker, now, lease_until, heads, per_lane).await)
             .await?;
-        let followed = rows.clone();
-        let homes = self.read_homes(&rows, &db).await;
+        // Read before the rows go to their lanes; almost always none.
+        let users = home_users(&rows);
+        let homes = self.read_homes(&users, &db).await;
         let n = rows.len();
         // A lane's rows in order; a row of no request is a lane of its own.
         let mut lanes: Vec<Vec<OutboxRow>> = Vec::new();
@@ -123,7 +124,7 @@ impl Deliverer {
                 .finish(&db, &self.worker, self.state.clock.now())
                 .await?;
         }
-        self.follow_homes(&followed, &db).await;
+        self.follow_homes(&users, &db).await;
         Ok(Drained {
             rows: n,
             again: full || released,
@@ -151,7 +152,7 @@ impl Deliverer {
         homes: Option<Arc<HomeBatch>>,
         db: Arc<ClaimConn>,
     ) -> Result<bool, StoreError> {
-        let mut cache = LaneCache::new(db.clone(), homes, &lane);
+        let mut cache = LaneCache::new(db, homes, &lane);
         let mut marks = Marks::default();
         let mut stopped_at = None;
         let mut out_of_lease = false;
@@ -171,7 +172,7 @@ impl Deliverer {
                 .instrument(span)
                 .await?;
             if marks.len() >= MARK_EVERY {
-                self.flush(&mut marks, false, &db).await?;
+                self.flush(&mut marks, false, cache.db()).await?;
             }
             if !go_on {
                 stopped_at = Some(i + 1);
@@ -186,10 +187,12 @@ impl Deliverer {
         }
         // A request's effects change what open Homes show, delivered or not.
         let request_lane = lane.first().is_some_and(|r| r.request_id.is_some());
-        self.flush(&mut marks, request_lane, &db).await?;
+        self.flush(&mut marks, request_lane, cache.db()).await?;
         if let Some(from) = stopped_at {
             let rest: Vec<i64> = lane[from..].iter().map(|r| r.id).collect();
-            db.run(async |c| store::outbox::release(c, &rest, &self.worker).await)
+            cache
+                .db()
+                .run(async |c| store::outbox::release(c, &rest, &self.worker).await)
                 .await?;
         }
         Ok(out_of_lease)

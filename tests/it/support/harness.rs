@@ -8,7 +8,9 @@ use capacity_bot::clock::TestClock;
 use capacity_bot::config::Settings;
 use capacity_bot::context::OutboxOptions;
 use capacity_bot::domain::testkit::*;
+use capacity_bot::domain::RequestNumber;
 use capacity_bot::slack::socket::SocketConfig;
+use capacity_bot::store;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use slack_emulator::{Ack, Emulator, EmulatorConfig, Message};
@@ -218,15 +220,15 @@ impl Harness {
         // A test that clicks (or forges a click) as soon as the root shows must not race that.
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let stored: Option<Option<String>> = sqlx::query_scalar(
-                "SELECT l.slack_ts FROM capacity.capacity_requests q \
-                 JOIN capacity.request_links l ON l.request_id = q.id WHERE q.number = $1",
-            )
-            .bind(number)
-            .fetch_optional(&self.pool)
-            .await
-            .expect("db");
-            if stored.flatten().as_deref() == Some(root.ts.as_str()) {
+            let request = store::requests::by_number(&self.pool, RequestNumber(number))
+                .await
+                .expect("db")
+                .expect("the request of a posted root");
+            let stored = store::requests::links(&self.pool, request.id)
+                .await
+                .expect("db")
+                .slack_ts;
+            if stored.as_deref() == Some(root.ts.as_str()) {
                 return root;
             }
             assert!(
