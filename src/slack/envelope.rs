@@ -37,7 +37,7 @@ pub enum Frame {
 }
 
 pub fn parse_frame(text: &str) -> Frame {
-    let value: Value = match serde_json::from_str(text) {
+    let mut value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return Frame::Unreadable(format!("not JSON: {e}")),
     };
@@ -67,16 +67,22 @@ pub fn parse_frame(text: &str) -> Frame {
             let Some(envelope_id) = value.get("envelope_id").and_then(Value::as_str) else {
                 return Frame::Unreadable(format!("a `{kind}` frame without an envelope_id"));
             };
+            let envelope_id = envelope_id.to_string();
             let kind = match kind {
                 "slash_commands" => EnvelopeKind::SlashCommands,
                 "interactive" => EnvelopeKind::Interactive,
                 "events_api" => EnvelopeKind::EventsApi,
                 other => EnvelopeKind::Other(other.to_string()),
             };
+            // Taken, not cloned: a click's payload carries the whole message it was on.
+            let payload = value
+                .get_mut("payload")
+                .map(Value::take)
+                .unwrap_or_default();
             Frame::Envelope(Envelope {
-                envelope_id: envelope_id.to_string(),
+                envelope_id,
                 kind,
-                payload: value.get("payload").cloned().unwrap_or(Value::Null),
+                payload,
                 accepts_response_payload: value
                     .get("accepts_response_payload")
                     .and_then(Value::as_bool)
@@ -91,27 +97,36 @@ pub fn parse_frame(text: &str) -> Frame {
     }
 }
 
-/// The ack frame. A payload goes along only when the envelope accepts one.
-pub fn ack_frame(envelope: &Envelope, payload: Option<Value>) -> String {
-    match payload {
-        Some(p) if envelope.accepts_response_payload => {
-            json!({ "envelope_id": envelope.envelope_id, "payload": p }).to_string()
+/// What an ack needs of its envelope, kept while the envelope itself goes to its handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckTo {
+    pub envelope_id: String,
+    pub accepts_response_payload: bool,
+}
+
+impl Envelope {
+    pub fn ack_to(&self) -> AckTo {
+        AckTo {
+            envelope_id: self.envelope_id.clone(),
+            accepts_response_payload: self.accepts_response_payload,
         }
-        _ => json!({ "envelope_id": envelope.envelope_id }).to_string(),
+    }
+}
+
+/// The ack frame. A payload goes along only when the envelope accepts one.
+pub fn ack_frame(to: &AckTo, payload: Option<Value>) -> String {
+    match payload {
+        Some(p) if to.accepts_response_payload => {
+            json!({ "envelope_id": to.envelope_id, "payload": p }).to_string()
+        }
+        _ => json!({ "envelope_id": to.envelope_id }).to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/crates/slack-emulator/tests/fixtures/slack/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::slack::fixture;
 
     #[test]
     fn slacks_own_frames_parse() {
@@ -148,13 +163,13 @@ mod tests {
         let Frame::Envelope(mut e) = parse_frame(&fixture("envelope_slash_commands.json")) else {
             panic!("an envelope")
         };
-        let ack = ack_frame(&e, Some(json!({"text": "hi"})));
+        let ack = ack_frame(&e.ack_to(), Some(json!({"text": "hi"})));
         assert_eq!(
             serde_json::from_str::<Value>(&ack).unwrap(),
             json!({"envelope_id": e.envelope_id, "payload": {"text": "hi"}})
         );
         e.accepts_response_payload = false;
-        let ack = ack_frame(&e, Some(json!({"text": "hi"})));
+        let ack = ack_frame(&e.ack_to(), Some(json!({"text": "hi"})));
         assert_eq!(
             serde_json::from_str::<Value>(&ack).unwrap(),
             json!({"envelope_id": e.envelope_id})

@@ -335,7 +335,8 @@ async fn handle(
         user = %user,
         request = tracing::field::Empty
     );
-    let work = std::panic::AssertUnwindSafe(handler(envelope.clone())).catch_unwind();
+    let ack_to = envelope.ack_to();
+    let work = std::panic::AssertUnwindSafe(handler(envelope)).catch_unwind();
     let payload = match timeout(limit, work).instrument(span.clone()).await {
         Ok(Ok(payload)) => payload,
         Ok(Err(_)) => {
@@ -353,5 +354,5 @@ async fn handle(
         }
     };
     status.ack_latency.observe(received.elapsed().as_secs_f64());
-    let _ = acks.send(ack_frame(&envelope, payload)).await;
+    let _ = acks.send(ack_frame(&ack_to, payload)).await;
 }

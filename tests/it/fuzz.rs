@@ -200,8 +200,9 @@ fn check_frame(value: &Value, frame: &Frame) -> Result<(), TestCaseError> {
             prop_assert_eq!(&e.kind, &expected);
             prop_assert_eq!(&e.payload, value.get("payload").unwrap_or(&Value::Null));
             // The ack names the envelope, and carries a payload only where one is accepted.
-            let ack: Value = serde_json::from_str(&ack_frame(e, Some(json!({"text": "ok"}))))
-                .map_err(|err| TestCaseError::fail(format!("the ack is not JSON: {err}")))?;
+            let ack: Value =
+                serde_json::from_str(&ack_frame(&e.ack_to(), Some(json!({"text": "ok"}))))
+                    .map_err(|err| TestCaseError::fail(format!("the ack is not JSON: {err}")))?;
             prop_assert_eq!(&ack["envelope_id"], &json!(e.envelope_id));
             prop_assert_eq!(ack.get("payload").is_some(), e.accepts_response_payload);
         }

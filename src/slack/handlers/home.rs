@@ -166,12 +166,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/crates/slack-emulator/tests/fixtures/slack/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_str(&text).expect("JSON")
+        serde_json::from_str(&crate::slack::fixture(name)).expect("JSON")
     }
 
     #[test]
