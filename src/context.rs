@@ -22,7 +22,7 @@ use crate::slack::names::NameCache;
 use crate::slack::pace::Pace;
 use crate::slack::roles::RoleResolver;
 use crate::slack::socket::SocketStatus;
-use crate::store::{self, Append, AppendError, Appended, StoreError, Target};
+use crate::store::{self, Append, AppendError, Appended, Kept, StoreError, Target};
 use crate::supervise::Supervisor;
 
 /// How long a person's name read from Slack is used before it is read again (renames show
@@ -35,6 +35,9 @@ const NAME_TTL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// The pool's connections as appends and the outbox's claims take them: a few idle ones
+    /// kept out of it between uses, so that giving one back costs no ping.
+    pub kept: Kept,
     pub api: SlackApi,
     pub settings: Arc<Settings>,
     pub roles: Arc<RoleResolver>,
@@ -111,6 +114,7 @@ impl AppState {
         let names = Arc::new(NameCache::new(api.clone(), NAME_TTL));
         Ok(AppState {
             names,
+            kept: Kept::new(&pool, store::KEEP),
             pool,
             api,
             roles,
@@ -141,7 +145,7 @@ impl AppState {
     /// Appends through the store and counts what was recorded: the one way the daemon
     /// records an event, whoever asks (a click, a timer, a signal).
     pub async fn record(&self, append: &Append) -> Result<Appended, AppendError> {
-        let done = store::events::append(&self.pool, append).await?;
+        let done = store::events::append(&self.kept, append).await?;
         if !done.duplicate {
             for e in &done.events {
                 self.metrics.event(e.event.kind().as_str());

@@ -4,8 +4,8 @@
 //! Each sweep reads what is due at the time it is given and records it, a page per
 //! transaction, through `AppState::record_batch` (each append decided as `AppState::record`
 //! would), with actor `scheduler` and an idempotency key built from the
-//! request, the state entry and the deadline or reminder slot. That key (and the append's
-//! advisory lock) is what makes every timeout and reminder happen once, however many
+//! request, the state entry and the deadline or reminder slot. That key (unique in the log)
+//! is what makes every timeout and reminder happen once, however many
 //! replicas sweep and however often: a sweep that finds it already recorded, or that the
 //! `decide` refuses because a click moved the request on, simply moves on.
 

@@ -1,11 +1,11 @@
-//! The one pooled connection a claim's statements share.
+//! The one connection a claim's statements share.
 //!
-//! sqlx pings every connection it takes back into the pool, whatever happened on it
-//! (`sqlx-core`, `pool/connection.rs`; there is no option to turn it off). A claim that
-//! borrowed from the pool for each statement paid a ping per statement: the claim, the
+//! sqlx pings every connection it takes back into the pool (see `store::Kept`). A claim
+//! that borrowed a connection for each statement paid a ping per statement: the claim, the
 //! request read, the log read and the marks of one approval cost four pings, each a round
-//! trip to Postgres and a wake-up of this process. A claim now takes one connection for all
-//! its statements and gives it back once, when it ends.
+//! trip to Postgres and a wake-up of this process. A claim takes one connection for all its
+//! statements, from the daemon's kept ones, and gives it back there when it ends, so a claim
+//! whose statements all succeeded pays none.
 //!
 //! Lanes run concurrently, so the connection is lent one statement (or one short group of
 //! them) at a time, never across a Slack call: a slow call holds no other lane's statements
@@ -14,32 +14,32 @@
 //! A statement that fails, or whose future is dropped halfway (a call's timeout, shutdown),
 //! takes the connection with it back to the pool, where sqlx's ping finds out whether it is
 //! still usable (a dropped statement can leave it mid-reply; a rolled-back transaction has
-//! its `ROLLBACK` still to send) and closes it if not. The claim's next statement borrows
+//! its `ROLLBACK` still to send) and closes it if not. The claim's next statement takes
 //! another.
 
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{PgConnection, Postgres};
 use tokio::sync::Mutex;
 
-use crate::store::StoreError;
+use crate::store::{Kept, StoreError};
 
 #[derive(Debug)]
 pub(super) struct ClaimConn {
-    pool: PgPool,
+    kept: Kept,
     held: Mutex<Option<PoolConnection<Postgres>>>,
 }
 
 impl ClaimConn {
-    /// Borrows nothing until the first statement.
-    pub(super) fn new(pool: &PgPool) -> Self {
+    /// Takes nothing until the first statement.
+    pub(super) fn new(kept: &Kept) -> Self {
         Self {
-            pool: pool.clone(),
+            kept: kept.clone(),
             held: Mutex::new(None),
         }
     }
 
-    /// Runs `statements` on the claim's connection, borrowing it from the pool first if
-    /// none is held. The connection is kept for the next statement only when they succeed.
+    /// Runs `statements` on the claim's connection, taking one first if none is held. The
+    /// connection is kept for the next statement only when they succeed.
     pub(super) async fn run<T>(
         &self,
         statements: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
@@ -49,7 +49,7 @@ impl ClaimConn {
         // connection goes back to the pool with it instead of serving the next statement.
         let mut conn = match held.take() {
             Some(conn) => conn,
-            None => self.pool.acquire().await.map_err(StoreError::Unreachable)?,
+            None => self.kept.take().await?,
         };
         let result = statements(&mut conn).await;
         if result.is_ok() {
@@ -59,8 +59,20 @@ impl ClaimConn {
     }
 }
 
+impl Drop for ClaimConn {
+    /// The claim is over: its connection, whose statements all succeeded, is kept for the
+    /// next claim or append.
+    fn drop(&mut self) {
+        if let Some(conn) = self.held.get_mut().take() {
+            self.kept.give_back(conn);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use sqlx::PgPool;
+
     use super::*;
 
     async fn backend_pid(db: &ClaimConn) -> i32 {
@@ -79,7 +91,7 @@ mod tests {
 
     #[sqlx::test(migrations = false)]
     async fn statements_share_one_connection_until_one_fails(pool: PgPool) {
-        let db = ClaimConn::new(&pool);
+        let db = ClaimConn::new(&Kept::from(&pool));
         assert!(!holds(&db), "nothing borrowed before the first statement");
         let first = backend_pid(&db).await;
         assert!(holds(&db));
@@ -103,7 +115,7 @@ mod tests {
 
     #[sqlx::test(migrations = false)]
     async fn a_statement_dropped_halfway_does_not_leave_its_connection_to_the_next(pool: PgPool) {
-        let db = ClaimConn::new(&pool);
+        let db = ClaimConn::new(&Kept::from(&pool));
         let first = backend_pid(&db).await;
         // Dropped while Postgres is still sleeping: the reply is still to come on that
         // connection, so the next statement must not be sent on it.
@@ -118,6 +130,32 @@ mod tests {
             backend_pid(&db).await,
             first,
             "the next statement runs on another connection"
+        );
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn a_claim_gives_its_connection_to_the_next_claim_not_the_pool(pool: PgPool) {
+        let kept = Kept::new(&pool, 1);
+        let first = {
+            let db = ClaimConn::new(&kept);
+            backend_pid(&db).await
+        };
+        assert_eq!(kept.idle(), 1, "kept when the claim ended");
+        let db = ClaimConn::new(&kept);
+        assert_eq!(
+            backend_pid(&db).await,
+            first,
+            "the next claim's statements use it"
+        );
+        let failed = db
+            .run(async |c| Ok(sqlx::query("SELECT 1/0").execute(c).await?))
+            .await;
+        assert!(failed.is_err());
+        drop(db);
+        assert_eq!(
+            kept.idle(),
+            0,
+            "a failed statement's connection is not kept"
         );
     }
 }

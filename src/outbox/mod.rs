@@ -1,7 +1,7 @@
 //! Delivering the outbox: every Slack message (and Linear call) that follows an event.
 //!
 //! - `worker`: claiming rows with leases, retries and backoff, the delivery loop.
-//! - `conn`: the one pooled connection each claim's statements share.
+//! - `conn`: the one connection each claim's statements share, kept for the next claim.
 //! - `effects`: what each `Effect` does against Slack and Linear.
 //! - `error`: why a delivery did not happen (`DeliveryError`).
 //! - `listen`: `LISTEN` wake-ups from committing transactions.

@@ -85,7 +85,7 @@ impl Deliverer {
         let now = self.state.clock.now();
         let lease_until = now + LEASE;
         let (heads, per_lane) = (self.state.outbox.lanes, self.state.outbox.per_lane.max(1));
-        let db = Arc::new(ClaimConn::new(&self.state.pool));
+        let db = Arc::new(ClaimConn::new(&self.state.kept));
         let worker = self.worker.as_str();
         let rows = db
             .run(async |c| store::outbox::claim(c, worker, now, lease_until, heads, per_lane).await)

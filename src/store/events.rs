@@ -10,7 +10,7 @@ use super::rows::{
     read_rows, EventRow, ProjectionColumns, RequestRow, EVENT_COLUMNS, REQUEST_COLUMNS,
     UPSERT_REQUESTS,
 };
-use super::StoreError;
+use super::{Kept, StoreError};
 use crate::domain::cost::cost_at_risk_cents;
 use crate::domain::log::step;
 use crate::domain::{
@@ -162,24 +162,38 @@ fn batch_key(key: &str, index: usize) -> String {
 pub const ACQUIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// Records `append` atomically: checks the idempotency key and the expected version, runs
-/// `decide` and `evolve`, inserts the events, rewrites the projection and enqueues the outbox rows, in
-/// one transaction. Nothing is half-written: any failure rolls all of it back.
+/// `decide` and `evolve`, and writes the events, the projection and the outbox rows in one
+/// statement, so one implicit transaction. Nothing is half-written: any failure writes none
+/// of it.
 ///
-/// Once it has a connection, the transaction runs to its end in a task of its own, even if
-/// the caller stops waiting (a click's budget ran out, its socket closed). A transaction
-/// future dropped halfway leaves its pooled connection behind in a state sqlx does not track:
-/// dropped while its `BEGIN` is in flight, the connection goes back to the pool inside a
-/// transaction, and the next statement on it (an outbox claim, say) never commits and holds
-/// its row locks for good. Closing such connections instead makes an overloaded daemon
-/// reconnect for every click it gives up on, and collapse.
-pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendError> {
-    let mut conn = match tokio::time::timeout(ACQUIRE_BUDGET, pool.acquire()).await {
-        Ok(conn) => conn.map_err(StoreError::Unreachable)?,
+/// Nothing is locked while `decide` runs. The log's constraints settle a race instead: one
+/// request's events are unique by sequence, and keys are unique, so of two appends decided
+/// from the same version (two clicks, or one envelope delivered twice), the write that
+/// commits second is rejected whole. That append is then read and decided again
+/// ([`lost_race`]), against the log as the winner left it: its key is found recorded (a
+/// duplicate), or its version is stale (a conflict naming the winner), or it follows the
+/// winner. A transaction around the read and the write cost two round trips more (`BEGIN`,
+/// `COMMIT`) on every click to settle what only a race needs.
+///
+/// Once it has a connection, the append runs to its end in a task of its own, even if the
+/// caller stops waiting (a click's budget ran out, its socket closed): a write dropped while
+/// in flight may still commit, and then the person would be told it was not recorded. Its
+/// connection is kept for the next append when every statement succeeded ([`Kept`]).
+pub async fn append(db: impl Into<Kept>, append: &Append) -> Result<Appended, AppendError> {
+    let kept = db.into();
+    let mut conn = match tokio::time::timeout(ACQUIRE_BUDGET, kept.take()).await {
+        Ok(conn) => conn?,
         Err(_) => return Err(StoreError::Unreachable(sqlx::Error::PoolTimedOut).into()),
     };
     let append = append.clone();
-    let transaction = tokio::spawn(async move { append_on(&mut conn, &append).await });
-    match transaction.await {
+    let task = tokio::spawn(async move {
+        let result = append_on(&mut conn, &append).await;
+        if !matches!(result, Err(AppendError::Store(_))) {
+            kept.give_back(conn);
+        }
+        result
+    });
+    match task.await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Only a runtime shutting down cancels the task.
@@ -187,35 +201,64 @@ pub async fn append(pool: &PgPool, append: &Append) -> Result<Appended, AppendEr
     }
 }
 
+/// How many races one append may lose in a row before it gives up. Each loss means another
+/// append to the same request committed meanwhile; a person's click meets one at most.
+const RACES: u32 = 16;
+
 async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended, AppendError> {
-    // Two tasks with the same key would both see "not recorded yet"; the transaction-scoped
-    // lock makes the second wait for the first and then find its result. It is taken in the
-    // same round trip as `BEGIN`, so the key goes in as a literal (bind parameters need the
-    // extended protocol, one statement a message). Statements of one simple query that come
-    // before a `BEGIN` belong to the transaction it opens, so the lock is held to its end;
-    // the statements after it see whatever the first committed.
-    let mut tx = conn
-        .begin_with(sqlx::AssertSqlSafe(format!(
-            "SELECT pg_advisory_xact_lock(hashtextextended({}, 0)); BEGIN",
-            sql_literal(&append.idempotency_key)?
-        )))
-        .await
-        .map_err(StoreError::Unreachable)?;
+    if append.idempotency_key.contains('\0') {
+        return Err(StoreError::Corrupt(format!(
+            "an idempotency key holds a NUL character: {:?}",
+            append.idempotency_key
+        ))
+        .into());
+    }
+    let mut lost = 0;
+    loop {
+        match decide_and_write(conn, append).await {
+            Err(AppendError::Store(StoreError::Db(e))) if lost < RACES && lost_race(&e) => {
+                lost += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether `e` is the log refusing a write because another append committed first: the
+/// request's next event, or the same key.
+fn lost_race(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(e) = e else {
+        return false;
+    };
+    e.code().as_deref() == Some("23505")
+        && matches!(
+            e.constraint(),
+            Some("capacity_request_events_request_seq" | "capacity_request_events_idempotency")
+        )
+}
+
+/// One try of [`append_on`]: the reads, `decide`, and the one statement that writes.
+async fn decide_and_write(
+    conn: &mut PgConnection,
+    append: &Append,
+) -> Result<Appended, AppendError> {
     let keys: Vec<String> = (0..append.commands.len().max(1))
         .map(|i| batch_key(&append.idempotency_key, i))
         .collect();
-    // An existing request is read, locked, with the answer to whether the key was recorded
-    // before, in one statement.
+    // An existing request is read with its links and whether the key was recorded, in one
+    // statement. It is the first statement on the connection: failing, it says the database
+    // could not be reached, as the transaction's `BEGIN` did.
     let found = match append.target.existing() {
-        Some(id) => super::requests::locked_with_links(&mut tx, id, &keys).await?,
+        Some(id) => super::requests::with_links_and_recorded(conn, id, &keys)
+            .await
+            .map_err(unreachable)?,
         None => None,
     };
     if found.as_ref().is_none_or(|f| f.recorded) {
-        if let Some(first) = recorded_batch(&mut tx, &keys).await? {
-            let request = load_for_update(&mut tx, first[0].request_id, false)
+        if let Some(first) = recorded_batch(conn, &keys).await? {
+            let request = load(conn, first[0].request_id)
                 .await?
                 .ok_or(AppendError::NotFound)?;
-            tx.commit().await?;
             return Ok(Appended {
                 request,
                 events: first,
@@ -240,14 +283,14 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
     if let (Some(Command::Submitted { number, .. }), None) = (commands.first_mut(), &current) {
         *number = RequestNumber(
             sqlx::query_scalar::<_, i64>("SELECT nextval('capacity.request_number_seq')")
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?,
         );
     }
     let (pending, last) = match decide_all(current, request_id, append, &commands) {
         Ok(done) => done,
         Err(Undecided::Stale { seen, now_at }) => {
-            let winner = first_event_after(&mut tx, request_id, seen).await?;
+            let winner = first_event_after(conn, request_id, seen).await?;
             return Err(AppendError::Conflict {
                 current: now_at,
                 winner: winner.map(Box::new),
@@ -255,15 +298,36 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
         }
         Err(Undecided::Not(e)) => return Err(e),
     };
+    if pending.is_empty() {
+        // Nothing happened, so nothing is written: the projection as read is the fold.
+        return Ok(Appended {
+            request: last,
+            events: Vec::new(),
+            duplicate: false,
+        });
+    }
     let mut rows = Rows::default();
     rows.push(append, pending, &last)?;
-    let recorded = rows.write(&mut tx).await?;
-    tx.commit().await?;
+    let recorded = rows.write(conn).await?;
     Ok(Appended {
         request: last,
         events: recorded.into_iter().next().unwrap_or_default(),
         duplicate: false,
     })
+}
+
+/// The connection failing under its first statement: the database cannot be reached.
+fn unreachable(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Db(
+            e @ (sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::PoolTimedOut),
+        ) => StoreError::Unreachable(e),
+        other => other,
+    }
 }
 
 /// Records many appends to existing requests in one transaction, each as [`append`] would:
@@ -280,9 +344,12 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
 ///
 /// Every append's key is locked (advisory, in hash order) before any request row, and the
 /// rows are locked in id order, so two replicas sweeping the same rows wait for each other
-/// instead of deadlocking, and the second finds the first's keys recorded. Appends the batch
+/// instead of deadlocking, and the second finds the first's keys recorded. An [`append`] of
+/// one of its keys (a click, or a replica recording one at a time) takes no lock: whichever
+/// commits second is refused by the log's unique keys, a lone append then finds the key
+/// recorded, and a batch fails as a whole and is recorded one at a time. Appends the batch
 /// does not take (a new request, a clicked button, a key given twice) are recorded by
-/// [`append`]'s transaction after the batch commits.
+/// [`append`] after the batch commits.
 pub async fn append_batch(
     pool: &PgPool,
     appends: &[Append],
@@ -741,21 +808,6 @@ async fn recorded_batch(
     Ok(Some(read_these(conn, rows).await?))
 }
 
-/// `text` as a Postgres string constant. The escape-string form (`E'…'`) reads the same
-/// whatever `standard_conforming_strings` says, once its backslashes and quotes are doubled.
-/// A NUL cannot be in a Postgres string (and would end the query message early).
-fn sql_literal(text: &str) -> Result<String, StoreError> {
-    if text.contains('\0') {
-        return Err(StoreError::Corrupt(format!(
-            "an idempotency key holds a NUL character: {text:?}"
-        )));
-    }
-    Ok(format!(
-        "E'{}'",
-        text.replace('\\', "\\\\").replace('\'', "''")
-    ))
-}
-
 async fn first_event_after(
     conn: &mut PgConnection,
     request_id: RequestId,
@@ -799,20 +851,13 @@ async fn read_these(
         .collect())
 }
 
-async fn load_for_update(
-    conn: &mut PgConnection,
-    id: RequestId,
-    lock: bool,
-) -> Result<Option<Request>, AppendError> {
-    let sql = if lock {
-        format!("SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1 FOR UPDATE")
-    } else {
-        format!("SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1")
-    };
-    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?;
+async fn load(conn: &mut PgConnection, id: RequestId) -> Result<Option<Request>, AppendError> {
+    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1"
+    )))
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(row.map(RequestRow::into_request).transpose()?)
 }
 

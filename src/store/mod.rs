@@ -8,6 +8,7 @@ pub mod absences;
 pub mod digests;
 pub mod events;
 pub mod home;
+mod kept;
 pub mod mentions;
 pub mod outbox;
 pub mod owner_checks;
@@ -22,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 pub use events::{Append, AppendError, Appended, Button, Target, WrongButton};
+pub use kept::{Kept, KEEP};
 
 /// The `LISTEN`/`NOTIFY` channel that wakes outbox workers when rows are queued.
 pub const OUTBOX_CHANNEL: &str = "capacity_outbox";
@@ -43,7 +45,7 @@ pub enum StoreError {
 }
 
 /// A pooled connection idle for longer than this is pinged before it is handed out.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Opens a pool. Short acquire timeout: a click must be answered within Slack's 3 s, so a
 /// database that does not answer is reported, not waited on.

@@ -130,27 +130,28 @@ pub async fn with_links(
     Ok(Some((request, LinksRow::from_row(&row)?.into())))
 }
 
-/// An existing request as an append finds it: locked (`FOR UPDATE`), with its links.
-pub(super) struct Locked {
+/// An existing request as an append finds it, with its links.
+pub(super) struct Found {
     pub request: Request,
     pub links: Links,
     /// Whether an event with one of the append's idempotency keys is in the log already.
     pub recorded: bool,
 }
 
-/// Locks request `id` and reads it with its links and whether any of `keys` was recorded:
-/// an append's reads, in one round trip. The caller holds the keys' advisory lock, so an
-/// append with the same key has either committed before this statement began or waits.
-pub(super) async fn locked_with_links(
+/// Reads request `id` with its links and whether any of `keys` was recorded: an append's
+/// reads, in one round trip. Nothing is locked: an append that commits between this read and
+/// the caller's write makes that write fail on the log's unique constraints, and the caller
+/// reads again (`events::append`).
+pub(super) async fn with_links_and_recorded(
     conn: &mut sqlx::PgConnection,
     id: RequestId,
     keys: &[String],
-) -> Result<Option<Locked>, StoreError> {
+) -> Result<Option<Found>, StoreError> {
     let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url, \
            EXISTS (SELECT 1 FROM capacity.capacity_request_events \
                    WHERE idempotency_key = ANY($2)) AS recorded \
-         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1 FOR UPDATE) q \
+         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
          LEFT JOIN capacity.request_links l ON l.request_id = q.id"
     )))
     .bind(id.0)
@@ -158,7 +159,7 @@ pub(super) async fn locked_with_links(
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(Locked {
+    Ok(Some(Found {
         request: RequestRow::from_row(&row)?.into_request()?,
         links: LinksRow::from_row(&row)?.into(),
         recorded: sqlx::Row::try_get(&row, "recorded")?,

@@ -3,9 +3,9 @@
 //! Both queries compare with the `now` they are given (the daemon's clock), never the
 //! database's `now()`, so a test clock moves every timer and two replicas with the same
 //! clock agree on what is due. Both read through a partial index on the due column, so a
-//! sweep costs what is due, not what exists. Nothing is locked here: the append that
-//! follows takes the request's row lock and an advisory lock on its idempotency key, which
-//! is what makes a timeout or a reminder fire once however many replicas sweep.
+//! sweep costs what is due, not what exists. Nothing is locked here: what makes a timeout or
+//! a reminder fire once however many replicas sweep is its idempotency key, unique in the
+//! log, which the append that follows checks (`store::events`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool};

@@ -915,19 +915,20 @@ async fn two_replicas_and_two_conflicting_clicks_record_one_event_and_tell_the_l
     daemon_pool.close().await;
 }
 
-/// A TCP proxy to Postgres that holds back the server's answer to the first `BEGIN` a client
-/// sends, until released: a transaction can then be abandoned exactly while its `BEGIN` is in
-/// flight. Every other byte, and every later connection, passes straight through.
-struct BeginStall {
+/// A TCP proxy to Postgres that holds back the server's answer to the first message a client
+/// sends with a given text in it, until released: an append can then be abandoned exactly
+/// while that statement is in flight. Every other byte, and every later connection, passes
+/// straight through.
+struct Stall {
     port: u16,
-    /// Notified once the `BEGIN` has gone to the server (its answer now held back).
+    /// Notified once the statement has gone to the server (its answer now held back).
     begun: Arc<tokio::sync::Notify>,
     /// Notify to let the held answer through.
     release: Arc<tokio::sync::Notify>,
 }
 
-impl BeginStall {
-    async fn start(upstream: (String, u16)) -> BeginStall {
+impl Stall {
+    async fn start(upstream: (String, u16), text: &'static [u8]) -> Stall {
         use std::sync::atomic::{AtomicBool, Ordering};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -954,9 +955,8 @@ impl BeginStall {
                         if n == 0 {
                             break;
                         }
-                        // A simple-protocol Query ('Q') carrying exactly "BEGIN".
-                        let is_begin = chunk.windows(6).any(|w| w == b"BEGIN\0");
-                        if is_begin && armed.swap(false, Ordering::SeqCst) {
+                        let is_it = chunk.windows(text.len()).any(|w| w == text);
+                        if is_it && armed.swap(false, Ordering::SeqCst) {
                             held2.store(true, Ordering::SeqCst);
                             begun.notify_one();
                         }
@@ -982,7 +982,7 @@ impl BeginStall {
                 });
             }
         });
-        BeginStall {
+        Stall {
             port,
             begun,
             release,
@@ -990,14 +990,21 @@ impl BeginStall {
     }
 }
 
+/// An append is one read and one write, the write its own transaction. Abandoned while that
+/// write is on the wire, it still goes to its end (the write may commit whether or not anyone
+/// waits, so what the person is told must be what happened), and the next user of its
+/// connection finds no transaction left open and no answer left unread.
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn an_append_abandoned_while_its_begin_is_in_flight_leaves_no_transaction_open(pool: PgPool) {
+async fn an_append_abandoned_while_its_write_is_in_flight_ends_and_leaves_no_transaction_open(
+    pool: PgPool,
+) {
     let options = pool.connect_options();
     let upstream = (options.get_host().to_string(), options.get_port());
     let req = crate::support::submit(&pool, 10_000).await.request;
-    let stall = BeginStall::start(upstream).await;
-    // One connection, through the proxy and in plain text (so it can see the BEGIN): whatever
-    // the abandoned append leaves behind, the next query meets.
+    // The append's write statement, as its Parse message carries it.
+    let stall = Stall::start(upstream, b"INSERT INTO capacity.capacity_request_events").await;
+    // One connection, through the proxy and in plain text (so it can see the statement):
+    // whatever the abandoned append leaves behind, the next query meets.
     let one = PgPoolOptions::new()
         .max_connections(1)
         .connect_with(
@@ -1018,10 +1025,10 @@ async fn an_append_abandoned_while_its_begin_is_in_flight_leaves_no_transaction_
         Some(req.version),
         "abandoned-click",
     );
-    // The click's budget runs out while BEGIN is on the wire, as `append_within_budget`'s
+    // The click's budget runs out while the write is on the wire, as `append_within_budget`'s
     // timeout or a closed socket would end it.
     tokio::select! {
-        done = store::events::append(&one, &append) => panic!("the BEGIN was held: {done:?}"),
+        done = store::events::append(&one, &append) => panic!("the write was held: {done:?}"),
         () = stall.begun.notified() => {}
     }
     stall.release.notify_one();

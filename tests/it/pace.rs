@@ -355,7 +355,7 @@ async fn only_a_full_claim_is_followed_by_another_at_once(pool: PgPool) {
 }
 
 /// A claim borrows one pooled connection for all its statements (the claim, each lane's
-/// request read, the marks) and gives it back once: sqlx pings every connection it
+/// request read, the marks) and keeps it for the next claim: sqlx pings every connection it
 /// takes back, so a borrow per statement cost a round trip per statement. Counted with the
 /// pool's own hooks, which run on every hand-out: `after_connect` for a new connection,
 /// `before_acquire` for an idle one.
@@ -381,7 +381,9 @@ async fn a_claim_borrows_one_connection_for_all_its_statements(pool: PgPool) {
         })
         .connect_lazy_with((*h.pool.connect_options()).clone());
     let mut worker = replica(&h, "counted", &clock);
-    Arc::make_mut(&mut worker.state).pool = counted;
+    let state = Arc::make_mut(&mut worker.state);
+    state.kept = store::Kept::new(&counted, store::KEEP);
+    state.pool = counted;
 
     let drained = worker.drain_once().await.expect("claim");
     // Each request: a root update and a thread reply per click, in one lane.
@@ -395,6 +397,15 @@ async fn a_claim_borrows_one_connection_for_all_its_statements(pool: PgPool) {
         borrowed.load(Ordering::SeqCst),
         1,
         "the claim, 3 request reads (each with its log) and 3 marks went through one connection"
+    );
+    // Kept for the next claim instead of going back to the pool, and its ping.
+    assert_eq!(worker.state.kept.idle(), 1);
+    let drained = worker.drain_once().await.expect("claim");
+    assert_eq!(drained.rows, 0);
+    assert_eq!(
+        borrowed.load(Ordering::SeqCst),
+        1,
+        "the next claim took the kept connection"
     );
     for (_, root) in &burst {
         h.thread_len(root, 4).await;

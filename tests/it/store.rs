@@ -260,12 +260,10 @@ async fn the_same_idempotency_key_twice_records_once(pool: PgPool) {
     assert_eq!(count_events(&pool).await, 3);
 }
 
-/// The append takes its key's lock with the key written into the statement (one round trip
-/// with `BEGIN`): quotes, backslashes and SQL in a key stay text, and the lock is the one the
-/// sweeps' batch takes with the key bound (`hashtextextended`), so the two still wait for
-/// each other.
+/// Quotes, backslashes and SQL in a key stay text: it is recorded and found again as it was
+/// given.
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn a_key_with_quotes_and_backslashes_locks_and_records_as_any_key(pool: PgPool) {
+async fn a_key_with_quotes_and_backslashes_records_as_any_key(pool: PgPool) {
     let id = submit(&pool, 100).await.request.id;
     let key = r#"env'1\'); SELECT pg_sleep(10); --\x27 E'\\'"#;
     let append = append_for(
@@ -278,49 +276,7 @@ async fn a_key_with_quotes_and_backslashes_locks_and_records_as_any_key(pool: Pg
         None,
         key,
     );
-    // Another session holds the lock as the batch would take it, with the key bound.
-    let mut holder = pool.acquire().await.unwrap();
-    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-        .bind(key)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
-    let waiting = {
-        let (pool, append) = (pool.clone(), append.clone());
-        tokio::spawn(async move { store::events::append(&pool, &append).await })
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let blocked: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if blocked == 1 {
-            break;
-        }
-        assert!(
-            !waiting.is_finished(),
-            "the append did not wait for the key's lock"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the append never asked for the lock"
-        );
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(
-        count_events(&pool).await,
-        2,
-        "nothing recorded while it waits"
-    );
-    sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
-        .bind(key)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
-    let first = waiting.await.unwrap().unwrap();
+    let first = store::events::append(&pool, &append).await.unwrap();
     assert!(!first.duplicate);
     assert_eq!(first.events[0].idempotency_key, key);
     let again = store::events::append(&pool, &append).await.unwrap();
@@ -339,6 +295,130 @@ async fn a_key_with_quotes_and_backslashes_locks_and_records_as_any_key(pool: Pg
     let refused = store::events::append(&pool, &nul).await.unwrap_err();
     assert!(refused.to_string().contains("NUL"), "{refused}");
     assert_eq!(count_events(&pool).await, 3);
+}
+
+/// Holds request `id`'s row locked in another session while `appends` run, until every one
+/// of them has read the request, decided, and reached its write; then lets them go. Each
+/// returns what its append returned, in order.
+async fn held_at_their_writes(
+    pool: &PgPool,
+    id: RequestId,
+    appends: &[store::Append],
+) -> Vec<Result<store::Appended, AppendError>> {
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM capacity.capacity_requests WHERE id = $1 FOR UPDATE")
+        .bind(id.0)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let before = count_events(pool).await;
+    let tasks: Vec<_> = appends
+        .iter()
+        .map(|a| {
+            let (pool, a) = (pool.clone(), a.clone());
+            tokio::spawn(async move { store::events::append(&pool, &a).await })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting == appends.len() as i64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the appends never all reached their writes ({waiting} waiting)"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        count_events(pool).await,
+        before,
+        "nothing written while they wait"
+    );
+    holder.commit().await.unwrap();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    results
+}
+
+/// Appends that read the request before another one committed lose the race at their write,
+/// which the log's constraints reject whole, and are decided again against what won: the
+/// same key is a duplicate, the same version a conflict naming the winner, and an append with
+/// no version follows the winner. Every write here is held until all have decided, so each
+/// race is lost for certain, not by chance.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn appends_that_lose_a_race_are_decided_again_against_the_winner(pool: PgPool) {
+    let id = submit(&pool, 100).await.request.id;
+    let approve = |key: &str| {
+        append_for(
+            Target::Existing(id),
+            vec![Command::CommercialApproved],
+            actor(AE),
+            t0(),
+            Some(2),
+            key,
+        )
+    };
+    let appends = [approve("click-1"), approve("click-1"), approve("click-2")];
+    let results = held_at_their_writes(&pool, id, &appends).await;
+    assert_eq!(count_events(&pool).await, 3, "one approval");
+    let log = store::events::events_of(&pool, id).await.unwrap();
+    let approval = log.last().unwrap();
+    let won = approval.idempotency_key.as_str();
+    for (a, result) in appends.iter().zip(&results) {
+        match result {
+            Ok(done) => {
+                assert_eq!(a.idempotency_key, won, "only the winner's key is recorded");
+                assert_eq!(
+                    done.events[0].id, approval.id,
+                    "the winner, or its duplicate"
+                );
+            }
+            Err(AppendError::Conflict { current, winner }) => {
+                assert_ne!(a.idempotency_key, won);
+                assert_eq!(*current, approval.version_after);
+                assert_eq!(winner.as_ref().map(|w| w.id), Some(approval.id));
+            }
+            Err(e) => panic!("{}: unexpected {e}", a.idempotency_key),
+        }
+    }
+    let duplicates = results
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|d| d.duplicate))
+        .count();
+    assert_eq!(duplicates, usize::from(won == "click-1"));
+
+    let comment = |key: &str| {
+        append_for(
+            Target::Existing(id),
+            vec![Command::CommentAdded { text: key.into() }],
+            actor(APPROVER),
+            t0(),
+            None,
+            key,
+        )
+    };
+    let appends = [comment("comment-1"), comment("comment-2")];
+    let results = held_at_their_writes(&pool, id, &appends).await;
+    let seqs: Vec<i32> = results
+        .iter()
+        .map(|r| r.as_ref().expect("both recorded").events[0].seq)
+        .collect();
+    assert!(
+        seqs.contains(&4) && seqs.contains(&5),
+        "one after the other: {seqs:?}"
+    );
+    let stored = store::requests::by_id(&pool, id).await.unwrap().unwrap();
+    assert_eq!(stored.seq, 5);
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
