@@ -86,15 +86,23 @@ impl TempPostgres {
         Ok(pg)
     }
 
-    /// Starts the server (again, after [`TempPostgres::stop_server`]).
+    /// Starts the server (again, after [`TempPostgres::stop_server`]). When it does not
+    /// start, the error ends with the server's own last words, which `pg_ctl` only points to.
     pub fn start_server(&self) -> anyhow::Result<()> {
         let data = self.dir.path().join("data");
+        let log = self.dir.path().join("log");
         self.command("pg_ctl", |c| {
             c.arg("-D")
                 .arg(&data)
                 .arg("-l")
-                .arg(self.dir.path().join("log"))
+                .arg(&log)
                 .args(["-w", "-o", &self.options, "start"]);
+        })
+        .map_err(|e| {
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            let last: Vec<&str> = said.lines().rev().take(10).collect();
+            let last: Vec<&str> = last.into_iter().rev().collect();
+            e.context(format!("the server's log ends:\n{}", last.join("\n")))
         })
     }
 
@@ -143,7 +151,49 @@ fn run(c: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A port for the server that stays free while it is stopped and restarted: one below the
+/// range the kernel hands out for `bind(0)` and for the local end of outgoing connections
+/// (`ip_local_port_range`), so that nothing else on the machine (a test beside it opening
+/// connections, say) is given it in the meantime. Where to start looking is taken from the
+/// clock, so servers started together try different ports.
 fn free_port() -> anyhow::Result<u16> {
+    let ephemeral = first_ephemeral_port().unwrap_or(32768);
+    let low = 10_000u16.min(ephemeral / 2);
+    let span = u32::from(ephemeral.saturating_sub(low).max(1));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let start = (nanos ^ std::process::id().rotate_left(16)) % span;
+    for i in 0..span {
+        let port = low + u16::try_from((start + i) % span).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(l.local_addr()?.port())
+}
+
+/// The first port of the kernel's `ip_local_port_range` (Linux only).
+fn first_ephemeral_port() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_is_below_the_range_the_kernel_hands_out() {
+        let port = free_port().unwrap();
+        if let Some(first) = first_ephemeral_port() {
+            assert!(
+                port < first,
+                "{port} is in the ephemeral range from {first}"
+            );
+        }
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    }
 }
