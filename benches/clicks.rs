@@ -612,12 +612,14 @@ impl Bench {
         let emu = Emulator::start(emulator_config()).await?;
         let settings = settings(&emu, &s.url)?;
         let (seeded, _) = seed(&s.pool, &emu, &settings, 1_000, false).await?;
+        // As the daemon appends: its connection kept from one append to the next.
+        let kept = store::Kept::new(&s.pool, store::KEEP);
         let mut appends = Vec::new();
         let cpu0 = cpu_seconds("self");
         for r in &seeded {
             let t = Instant::now();
             store::events::append(
-                &s.pool,
+                &kept,
                 &Append {
                     target: Target::Existing(r.id),
                     commands: vec![Command::CommercialApproved],
