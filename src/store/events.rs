@@ -219,6 +219,9 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
             Err(AppendError::Store(StoreError::Db(e))) if lost < RACES && lost_race(&e) => {
                 lost += 1;
             }
+            // A connection that fails under any statement says the database could not be
+            // reached, as a failed `BEGIN` did when the append was a transaction.
+            Err(AppendError::Store(e)) => return Err(unreachable(e).into()),
             done => return done,
         }
     }
@@ -246,12 +249,9 @@ async fn decide_and_write(
         .map(|i| batch_key(&append.idempotency_key, i))
         .collect();
     // An existing request is read with its links and whether the key was recorded, in one
-    // statement. It is the first statement on the connection: failing, it says the database
-    // could not be reached, as the transaction's `BEGIN` did.
+    // statement.
     let found = match append.target.existing() {
-        Some(id) => super::requests::with_links_and_recorded(conn, id, &keys)
-            .await
-            .map_err(unreachable)?,
+        Some(id) => super::requests::with_links_and_recorded(conn, id, &keys).await?,
         None => None,
     };
     if found.as_ref().is_none_or(|f| f.recorded) {
@@ -316,7 +316,8 @@ async fn decide_and_write(
     })
 }
 
-/// The connection failing under its first statement: the database cannot be reached.
+/// A connection that failed (not a statement Postgres refused): the database cannot be
+/// reached.
 fn unreachable(e: StoreError) -> StoreError {
     match e {
         StoreError::Db(
