@@ -256,7 +256,7 @@ async fn decide_and_write(
     };
     if found.as_ref().is_none_or(|f| f.recorded) {
         if let Some(first) = recorded_batch(conn, &keys).await? {
-            let request = load(conn, first[0].request_id)
+            let request = super::requests::by_id(&mut *conn, first[0].request_id)
                 .await?
                 .ok_or(AppendError::NotFound)?;
             return Ok(Appended {
@@ -850,16 +850,6 @@ async fn read_these(
         .into_iter()
         .filter(|e| wanted.contains(&e.id))
         .collect())
-}
-
-async fn load(conn: &mut PgConnection, id: RequestId) -> Result<Option<Request>, AppendError> {
-    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1"
-    )))
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(RequestRow::into_request).transpose()?)
 }
 
 /// The whole log of one request, in order.

@@ -91,10 +91,6 @@ impl Kept {
         kept
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.inner.pool
-    }
-
     /// A connection: the one kept most recently, else one from the pool. Give it back with
     /// [`Kept::give_back`] once its statements have all succeeded; drop it otherwise.
     pub async fn take(&self) -> Result<PoolConnection<Postgres>, StoreError> {
@@ -189,9 +185,9 @@ async fn give_back_unused(
         let due = oldest.map(|at| tokio::time::Instant::from_std(at + LINGER));
         tokio::select! {
             _ = &mut closed => {
+                // A closed pool's are all taken (`unused_since`), and nothing is kept again.
                 if let Some(inner) = weak.upgrade() {
-                    let gone = std::mem::take(&mut *Kept { inner }.lock());
-                    drop(gone);
+                    drop(Kept { inner }.unused_since(Instant::now()));
                 }
                 return;
             }

@@ -6,12 +6,15 @@ use super::rows::{RequestRow, REQUEST_COLUMNS};
 use super::StoreError;
 use crate::domain::{Links, RecordedEvent, Request, RequestId, RequestNumber, State, UserId};
 
-pub async fn by_id(pool: &PgPool, id: RequestId) -> Result<Option<Request>, StoreError> {
+pub async fn by_id(
+    db: impl sqlx::PgExecutor<'_>,
+    id: RequestId,
+) -> Result<Option<Request>, StoreError> {
     let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1"
     )))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.map(RequestRow::into_request).transpose()
 }
