@@ -191,7 +191,6 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::UserId;
 
     #[test]
     fn every_labelled_series_is_there_at_zero_from_the_start() {
@@ -215,28 +214,7 @@ mod tests {
 
     #[test]
     fn the_effect_names_are_the_names_effects_report() {
-        let to = UserId::parse("U1").unwrap();
-        let all = [
-            Effect::PostRootMessage,
-            Effect::UpdateRootMessage,
-            Effect::PostThreadReply,
-            Effect::DirectMessage { to },
-            Effect::CreateLinearIssue,
-            Effect::CommentLinearIssue,
-            Effect::FetchPermalink,
-            Effect::PostWeeklyDigest {
-                slot: chrono::Utc::now(),
-            },
-            Effect::PostSourceReply,
-            Effect::PostMentionReply {
-                channel: "C1".into(),
-                thread_ts: "1.2".into(),
-                numbers: vec![crate::domain::RequestNumber(1)],
-            },
-            Effect::PublishHome {
-                user: UserId::parse("U2").unwrap(),
-            },
-        ];
+        let all = Effect::one_of_each();
         let names: Vec<&str> = all.iter().map(Effect::name).collect();
         assert_eq!(names, Effect::NAMES);
     }

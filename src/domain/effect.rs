@@ -82,6 +82,47 @@ impl Effect {
         "publish_home",
     ];
 
+    /// The effects whose delivery renders from the request's log (the event's own words), so
+    /// that a lane holding one reads the log with the request. Names as [`Effect::name`]
+    /// gives them, which are also the `type` the outbox stores, for SQL to pick them out.
+    pub const RENDERED_FROM_LOG: [&'static str; 3] = [
+        "post_thread_reply",
+        "direct_message",
+        "comment_linear_issue",
+    ];
+
+    pub fn renders_from_log(&self) -> bool {
+        Self::RENDERED_FROM_LOG.contains(&self.name())
+    }
+
+    /// One effect of each kind, in [`Effect::NAMES`]' order, for tests.
+    #[cfg(test)]
+    pub fn one_of_each() -> Vec<Effect> {
+        vec![
+            Effect::PostRootMessage,
+            Effect::UpdateRootMessage,
+            Effect::PostThreadReply,
+            Effect::DirectMessage {
+                to: UserId::parse("U1").unwrap(),
+            },
+            Effect::CreateLinearIssue,
+            Effect::CommentLinearIssue,
+            Effect::FetchPermalink,
+            Effect::PostWeeklyDigest {
+                slot: chrono::Utc::now(),
+            },
+            Effect::PostSourceReply,
+            Effect::PostMentionReply {
+                channel: "C1".into(),
+                thread_ts: "1.2".into(),
+                numbers: vec![RequestNumber(1)],
+            },
+            Effect::PublishHome {
+                user: UserId::parse("U2").unwrap(),
+            },
+        ]
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Effect::PostRootMessage => "post_root_message",
@@ -223,6 +264,21 @@ mod tests {
     use super::*;
     use crate::domain::testkit::*;
     use crate::domain::{Command, OwnerRole};
+
+    #[test]
+    fn the_stored_type_of_each_effect_is_its_name() {
+        // SQL picks effects out by their stored `type` (the claim, the waiting root updates).
+        for effect in Effect::one_of_each() {
+            let stored = serde_json::to_value(&effect).unwrap();
+            assert_eq!(stored["type"], effect.name(), "{effect:?}");
+        }
+        let from_log: Vec<&str> = Effect::one_of_each()
+            .iter()
+            .filter(|e| e.renders_from_log())
+            .map(Effect::name)
+            .collect();
+        assert_eq!(from_log, Effect::RENDERED_FROM_LOG);
+    }
 
     fn reassigned(role: OwnerRole, to: &str) -> Vec<Effect> {
         let mut play = Play::submitted(1_000);

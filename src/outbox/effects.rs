@@ -16,6 +16,7 @@ use crate::linear::LinearClient;
 use crate::render;
 use crate::store;
 use crate::store::outbox::OutboxRow;
+use crate::store::requests::LaneReading;
 
 /// The request and event an outbox row's effect follows.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,10 @@ pub(super) struct LaneCache {
     db: Arc<ClaimConn>,
     request: Option<(Request, Links)>,
     events: Option<Vec<crate::domain::RecordedEvent>>,
+    /// The root updates waiting when the claim read the lane, from the same snapshot as
+    /// `request`: what the lane's first root update covers, unless something made that
+    /// snapshot old before the update's turn came (see [`LaneCache::claimed_is_old`]).
+    waiting: Option<Vec<i64>>,
     /// The claim's Home publishes, read together (see `HomeBatch`).
     homes: Option<Arc<HomeBatch>>,
     /// Some row of the lane renders from the log (a thread reply, a DM, a Linear comment),
@@ -41,21 +46,23 @@ pub(super) struct LaneCache {
 }
 
 impl LaneCache {
+    /// `claimed` is the lane as the claim read it, when it did (a request's Slack lane).
     pub(super) fn new(
         db: Arc<ClaimConn>,
         homes: Option<Arc<HomeBatch>>,
         lane: &[OutboxRow],
+        claimed: Option<LaneReading>,
     ) -> Self {
-        let reads_log = lane.iter().any(|r| {
-            matches!(
-                r.effect,
-                Effect::PostThreadReply | Effect::DirectMessage { .. } | Effect::CommentLinearIssue
-            )
-        });
+        let reads_log = lane.iter().any(|r| r.effect.renders_from_log());
+        let (request, events, waiting) = match claimed {
+            Some(r) => (Some((r.request, r.links)), r.log, Some(r.waiting)),
+            None => (None, None, None),
+        };
         Self {
             db,
-            request: None,
-            events: None,
+            request,
+            events,
+            waiting,
             homes,
             reads_log,
         }
@@ -72,7 +79,18 @@ impl LaneCache {
 
     fn links_changed(&mut self) {
         self.request = None;
+        self.waiting = None;
     }
+
+    /// A root update waited for its turn behind other calls: events may have been recorded
+    /// since the claim, and reading the lane again lets its one call cover them too.
+    pub(super) fn claimed_is_old(&mut self) {
+        self.waiting = None;
+    }
+}
+
+fn gone(id: RequestId) -> DeliveryError {
+    DeliveryError::Missing(format!("request {id} is gone"))
 }
 
 /// What a coalesced root update did.
@@ -95,7 +113,7 @@ impl Deliverer {
             .db
             .run(async |c| store::requests::with_links(c, id).await)
             .await?
-            .ok_or_else(|| DeliveryError::Missing(format!("request {id} is gone")))?;
+            .ok_or_else(|| gone(id))?;
         cache.request = Some(found.clone());
         Ok(found)
     }
@@ -104,27 +122,40 @@ impl Deliverer {
         Ok(self.request(id, cache).await?.1)
     }
 
-    /// One `chat.update` rendering the request as it is now, covering every root update
-    /// waiting for it: the rows are read in the same statement as the request, so the
-    /// rendering includes each of their events. Nothing is called when none waits.
+    /// One `chat.update` rendering the request, covering every root update waiting for it:
+    /// the rows are read in the same statement as the request, so the rendering includes
+    /// each of their events. That statement is the claim's, unless the update waited for its
+    /// turn or a delivery wrote links since; then the lane is read again, and the call shows
+    /// (and covers) what was recorded meanwhile. Nothing is called when none waits.
     pub(super) async fn coalesced_update(
         &self,
         request_id: RequestId,
         cache: &mut LaneCache,
     ) -> Result<Coalesced, DeliveryError> {
-        let with_log = cache.reads_log;
-        let reading = cache
-            .db
-            .run(async |c| {
-                store::requests::with_links_and_waiting_updates(c, request_id, with_log).await
-            })
-            .await?
-            .ok_or_else(|| DeliveryError::Missing(format!("request {request_id} is gone")))?;
-        let (req, links, covered) = (reading.request, reading.links, reading.waiting);
-        cache.request = Some((req.clone(), links.clone()));
-        if reading.log.is_some() {
-            cache.events = reading.log;
-        }
+        // The claim's reading of the lane, while nothing has made it old; else read now.
+        let claimed = cache.waiting.take().filter(|_| cache.request.is_some());
+        let covered = match claimed {
+            Some(covered) => covered,
+            None => {
+                let with_log = cache.reads_log;
+                let reading = cache
+                    .db
+                    .run(async |c| {
+                        store::requests::with_links_and_waiting_updates(c, request_id, with_log)
+                            .await
+                    })
+                    .await?
+                    .ok_or_else(|| gone(request_id))?;
+                cache.request = Some((reading.request, reading.links));
+                if reading.log.is_some() {
+                    cache.events = reading.log;
+                }
+                reading.waiting
+            }
+        };
+        let Some((req, links)) = &cache.request else {
+            return Err(gone(request_id));
+        };
         if covered.is_empty() {
             return Ok(Coalesced { covered });
         }
@@ -135,8 +166,8 @@ impl Deliverer {
         };
         let settings = &self.state.settings;
         let content = render::root::root_message(
-            &req,
-            &links,
+            req,
+            links,
             &settings.policy,
             self.state.roles.roles(),
             self.state.clock.now(),

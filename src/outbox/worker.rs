@@ -21,6 +21,7 @@ use crate::domain::Effect;
 use crate::linear::LinearError;
 use crate::slack::api::ApiError;
 use crate::store::outbox::OutboxRow;
+use crate::store::requests::LaneReading;
 use crate::store::{self, StoreError};
 
 /// The retry reason of a `429`: it pauses the method or channel, not just the row.
@@ -87,7 +88,7 @@ impl Deliverer {
         let (heads, per_lane) = (self.state.outbox.lanes, self.state.outbox.per_lane.max(1));
         let db = Arc::new(ClaimConn::new(&self.state.kept));
         let worker = self.worker.as_str();
-        let rows = db
+        let store::outbox::Claim { rows, mut readings } = db
             .run(async |c| store::outbox::claim(c, worker, now, lease_until, heads, per_lane).await)
             .await?;
         // Read before the rows go to their lanes; almost always none.
@@ -109,11 +110,17 @@ impl Deliverer {
         }
         let full = n as i64 >= heads || lanes.iter().any(|l| l.len() as i64 >= per_lane);
         // Lanes go concurrently; within a lane, one row after another.
-        let results = join_all(
-            lanes
-                .into_iter()
-                .map(|lane| self.deliver_lane(lane, lease_until, homes.clone(), db.clone())),
-        )
+        let results = join_all(lanes.into_iter().map(|lane| {
+            // The claim read each request's Slack lane with its rows.
+            let claimed = match (lane[0].request_id, lane[0].effect.lane()) {
+                (Some(request), "slack") => readings
+                    .iter()
+                    .position(|(r, _)| *r == request)
+                    .map(|i| readings.swap_remove(i).1),
+                _ => None,
+            };
+            self.deliver_lane(lane, claimed, lease_until, homes.clone(), db.clone())
+        }))
         .await;
         let mut released = false;
         for result in results {
@@ -148,11 +155,12 @@ impl Deliverer {
     async fn deliver_lane(
         &self,
         lane: Vec<OutboxRow>,
+        claimed: Option<LaneReading>,
         lease_until: DateTime<Utc>,
         homes: Option<Arc<HomeBatch>>,
         db: Arc<ClaimConn>,
     ) -> Result<bool, StoreError> {
-        let mut cache = LaneCache::new(db, homes, &lane);
+        let mut cache = LaneCache::new(db, homes, &lane, claimed);
         let mut marks = Marks::default();
         let mut stopped_at = None;
         let mut out_of_lease = false;
@@ -236,7 +244,13 @@ impl Deliverer {
         // turn: a 429 answered to the call before it holds this one back.
         let gate = key.as_deref().map(|k| self.state.pace.gate(k));
         let _turn = match &gate {
-            Some(gate) => Some(gate.lock().await),
+            Some(gate) => Some(match gate.try_lock() {
+                Ok(turn) => turn,
+                Err(_) => {
+                    cache.claimed_is_old();
+                    gate.lock().await
+                }
+            }),
             None => None,
         };
         if let Some(key) = &key {

@@ -2,9 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
+use std::sync::LazyLock;
+
 use sqlx::{FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use super::requests::{LaneReading, LaneReadingJson};
 use super::StoreError;
 use crate::domain::{Effect, RequestId};
 
@@ -130,7 +133,12 @@ pub async fn depth(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, Option<f64
 /// burst, one claim of 32 rows took 6 s, and the outbox drained at 5 rows/s.) The rows behind
 /// a head are the next `per_lane - 1` entries of the same index.
 ///
-/// Returned in id order: a lane's rows are in delivery order.
+/// The same statement reads each claimed request's Slack lane as
+/// [`super::requests::with_links_and_waiting_updates`] would (the request, its links, its
+/// waiting root updates and, when a claimed row of the lane renders from it, its log): a
+/// statement of its own cost a round trip, with its wake-up, per approval.
+///
+/// Rows are returned in id order: a lane's rows are in delivery order.
 pub async fn claim(
     db: impl PgExecutor<'_>,
     worker: &str,
@@ -138,8 +146,50 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
     heads: i64,
     per_lane: i64,
-) -> Result<Vec<OutboxRow>, StoreError> {
-    let rows: Vec<Raw> = sqlx::query_as(
+) -> Result<Claim, StoreError> {
+    let rows: Vec<ClaimedRaw> = sqlx::query_as(CLAIM.as_str())
+        .bind(worker)
+        .bind(now)
+        .bind(lease_until)
+        .bind(heads)
+        .bind((per_lane - 1).max(0))
+        .bind(Effect::RENDERED_FROM_LOG.as_slice())
+        .fetch_all(db)
+        .await?;
+    let mut claim = Claim::default();
+    for row in rows {
+        if let (Some(request), Some(reading)) = (row.raw.request_id, row.reading) {
+            claim
+                .readings
+                .push((RequestId(request), reading.0.into_reading()?));
+        }
+        claim.rows.push(row.raw.into());
+    }
+    claim.rows.sort_by_key(|r| r.id);
+    Ok(claim)
+}
+
+/// What a claim took.
+#[derive(Debug, Default)]
+pub struct Claim {
+    /// In id order.
+    pub rows: Vec<OutboxRow>,
+    /// Each claimed request's Slack lane, as the claim's snapshot saw it.
+    pub readings: Vec<(RequestId, LaneReading)>,
+}
+
+#[derive(FromRow)]
+struct ClaimedRaw {
+    #[sqlx(flatten)]
+    raw: Raw,
+    reading: Option<Json<LaneReadingJson>>,
+}
+
+/// [`claim`]'s statement: $1 the worker, $2 now, $3 the lease's end, $4 the most lanes,
+/// $5 the most rows behind a head, $6 the effects rendered from the log.
+static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    let reading = super::requests::lane_reading_json("f.request_id", "f.with_log");
+    format!(
         "WITH RECURSIVE heads (request_id, lane, id) AS ( \
              (SELECT request_id, lane, id FROM capacity.outbox \
               WHERE status = 'pending' AND request_id IS NOT NULL \
@@ -175,7 +225,7 @@ pub async fn claim(
          claimed AS ( \
            UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
            FROM chosen WHERE o.id = chosen.id AND o.status = 'pending' \
-           RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at), \
+           RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at, o.lane), \
          homes AS ( \
            UPDATE capacity.outbox o SET claimed_by = $1, claimed_until = $3, attempts = o.attempts + 1 \
            FROM (SELECT id FROM capacity.outbox \
@@ -185,20 +235,17 @@ pub async fn claim(
                  LIMIT greatest($4 - (SELECT count(*) FROM chosen), 0) \
                  FOR UPDATE SKIP LOCKED) h \
            WHERE o.id = h.id \
-           RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at) \
-         SELECT * FROM claimed UNION ALL SELECT * FROM homes",
+           RETURNING o.id, o.request_id, o.event_id, o.effect, o.attempts, o.created_at), \
+         firsts AS ( \
+           SELECT request_id, min(id) AS id, bool_or(effect->>'type' = ANY($6)) AS with_log \
+           FROM claimed WHERE request_id IS NOT NULL AND lane = 'slack' GROUP BY request_id), \
+         readings AS (SELECT f.id, {reading} AS reading FROM firsts f) \
+         SELECT c.id, c.request_id, c.event_id, c.effect, c.attempts, c.created_at, r.reading \
+         FROM claimed c LEFT JOIN readings r ON r.id = c.id \
+         UNION ALL \
+         SELECT id, request_id, event_id, effect, attempts, created_at, NULL FROM homes"
     )
-    .bind(worker)
-    .bind(now)
-    .bind(lease_until)
-    .bind(heads)
-    .bind((per_lane - 1).max(0))
-    .fetch_all(db)
-    .await?;
-    let mut rows: Vec<OutboxRow> = rows.into_iter().map(OutboxRow::from).collect();
-    rows.sort_by_key(|r| r.id);
-    Ok(rows)
-}
+});
 
 /// Marks rows delivered in one statement: `delivered` are rows whose own call went out;
 /// each of `carried` is `(row, carrier)`, a root update whose rendering the carrier's call

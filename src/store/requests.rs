@@ -83,7 +83,7 @@ pub async fn overwrite(pool: &PgPool, request: &Request) -> Result<(), StoreErro
 }
 
 /// `capacity.request_links` as read; [`Links`] is the domain's view of it.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct LinksRow {
     slack_channel: Option<String>,
     slack_ts: Option<String>,
@@ -189,36 +189,62 @@ pub struct LaneReading {
 /// its root update reads it anyway, and a statement of its own cost a round trip (with its
 /// wake-up) per approval. It holds every event whose outbox rows were claimed before, since
 /// those committed together.
+///
+/// The outbox's claim reads the same for each request lane it takes ([`lane_reading_json`]);
+/// a lane reads again here only when what the claim saw may be out of date.
 pub async fn with_links_and_waiting_updates(
     db: impl PgExecutor<'_>,
     id: RequestId,
     with_log: bool,
 ) -> Result<Option<LaneReading>, StoreError> {
-    let log = if with_log {
-        super::rows::log_as_json("q.id")
-    } else {
-        "NULL::jsonb".to_string()
-    };
-    let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url, \
-           ARRAY(SELECT o.id FROM capacity.outbox o WHERE o.request_id = q.id AND o.lane = 'slack' \
-                 AND o.status = 'pending' AND o.effect->>'type' = 'update_root_message' \
-                 ORDER BY o.id) AS waiting, \
-           {log} AS log \
-         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
-         LEFT JOIN capacity.request_links l ON l.request_id = q.id"
-    )))
+    let reading: Option<sqlx::types::Json<LaneReadingJson>> = sqlx::query_scalar(
+        sqlx::AssertSqlSafe(format!("SELECT {}", lane_reading_json("$1", "$2"))),
+    )
     .bind(id.0)
-    .fetch_optional(db)
+    .bind(with_log)
+    .fetch_one(db)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let log: Option<serde_json::Value> = sqlx::Row::try_get(&row, "log")?;
-    Ok(Some(LaneReading {
-        request: RequestRow::from_row(&row)?.into_request()?,
-        links: LinksRow::from_row(&row)?.into(),
-        waiting: sqlx::Row::try_get(&row, "waiting")?,
-        log: log.map(super::rows::log_from_json).transpose()?,
-    }))
+    reading.map(|r| r.0.into_reading()).transpose()
+}
+
+/// A [`LaneReading`] of request `id` as one `jsonb` value, NULL when the request is gone:
+/// `id` is an SQL expression for its id, and the log is included when the SQL boolean
+/// `with_log` is true. JSON, so that a statement returning rows of another shape (the
+/// outbox's claim) can carry it in a column.
+pub(super) fn lane_reading_json(id: &str, with_log: &str) -> String {
+    let log = super::rows::log_as_json("q.id");
+    format!(
+        "(SELECT jsonb_build_object( \
+             'request', to_jsonb(q), \
+             'links', (SELECT to_jsonb(l) FROM (SELECT slack_channel, slack_ts, permalink, \
+                         linear_issue_id, linear_url FROM capacity.request_links \
+                         WHERE request_id = q.id) l), \
+             'waiting', ARRAY(SELECT o.id FROM capacity.outbox o WHERE o.request_id = q.id \
+                   AND o.lane = 'slack' AND o.status = 'pending' \
+                   AND o.effect->>'type' = 'update_root_message' ORDER BY o.id), \
+             'log', CASE WHEN {with_log} THEN {log} END) \
+         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = {id}) q)"
+    )
+}
+
+/// What [`lane_reading_json`] gives.
+#[derive(serde::Deserialize)]
+pub(super) struct LaneReadingJson {
+    request: RequestRow,
+    links: Option<LinksRow>,
+    waiting: Vec<i64>,
+    log: Option<Vec<super::rows::EventRow>>,
+}
+
+impl LaneReadingJson {
+    pub(super) fn into_reading(self) -> Result<LaneReading, StoreError> {
+        Ok(LaneReading {
+            request: self.request.into_request()?,
+            links: self.links.map(Links::from).unwrap_or_default(),
+            waiting: self.waiting,
+            log: self.log.map(super::rows::read_rows).transpose()?,
+        })
+    }
 }
 
 /// Records where the root message was posted.

@@ -12,7 +12,8 @@ use crate::domain::{
     Request, RequestId, RequestNumber, State, StoredPayload, Submission, TeamId, UserId,
 };
 
-#[derive(Debug, Clone, FromRow)]
+/// `Deserialize` for a request read as JSON inside another statement (the outbox's claim).
+#[derive(Debug, Clone, FromRow, serde::Deserialize)]
 pub struct RequestRow {
     pub id: Uuid,
     pub number: i64,
@@ -363,20 +364,14 @@ impl EventRow {
 
 /// A subquery giving the whole log of the request whose id is `request_id` (a column of the
 /// outer statement) as one JSON array, in sequence order, for a statement that reads the log
-/// with something else; [`log_from_json`] reads it back as `events::events_of` would.
+/// with something else; its elements deserialize as [`EventRow`]s, which [`read_rows`] reads
+/// as `events::events_of` would.
 pub(super) fn log_as_json(request_id: &str) -> String {
     format!(
         "(SELECT coalesce(jsonb_agg(e ORDER BY e.seq), '[]') FROM \
            (SELECT {EVENT_COLUMNS} FROM capacity.capacity_request_events \
             WHERE request_id = {request_id}) e)"
     )
-}
-
-/// The log [`log_as_json`] gave.
-pub(super) fn log_from_json(log: Value) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows: Vec<EventRow> = serde_json::from_value(log)
-        .map_err(|e| StoreError::Corrupt(format!("a log read as JSON: {e}")))?;
-    read_rows(rows)
 }
 
 /// Reads rows of one request's log, in order, into today's events.

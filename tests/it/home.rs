@@ -80,6 +80,7 @@ async fn claim_home_rows(pool: &PgPool, now: chrono::DateTime<chrono::Utc>) -> V
     )
     .await
     .expect("claimed")
+    .rows
     .iter()
     .map(|r| r.id)
     .collect()

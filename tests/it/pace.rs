@@ -412,3 +412,189 @@ async fn a_claim_borrows_one_connection_for_all_its_statements(pool: PgPool) {
     }
     h.stop().await;
 }
+
+/// The statements sqlx runs inside spans named `counted`, by their summary (sqlx logs each
+/// one under `sqlx::query`). Scoped to this thread, which is the test runtime's only one;
+/// the span keeps out the harness daemon's own work on it.
+struct Statements {
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    _scope: tracing::subscriber::DefaultGuard,
+}
+
+impl Statements {
+    fn count() -> Statements {
+        use tracing_subscriber::layer::SubscriberExt;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Counted(seen.clone()));
+        Statements {
+            seen,
+            _scope: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("statements").clone()
+    }
+}
+
+struct Counted(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S> tracing_subscriber::Layer<S> for Counted
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let counted = ctx
+            .event_scope(event)
+            .is_some_and(|mut scope| scope.any(|span| span.name() == "counted"));
+        if counted {
+            let mut summary = Summary(String::new());
+            event.record(&mut summary);
+            self.0.lock().expect("statements").push(summary.0);
+        }
+    }
+}
+
+struct Summary(String);
+
+impl tracing::field::Visit for Summary {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "summary" {
+            self.0 = value.to_string();
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+/// A request's Slack lane is delivered from what its claim read: the claim's statement
+/// brings the request, its links, its waiting root updates and its log, so an approval's
+/// root update and thread reply cost two statements in all, the claim and the marks.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_lane_is_delivered_from_what_its_claim_read(pool: PgPool) {
+    use tracing::Instrument;
+
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let posted = backlog(&h, 1, later, 1).await;
+    let (id, root) = &posted[0];
+    let updates_before = h.emu.calls("chat.update").len();
+    let worker = replica(&h, "reader", &TestClock::at(later));
+
+    let statements = Statements::count();
+    let drained = worker
+        .drain_once()
+        .instrument(tracing::info_span!("counted"))
+        .await
+        .expect("claim");
+    let seen = statements.seen();
+    drop(statements);
+
+    assert_eq!(
+        drained.rows, 2,
+        "the approval's root update and thread reply"
+    );
+    assert_eq!(
+        seen.len(),
+        2,
+        "the claim and the marks, no read between: {seen:#?}"
+    );
+    assert_eq!(h.emu.calls("chat.update").len() - updates_before, 1);
+    let now = h.emu.message(CHANNEL, &root.ts).expect("root");
+    assert!(
+        now.render().contains("Technical owner"),
+        "the root shows the approval: {}",
+        now.render()
+    );
+    assert_eq!(
+        versions(&h, root),
+        vec![1, 2, 3],
+        "the approval's reply, in order"
+    );
+    assert_eq!(pending(&h.pool).await, 0);
+    let rows = updates(&h.pool, *id).await;
+    assert!(
+        rows.iter().all(|(_, status, _)| status == "delivered"),
+        "{rows:?}"
+    );
+    h.stop().await;
+}
+
+/// A root update that waited for its turn behind another `chat.update` reads its lane
+/// again: an event recorded while it waited is shown by that one call, which carries the
+/// event's own root update, rather than by a second call.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_root_update_that_waited_its_turn_reads_its_lane_again(pool: PgPool) {
+    use tracing::Instrument;
+
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let posted = backlog(&h, 1, later, 1).await;
+    let (id, root) = &posted[0];
+    let updates_before = h.emu.calls("chat.update").len();
+    let worker = replica(&h, "waits", &TestClock::at(later));
+
+    // Another call holds the turn at `chat.update` while the worker claims.
+    let gate = worker.state.pace.gate("chat.update");
+    let turn = gate.lock().await;
+    let statements = Statements::count();
+    let drain = worker
+        .drain_once()
+        .instrument(tracing::info_span!("counted"));
+    let meanwhile = async {
+        // The worker holds the gate's `Arc` from just before it asks for the turn until it
+        // has had it, with no await between the two: a third holder means it waits.
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while Arc::strong_count(&gate) < 3 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the worker waits for its turn at chat.update");
+        let (user, command) = steps()[1].clone();
+        crate::support::click(&h.pool, *id, user, command, later)
+            .await
+            .expect("recorded while the update waits");
+        drop(turn);
+    };
+    let (drained, ()) = tokio::join!(drain, meanwhile);
+    let seen = statements.seen();
+    drop(statements);
+    assert_eq!(drained.expect("claim").rows, 2);
+    assert_eq!(
+        seen.len(),
+        3,
+        "the claim, the lane read again, the marks: {seen:#?}"
+    );
+
+    // The next claim finds only the later event's thread reply: its root update was carried.
+    worker.drain().await.expect("drain");
+    assert_eq!(pending(&h.pool).await, 0);
+    assert_eq!(
+        h.emu.calls("chat.update").len() - updates_before,
+        1,
+        "one chat.update for both events"
+    );
+    let now = h.emu.message(CHANNEL, &root.ts).expect("root");
+    assert!(
+        now.render()
+            .contains(&format!("*Technical owner* @{INFRA}")),
+        "the root names the technical owner assigned while the update waited: {}",
+        now.render()
+    );
+    assert_eq!(
+        versions(&h, root),
+        vec![1, 2, 3, 4],
+        "a reply per event, in order"
+    );
+    let rows = updates(&h.pool, *id).await;
+    let (carrier, later_update) = (&rows[rows.len() - 2], &rows[rows.len() - 1]);
+    assert_eq!(later_update.2, Some(carrier.0), "{rows:?}");
+    h.stop().await;
+}

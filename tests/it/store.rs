@@ -549,3 +549,64 @@ async fn timers_record_with_the_scheduler_as_actor(pool: PgPool) {
         "{effects:?}"
     );
 }
+
+/// The outbox's claim reads each claimed request's Slack lane in its own statement, as the
+/// lane's read on its own would: the request (carried as JSON), its links, its waiting root
+/// updates, and its log only when a claimed row of the lane renders from it.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_claim_reads_each_request_lane_as_the_lane_would_read_it(pool: PgPool) {
+    let later = t0() + Duration::hours(1);
+    // A: its submission's root post and reply, then an approval's root update and reply.
+    let a = submit(&pool, 10_000).await.request.id;
+    click(&pool, a, AE, Command::CommercialApproved, t0())
+        .await
+        .expect("approved");
+    store::requests::set_root_message(&pool, a, "C1", "1.1", Some("https://slack/p1"))
+        .await
+        .expect("links");
+    // B: only root updates are left, so nothing of its lane renders from the log.
+    let b = submit(&pool, 20_000).await.request.id;
+    click(&pool, b, AE, Command::CommercialApproved, t0())
+        .await
+        .expect("approved");
+    sqlx::query(
+        "UPDATE capacity.outbox SET status = 'delivered' \
+         WHERE request_id = $1 AND effect->>'type' <> 'update_root_message'",
+    )
+    .bind(b.0)
+    .execute(&pool)
+    .await
+    .expect("delivered");
+
+    let claim = store::outbox::claim(&pool, "w", later, later + Duration::minutes(1), 10, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claim.readings.len(), 2, "{:?}", claim.readings);
+    for (id, with_log) in [(a, true), (b, false)] {
+        let (_, claimed) = claim
+            .readings
+            .iter()
+            .find(|(r, _)| *r == id)
+            .expect("the lane was read");
+        let own = store::requests::with_links_and_waiting_updates(&pool, id, with_log)
+            .await
+            .expect("read")
+            .expect("request");
+        assert_eq!(claimed.request, own.request);
+        assert_eq!(claimed.links, own.links);
+        assert_eq!(claimed.waiting, own.waiting);
+        assert_eq!(claimed.log, own.log);
+        assert_eq!(claimed.log.is_some(), with_log);
+        assert!(
+            !claimed.waiting.is_empty(),
+            "the owner's and the approval's root updates"
+        );
+    }
+    let (_, read_a) = claim.readings.iter().find(|(r, _)| *r == a).expect("A");
+    assert_eq!(read_a.links.slack_ts.as_deref(), Some("1.1"));
+    assert_eq!(
+        read_a.log.as_ref().map(Vec::len),
+        Some(3),
+        "submitted, owner, approved"
+    );
+}
