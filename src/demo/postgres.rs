@@ -100,8 +100,8 @@ impl TempPostgres {
         })
         .map_err(|e| {
             let said = std::fs::read_to_string(&log).unwrap_or_default();
-            let last: Vec<&str> = said.lines().rev().take(10).collect();
-            let last: Vec<&str> = last.into_iter().rev().collect();
+            let lines: Vec<&str> = said.lines().collect();
+            let last = &lines[lines.len().saturating_sub(10)..];
             e.context(format!("the server's log ends:\n{}", last.join("\n")))
         })
     }

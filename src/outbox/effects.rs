@@ -132,9 +132,9 @@ impl Deliverer {
         request_id: RequestId,
         cache: &mut LaneCache,
     ) -> Result<Coalesced, DeliveryError> {
-        // The claim's reading of the lane, while nothing has made it old; else read now.
-        let claimed = cache.waiting.take().filter(|_| cache.request.is_some());
-        let covered = match claimed {
+        // The claim's reading of the lane (`request` is from the same snapshot), while
+        // nothing has made it old; else read now.
+        let covered = match cache.waiting.take() {
             Some(covered) => covered,
             None => {
                 let with_log = cache.reads_log;

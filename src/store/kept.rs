@@ -51,9 +51,11 @@ struct Inner {
     keep: usize,
     /// The most recently given back last, with when.
     idle: Mutex<Stack>,
-    /// Wakes the task that gives kept connections back when it waits with none kept.
+    /// Wakes the task that gives kept connections back when it waits with none kept. Its
+    /// own `Arc`: the task waits on it without holding `Inner`.
     wake: Arc<Notify>,
-    parked: Arc<AtomicBool>,
+    /// The task waits with none kept, so a connection given back must wake it.
+    parked: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -77,14 +79,13 @@ impl Kept {
                 keep,
                 idle: Mutex::new(Vec::with_capacity(keep)),
                 wake: Arc::new(Notify::new()),
-                parked: Arc::new(AtomicBool::new(true)),
+                parked: AtomicBool::new(true),
             }),
         };
         if keep > 0 {
             tokio::spawn(give_back_unused(
                 Arc::downgrade(&kept.inner),
                 kept.inner.wake.clone(),
-                kept.inner.parked.clone(),
                 pool.close_event(),
             ));
         }
@@ -162,12 +163,7 @@ impl Kept {
 /// unused for [`LINGER`], and all of them when the pool closes. It sleeps only until the
 /// oldest one is due, and waits without a timer while none is kept. It ends with the last
 /// clone.
-async fn give_back_unused(
-    weak: Weak<Inner>,
-    wake: Arc<Notify>,
-    parked: Arc<AtomicBool>,
-    closed: CloseEvent,
-) {
+async fn give_back_unused(weak: Weak<Inner>, wake: Arc<Notify>, closed: CloseEvent) {
     tokio::pin!(closed);
     loop {
         let Some(inner) = weak.upgrade() else { return };
@@ -175,6 +171,7 @@ async fn give_back_unused(
         let (gone, oldest) = kept.unused_since(Instant::now() - LINGER);
         drop(gone);
         if oldest.is_none() {
+            let parked = &kept.inner.parked;
             parked.store(true, Ordering::Release);
             // Given back between the look and the flag: not missed.
             if kept.idle() > 0 && parked.swap(false, Ordering::AcqRel) {

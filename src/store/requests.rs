@@ -1,5 +1,7 @@
 //! Reading the projection.
 
+use std::sync::LazyLock;
+
 use sqlx::{FromRow, PgExecutor, PgPool};
 
 use super::rows::{RequestRow, REQUEST_COLUMNS};
@@ -197,13 +199,13 @@ pub async fn with_links_and_waiting_updates(
     id: RequestId,
     with_log: bool,
 ) -> Result<Option<LaneReading>, StoreError> {
-    let reading: Option<sqlx::types::Json<LaneReadingJson>> = sqlx::query_scalar(
-        sqlx::AssertSqlSafe(format!("SELECT {}", lane_reading_json("$1", "$2"))),
-    )
-    .bind(id.0)
-    .bind(with_log)
-    .fetch_one(db)
-    .await?;
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {}", lane_reading_json("$1", "$2")));
+    let reading: Option<sqlx::types::Json<LaneReadingJson>> = sqlx::query_scalar(SQL.as_str())
+        .bind(id.0)
+        .bind(with_log)
+        .fetch_one(db)
+        .await?;
     reading.map(|r| r.0.into_reading()).transpose()
 }
 

@@ -413,28 +413,19 @@ async fn a_claim_borrows_one_connection_for_all_its_statements(pool: PgPool) {
     h.stop().await;
 }
 
-/// The statements sqlx runs inside spans named `counted`, by their summary (sqlx logs each
-/// one under `sqlx::query`). Scoped to this thread, which is the test runtime's only one;
-/// the span keeps out the harness daemon's own work on it.
-struct Statements {
-    seen: Arc<std::sync::Mutex<Vec<String>>>,
-    _scope: tracing::subscriber::DefaultGuard,
-}
-
-impl Statements {
-    fn count() -> Statements {
-        use tracing_subscriber::layer::SubscriberExt;
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let subscriber = tracing_subscriber::registry().with(Counted(seen.clone()));
-        Statements {
-            seen,
-            _scope: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().expect("statements").clone()
-    }
+/// Runs `work` and returns its output with the statements sqlx ran for it, by their summary
+/// (sqlx logs each one under `sqlx::query`). The subscriber is this thread's, which is the
+/// test runtime's only one; the span keeps out what else runs on it meanwhile (the harness
+/// daemon, the test's own statements).
+async fn with_statements<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<String>) {
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Counted(seen.clone()));
+    let _scope = tracing::subscriber::set_default(subscriber);
+    let out = work.instrument(tracing::info_span!("counted")).await;
+    let seen = seen.lock().expect("statements").clone();
+    (out, seen)
 }
 
 struct Counted(Arc<std::sync::Mutex<Vec<String>>>);
@@ -478,8 +469,6 @@ impl tracing::field::Visit for Summary {
 /// root update and thread reply cost two statements in all, the claim and the marks.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_lane_is_delivered_from_what_its_claim_read(pool: PgPool) {
-    use tracing::Instrument;
-
     let mut h = Harness::start(pool).await;
     let later = h.clock.now() + Duration::hours(1);
     let posted = backlog(&h, 1, later, 1).await;
@@ -487,14 +476,8 @@ async fn a_lane_is_delivered_from_what_its_claim_read(pool: PgPool) {
     let updates_before = h.emu.calls("chat.update").len();
     let worker = replica(&h, "reader", &TestClock::at(later));
 
-    let statements = Statements::count();
-    let drained = worker
-        .drain_once()
-        .instrument(tracing::info_span!("counted"))
-        .await
-        .expect("claim");
-    let seen = statements.seen();
-    drop(statements);
+    let (drained, seen) = with_statements(worker.drain_once()).await;
+    let drained = drained.expect("claim");
 
     assert_eq!(
         drained.rows, 2,
@@ -531,8 +514,6 @@ async fn a_lane_is_delivered_from_what_its_claim_read(pool: PgPool) {
 /// event's own root update, rather than by a second call.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_root_update_that_waited_its_turn_reads_its_lane_again(pool: PgPool) {
-    use tracing::Instrument;
-
     let mut h = Harness::start(pool).await;
     let later = h.clock.now() + Duration::hours(1);
     let posted = backlog(&h, 1, later, 1).await;
@@ -543,10 +524,6 @@ async fn a_root_update_that_waited_its_turn_reads_its_lane_again(pool: PgPool) {
     // Another call holds the turn at `chat.update` while the worker claims.
     let gate = worker.state.pace.gate("chat.update");
     let turn = gate.lock().await;
-    let statements = Statements::count();
-    let drain = worker
-        .drain_once()
-        .instrument(tracing::info_span!("counted"));
     let meanwhile = async {
         // The worker holds the gate's `Arc` from just before it asks for the turn until it
         // has had it, with no await between the two: a third holder means it waits.
@@ -563,9 +540,7 @@ async fn a_root_update_that_waited_its_turn_reads_its_lane_again(pool: PgPool) {
             .expect("recorded while the update waits");
         drop(turn);
     };
-    let (drained, ()) = tokio::join!(drain, meanwhile);
-    let seen = statements.seen();
-    drop(statements);
+    let ((drained, seen), ()) = tokio::join!(with_statements(worker.drain_once()), meanwhile);
     assert_eq!(drained.expect("claim").rows, 2);
     assert_eq!(
         seen.len(),
