@@ -420,6 +420,13 @@ async fn a_claim_borrows_one_connection_for_all_its_statements(pool: PgPool) {
 async fn with_statements<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<String>) {
     use tracing::Instrument;
     use tracing_subscriber::layer::SubscriberExt;
+    // tracing-core 0.1.36, while one dispatch is registered in the process, decides whether
+    // a callsite is wanted by asking the default of whichever thread reaches it first
+    // (tokio-rs/tracing#3611). Another test's thread reaching `sqlx::query` first would
+    // answer "never" for ours, and the count would be empty. A second dispatch, alive for
+    // the whole run, makes every such decision ask all registered subscribers.
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let subscriber = tracing_subscriber::registry().with(Counted(seen.clone()));
     let _scope = tracing::subscriber::set_default(subscriber);
