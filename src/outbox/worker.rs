@@ -113,10 +113,7 @@ impl Deliverer {
         let results = join_all(lanes.into_iter().map(|lane| {
             // The claim read each request's Slack lane with its rows.
             let claimed = match (lane[0].request_id, lane[0].effect.lane()) {
-                (Some(request), "slack") => readings
-                    .iter()
-                    .position(|(r, _)| *r == request)
-                    .map(|i| readings.swap_remove(i).1),
+                (Some(request), "slack") => readings.remove(&request),
                 _ => None,
             };
             self.deliver_lane(lane, claimed, lease_until, homes.clone(), db.clone())

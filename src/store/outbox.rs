@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use sqlx::{FromRow, PgExecutor, PgPool};
@@ -161,7 +162,7 @@ pub async fn claim(
         if let (Some(request), Some(reading)) = (row.raw.request_id, row.reading) {
             claim
                 .readings
-                .push((RequestId(request), reading.0.into_reading()?));
+                .insert(RequestId(request), reading.0.into_reading()?);
         }
         claim.rows.push(row.raw.into());
     }
@@ -175,7 +176,7 @@ pub struct Claim {
     /// In id order.
     pub rows: Vec<OutboxRow>,
     /// Each claimed request's Slack lane, as the claim's snapshot saw it.
-    pub readings: Vec<(RequestId, LaneReading)>,
+    pub readings: HashMap<RequestId, LaneReading>,
 }
 
 #[derive(FromRow)]

@@ -84,6 +84,10 @@ pub async fn overwrite(pool: &PgPool, request: &Request) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The columns of `capacity.request_links` that [`LinksRow`] reads. Unqualified: no
+/// projection column shares their names, so they read the same beside `REQUEST_COLUMNS`.
+const LINK_COLUMNS: &str = "slack_channel, slack_ts, permalink, linear_issue_id, linear_url";
+
 /// `capacity.request_links` as read; [`Links`] is the domain's view of it.
 #[derive(sqlx::FromRow, serde::Deserialize)]
 struct LinksRow {
@@ -107,10 +111,9 @@ impl From<LinksRow> for Links {
 }
 
 pub async fn links(pool: &PgPool, id: RequestId) -> Result<Links, StoreError> {
-    let row: Option<LinksRow> = sqlx::query_as(
-        "SELECT slack_channel, slack_ts, permalink, linear_issue_id, linear_url \
-         FROM capacity.request_links WHERE request_id = $1",
-    )
+    let row: Option<LinksRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINK_COLUMNS} FROM capacity.request_links WHERE request_id = $1"
+    )))
     .bind(id.0)
     .fetch_optional(pool)
     .await?;
@@ -122,14 +125,17 @@ pub async fn with_links(
     db: impl PgExecutor<'_>,
     id: RequestId,
 ) -> Result<Option<(Request, Links)>, StoreError> {
-    let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url \
-         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
-         LEFT JOIN capacity.request_links l ON l.request_id = q.id"
-    )))
-    .bind(id.0)
-    .fetch_optional(db)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT q.*, {LINK_COLUMNS} \
+             FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
+             LEFT JOIN capacity.request_links l ON l.request_id = q.id"
+        )
+    });
+    let row: Option<sqlx::postgres::PgRow> = sqlx::query(SQL.as_str())
+        .bind(id.0)
+        .fetch_optional(db)
+        .await?;
     let Some(row) = row else { return Ok(None) };
     let request = RequestRow::from_row(&row)?.into_request()?;
     Ok(Some((request, LinksRow::from_row(&row)?.into())))
@@ -152,17 +158,21 @@ pub(super) async fn with_links_and_recorded(
     id: RequestId,
     keys: &[String],
 ) -> Result<Option<Found>, StoreError> {
-    let row: Option<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT q.*, l.slack_channel, l.slack_ts, l.permalink, l.linear_issue_id, l.linear_url, \
-           EXISTS (SELECT 1 FROM capacity.capacity_request_events \
-                   WHERE idempotency_key = ANY($2)) AS recorded \
-         FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
-         LEFT JOIN capacity.request_links l ON l.request_id = q.id"
-    )))
-    .bind(id.0)
-    .bind(keys)
-    .fetch_optional(conn)
-    .await?;
+    // Built once: every append reads this.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT q.*, {LINK_COLUMNS}, \
+               EXISTS (SELECT 1 FROM capacity.capacity_request_events \
+                       WHERE idempotency_key = ANY($2)) AS recorded \
+             FROM (SELECT {REQUEST_COLUMNS} FROM capacity.capacity_requests WHERE id = $1) q \
+             LEFT JOIN capacity.request_links l ON l.request_id = q.id"
+        )
+    });
+    let row: Option<sqlx::postgres::PgRow> = sqlx::query(SQL.as_str())
+        .bind(id.0)
+        .bind(keys)
+        .fetch_optional(conn)
+        .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(Found {
         request: RequestRow::from_row(&row)?.into_request()?,
@@ -218,9 +228,8 @@ pub(super) fn lane_reading_json(id: &str, with_log: &str) -> String {
     format!(
         "(SELECT jsonb_build_object( \
              'request', to_jsonb(q), \
-             'links', (SELECT to_jsonb(l) FROM (SELECT slack_channel, slack_ts, permalink, \
-                         linear_issue_id, linear_url FROM capacity.request_links \
-                         WHERE request_id = q.id) l), \
+             'links', (SELECT to_jsonb(l) FROM (SELECT {LINK_COLUMNS} \
+                         FROM capacity.request_links WHERE request_id = q.id) l), \
              'waiting', ARRAY(SELECT o.id FROM capacity.outbox o WHERE o.request_id = q.id \
                    AND o.lane = 'slack' AND o.status = 'pending' \
                    AND o.effect->>'type' = 'update_root_message' ORDER BY o.id), \

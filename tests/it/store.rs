@@ -583,11 +583,7 @@ async fn a_claim_reads_each_request_lane_as_the_lane_would_read_it(pool: PgPool)
         .expect("claim");
     assert_eq!(claim.readings.len(), 2, "{:?}", claim.readings);
     for (id, with_log) in [(a, true), (b, false)] {
-        let (_, claimed) = claim
-            .readings
-            .iter()
-            .find(|(r, _)| *r == id)
-            .expect("the lane was read");
+        let claimed = claim.readings.get(&id).expect("the lane was read");
         let own = store::requests::with_links_and_waiting_updates(&pool, id, with_log)
             .await
             .expect("read")
@@ -602,7 +598,7 @@ async fn a_claim_reads_each_request_lane_as_the_lane_would_read_it(pool: PgPool)
             "the owner's and the approval's root updates"
         );
     }
-    let (_, read_a) = claim.readings.iter().find(|(r, _)| *r == a).expect("A");
+    let read_a = &claim.readings[&a];
     assert_eq!(read_a.links.slack_ts.as_deref(), Some("1.1"));
     assert_eq!(
         read_a.log.as_ref().map(Vec::len),
