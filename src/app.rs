@@ -138,7 +138,14 @@ impl Daemon {
         };
         let handler: socket::Handler = {
             let state = state.clone();
-            Arc::new(move |envelope| handle_envelope(state.clone(), envelope).boxed())
+            Arc::new(move |envelope| {
+                let state = state.clone();
+                async move {
+                    let handoff = state.handoff.clone();
+                    handoff.ack_first(handle_envelope(state, envelope)).await
+                }
+                .boxed()
+            })
         };
         let supervisor = state.supervisor.clone();
         let socket_task = supervisor.spawn(

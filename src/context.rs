@@ -15,13 +15,14 @@ use tracing::{debug, info, warn};
 use crate::clock::SharedClock;
 use crate::config::{LinearCreateOn, Settings};
 use crate::domain::{Actor, Command, LinearTrigger, Party, Role, TeamId, UserId};
+use crate::handoff::Handoff;
 use crate::linear::{LinearClient, LinearError};
 use crate::metrics::Metrics;
 use crate::slack::api::SlackApi;
 use crate::slack::names::NameCache;
 use crate::slack::pace::Pace;
 use crate::slack::roles::RoleResolver;
-use crate::slack::socket::SocketStatus;
+use crate::slack::socket::{AfterAck, SocketStatus};
 use crate::store::{self, Append, AppendError, Appended, Kept, StoreError, Target};
 use crate::supervise::Supervisor;
 
@@ -58,6 +59,8 @@ pub struct AppState {
     pub pace: Arc<Pace>,
     /// How the outbox claims and delivers.
     pub outbox: OutboxOptions,
+    /// Appends' Slack rows on their way to this process's delivery worker.
+    pub handoff: Arc<Handoff>,
 }
 
 /// How the outbox claims and delivers.
@@ -112,6 +115,11 @@ impl AppState {
         ));
         let linear = linear_client(&settings)?;
         let names = Arc::new(NameCache::new(api.clone(), NAME_TTL));
+        let handoff = Arc::new(Handoff::default());
+        let after_ack = {
+            let handoff = handoff.clone();
+            AfterAck(Box::new(move || handoff.acked()))
+        };
         Ok(AppState {
             names,
             kept: Kept::new(&pool, store::KEEP),
@@ -119,7 +127,7 @@ impl AppState {
             api,
             roles,
             clock,
-            socket: Arc::new(SocketStatus::new(metrics.ack_latency.clone())),
+            socket: Arc::new(SocketStatus::new(metrics.ack_latency.clone(), after_ack)),
             tasks: TaskTracker::new(),
             team,
             metrics,
@@ -128,6 +136,7 @@ impl AppState {
             supervisor: Arc::new(Supervisor::new()),
             pace: Arc::default(),
             outbox: OutboxOptions::default(),
+            handoff,
         })
     }
 
@@ -143,9 +152,19 @@ impl AppState {
     }
 
     /// Appends through the store and counts what was recorded: the one way the daemon
-    /// records an event, whoever asks (a click, a timer, a signal).
+    /// records an event, whoever asks (a click, a timer, a signal). Slack rows the append
+    /// could lease to this process's worker go to it in memory ([`Handoff`]).
     pub async fn record(&self, append: &Append) -> Result<Appended, AppendError> {
-        let done = store::events::append(&self.kept, append).await?;
+        let lease = self
+            .handoff
+            .lease(self.clock.now(), &self.pace)
+            .map(|lease| {
+                let handoff = self.handoff.clone();
+                let hand_to: store::HandTo = Box::new(move |handed| handoff.hand(handed));
+                (lease, hand_to)
+            });
+        let done = store::events::append_leasing(&self.kept, append, lease).await?;
+        self.handoff.wake();
         if !done.duplicate {
             for e in &done.events {
                 self.metrics.event(e.event.kind().as_str());

@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod domain;
+pub mod handoff;
 pub mod http;
 pub mod linear;
 pub mod metrics;

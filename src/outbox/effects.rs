@@ -11,7 +11,7 @@ use super::home::HomeBatch;
 use super::Deliverer;
 use crate::domain::fold;
 use crate::domain::Links;
-use crate::domain::{Effect, Event, Request, RequestId};
+use crate::domain::{Effect, Event, RecordedEvent, Request, RequestId};
 use crate::linear::LinearClient;
 use crate::render;
 use crate::store;
@@ -33,11 +33,14 @@ pub(super) struct LaneCache {
     /// The claim's connection, which the lane's statements share.
     db: Arc<ClaimConn>,
     request: Option<(Request, Links)>,
-    events: Option<Vec<crate::domain::RecordedEvent>>,
+    events: Option<Vec<RecordedEvent>>,
     /// The root updates waiting when the claim read the lane, from the same snapshot as
     /// `request`: what the lane's first root update covers, unless something made that
     /// snapshot old before the update's turn came (see [`LaneCache::claimed_is_old`]).
     waiting: Option<Vec<i64>>,
+    /// The request right after an event, with the event, as the append that recorded it
+    /// folded it (a handed lane's): what a row of that event renders from, without the log.
+    after: Option<(Request, RecordedEvent)>,
     /// The claim's Home publishes, read together (see `HomeBatch`).
     homes: Option<Arc<HomeBatch>>,
     /// Some row of the lane renders from the log (a thread reply, a DM, a Linear comment),
@@ -45,24 +48,36 @@ pub(super) struct LaneCache {
     reads_log: bool,
 }
 
+/// What a lane knows before it reads anything: the lane as its claim read it, or as the
+/// append that handed it over held it.
+#[derive(Debug)]
+pub(super) struct Known {
+    pub(super) reading: LaneReading,
+    /// A handed lane's event, with the request right after it.
+    pub(super) event: Option<(Request, RecordedEvent)>,
+}
+
 impl LaneCache {
-    /// `claimed` is the lane as the claim read it, when it did (a request's Slack lane).
+    /// `known` is what the claim read of the lane, or what its append handed over.
     pub(super) fn new(
         db: Arc<ClaimConn>,
         homes: Option<Arc<HomeBatch>>,
         lane: &[OutboxRow],
-        claimed: Option<LaneReading>,
+        known: Option<Known>,
     ) -> Self {
         let reads_log = lane.iter().any(|r| r.effect.renders_from_log());
-        let (request, events, waiting) = match claimed {
-            Some(r) => (Some((r.request, r.links)), r.log, Some(r.waiting)),
-            None => (None, None, None),
+        let (request, events, waiting, after) = match known {
+            Some(Known { reading: r, event }) => {
+                (Some((r.request, r.links)), r.log, Some(r.waiting), event)
+            }
+            None => (None, None, None, None),
         };
         Self {
             db,
             request,
             events,
             waiting,
+            after,
             homes,
             reads_log,
         }
@@ -537,7 +552,14 @@ impl Deliverer {
         &self,
         row: Subject,
         cache: &mut LaneCache,
-    ) -> Result<(Request, crate::domain::RecordedEvent), DeliveryError> {
+    ) -> Result<(Request, RecordedEvent), DeliveryError> {
+        // The append that handed the lane over folded its event as the log's fold would:
+        // the projection it decided from is that fold, and `evolve` the same step.
+        if let Some((after, event)) = &cache.after {
+            if event.id == row.event_id {
+                return Ok((after.clone(), event.clone()));
+            }
+        }
         // The log read with the lane's root update, or for its first row that renders from
         // the log, holds the events of every row claimed with it (an event commits with its
         // outbox rows); a row queued later reads it again.

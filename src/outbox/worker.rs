@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
+use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use super::conn::ClaimConn;
-use super::effects::LaneCache;
+use super::effects::{Known, LaneCache};
 use super::error::DeliveryError;
 use super::home::{home_users, HomeBatch};
 use super::listen::listen;
@@ -20,7 +21,7 @@ use super::Deliverer;
 use crate::domain::Effect;
 use crate::linear::LinearError;
 use crate::slack::api::ApiError;
-use crate::store::outbox::OutboxRow;
+use crate::store::outbox::{OutboxRow, LEASE};
 use crate::store::requests::LaneReading;
 use crate::store::{self, StoreError};
 
@@ -31,7 +32,6 @@ const SLACK_FAILED: &str = "Slack failed";
 
 /// After this many attempts a transiently failing row is given up on and left for a human.
 const MAX_ATTEMPTS: i32 = 25;
-const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 /// One Slack call may not hold a delivery forever.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Delivered rows are marked at the latest after this many, so a crash repeats few.
@@ -81,8 +81,61 @@ pub struct Drained {
 }
 
 impl Deliverer {
-    /// Claims one batch and delivers it.
+    /// Delivers what this process's appends handed to this worker, then claims one batch and
+    /// delivers it.
     pub async fn drain_once(&self) -> Result<Drained, StoreError> {
+        let handed = self.deliver_handed().await?;
+        let claimed = self.claim_and_deliver().await?;
+        Ok(Drained {
+            rows: handed.rows + claimed.rows,
+            again: handed.again || claimed.again,
+        })
+    }
+
+    /// Delivers the rows this process's appends leased to this worker ([`crate::handoff`]),
+    /// each request's as a claimed lane, from what its append held: no claim, and nothing
+    /// read back. `again` when rows were handed back due (their lease would run out), for a
+    /// claim to take.
+    async fn deliver_handed(&self) -> Result<Drained, StoreError> {
+        let handed = self.state.handoff.take(&self.worker);
+        if handed.is_empty() {
+            return Ok(Drained {
+                rows: 0,
+                again: false,
+            });
+        }
+        let rows = handed.iter().map(|h| h.rows.len()).sum();
+        let db = Arc::new(ClaimConn::new(&self.state.kept));
+        let results = join_all(handed.into_iter().map(|h| {
+            // Nothing of the lane was pending before the append, so its own root updates are
+            // all that wait.
+            let waiting = h.rows.iter();
+            let waiting = waiting.filter(|r| r.effect == Effect::UpdateRootMessage);
+            let reading = LaneReading {
+                request: h.request.clone(),
+                links: h.links,
+                waiting: waiting.map(|r| r.id).collect(),
+                log: None,
+            };
+            let known = Known {
+                reading,
+                event: Some((h.request, h.event)),
+            };
+            self.deliver_lane(h.rows, Some(known), h.lease.until, None, db.clone())
+        }))
+        .await;
+        let mut released = false;
+        for result in results {
+            released |= result?;
+        }
+        Ok(Drained {
+            rows,
+            again: released,
+        })
+    }
+
+    /// Claims one batch and delivers it.
+    async fn claim_and_deliver(&self) -> Result<Drained, StoreError> {
         let now = self.state.clock.now();
         let lease_until = now + LEASE;
         let (heads, per_lane) = (self.state.outbox.lanes, self.state.outbox.per_lane.max(1));
@@ -113,7 +166,10 @@ impl Deliverer {
         let results = join_all(lanes.into_iter().map(|lane| {
             // The claim read each request's Slack lane with its rows.
             let claimed = match (lane[0].request_id, lane[0].effect.lane()) {
-                (Some(request), "slack") => readings.remove(&request),
+                (Some(request), "slack") => readings.remove(&request).map(|reading| Known {
+                    reading,
+                    event: None,
+                }),
                 _ => None,
             };
             self.deliver_lane(lane, claimed, lease_until, homes.clone(), db.clone())
@@ -152,7 +208,7 @@ impl Deliverer {
     async fn deliver_lane(
         &self,
         lane: Vec<OutboxRow>,
-        claimed: Option<LaneReading>,
+        claimed: Option<Known>,
         lease_until: DateTime<Utc>,
         homes: Option<Arc<HomeBatch>>,
         db: Arc<ClaimConn>,
@@ -394,12 +450,19 @@ impl Deliverer {
         }
     }
 
-    /// Delivers until `shutdown`, woken by NOTIFY from committing transactions and by a
-    /// short poll (for retries falling due and for a lost listener connection).
+    /// Delivers until `shutdown`: what this process's appends hand over, as they do, and
+    /// claims, when woken by NOTIFY from committing transactions and by a short poll (for
+    /// retries falling due and for a lost listener connection).
     pub async fn run(self, shutdown: CancellationToken, poll: Duration) {
         let wake = tokio::sync::Notify::new();
+        let handoff = &self.state.handoff;
+        handoff.start_taking(&self.worker);
         let work = async {
             let mut probed = None;
+            // Whether a claim may find something: at the start, after a notification or a
+            // poll, and while the last claim was full or rows were handed back.
+            let mut claim = true;
+            let mut claimed_at = tokio::time::Instant::now();
             loop {
                 // Checked before every claim, not only when idle: a backlog held back by
                 // Slack's rate limits keeps every claim busy for as long as it lasts (hours
@@ -407,18 +470,33 @@ impl Deliverer {
                 if shutdown.is_cancelled() {
                     return;
                 }
-                match self.drain_once().await {
-                    Ok(Drained { again: true, .. }) => continue,
-                    Ok(_) => {}
-                    Err(e) => warn!(error.message = %e, "outbox: claiming failed; will retry"),
+                match self.deliver_handed().await {
+                    Ok(handed) => claim |= handed.again,
+                    Err(e) => warn!(error.message = %e, "outbox: delivering failed; will retry"),
+                }
+                // A steady stream of handovers must not keep claims from their turn.
+                claim |= wake.notified().now_or_never().is_some() || claimed_at.elapsed() >= poll;
+                if claim {
+                    claimed_at = tokio::time::Instant::now();
+                    claim = match self.claim_and_deliver().await {
+                        Ok(drained) => drained.again,
+                        Err(e) => {
+                            warn!(error.message = %e, "outbox: claiming failed; will retry");
+                            false
+                        }
+                    };
+                }
+                if claim || handoff.has_waiting(&self.worker) {
+                    continue;
                 }
                 if let Err(e) = self.probe(&mut probed).await {
                     warn!(error.message = %e, "outbox: resuming after an outage failed; will retry");
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
+                    _ = wake.notified() => claim = true,
+                    _ = handoff.ready() => {}
+                    _ = tokio::time::sleep(poll) => claim = true,
                 }
             }
         };
@@ -430,5 +508,15 @@ impl Deliverer {
             wake.notify_one();
         };
         tokio::join!(listen(&self.state.pool, heard, &shutdown, poll), work);
+        // Rows handed over and not delivered go back to the claims now, not when their
+        // lease runs out.
+        let left = handoff.stop_taking(&self.worker);
+        let rows: Vec<i64> = left
+            .iter()
+            .flat_map(|h| h.rows.iter().map(|r| r.id))
+            .collect();
+        if let Err(e) = store::outbox::release(&self.state.pool, &rows, &self.worker).await {
+            warn!(error.message = %e, rows = rows.len(), "outbox: handing back undelivered rows failed; they go out when their lease runs out");
+        }
     }
 }

@@ -60,6 +60,20 @@ impl Pace {
         outage.take().is_some_and(|since| now - since >= OUTAGE_MIN)
     }
 
+    /// Whether Slack is failing now (its last answer was a failure).
+    pub fn failing(&self) -> bool {
+        self.outage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Whether any method or channel is waiting out a `Retry-After` at `now`.
+    pub fn any_paused(&self, now: DateTime<Utc>) -> bool {
+        let paused = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        paused.values().any(|until| *until > now)
+    }
+
     /// Whether Slack has been failing for `OUTAGE_MIN` or more.
     pub fn long_outage(&self, now: DateTime<Utc>) -> bool {
         let outage = self.outage.lock().unwrap_or_else(|p| p.into_inner());

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use super::outbox::OutboxRow;
 use super::rows::{
     read_rows, EventRow, ProjectionColumns, RequestRow, EVENT_COLUMNS, REQUEST_COLUMNS,
     UPSERT_REQUESTS,
@@ -14,8 +15,9 @@ use super::{Kept, StoreError};
 use crate::domain::cost::cost_at_risk_cents;
 use crate::domain::log::step;
 use crate::domain::{
-    decide, effects_of, Actor, Command, Context, Effect, Event, LinearTrigger, Occurrence, Policy,
-    RecordedEvent, Refusal, Request, RequestId, RequestNumber, SlackMessage, CURRENT_SCHEMA,
+    decide, effects_of, Actor, Command, Context, Effect, Event, LinearTrigger, Links, Occurrence,
+    Policy, RecordedEvent, Refusal, Request, RequestId, RequestNumber, SlackMessage,
+    CURRENT_SCHEMA,
 };
 
 /// Which request an append is for.
@@ -123,6 +125,36 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// An append's Slack rows, leased as they were written to the worker of the process that
+/// recorded them, with what their delivery renders from: that worker delivers them without
+/// claiming them or reading the request back.
+#[derive(Debug, Clone)]
+pub struct Handed {
+    /// In id order, leased until the lease's end, each counted as one attempt.
+    pub rows: Vec<OutboxRow>,
+    /// The request right after `event`, as the append folded it.
+    pub request: Request,
+    /// The append's one event.
+    pub event: RecordedEvent,
+    /// The request's links as the append read them.
+    pub links: Links,
+    pub lease: Lease,
+}
+
+/// Who an append may lease its Slack rows to, and until when ([`append_leasing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub worker: String,
+    pub until: DateTime<Utc>,
+}
+
+/// The effects a handed row may have: those that render from what the append holds (the
+/// request after its event, its links and the event). The rest (a DM whose moment may pass,
+/// a root message to post, a permalink to fetch) read what is true when they go out.
+fn handable(effect: &Effect) -> bool {
+    matches!(effect, Effect::UpdateRootMessage | Effect::PostThreadReply)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
     #[error(transparent)]
@@ -180,6 +212,28 @@ pub const ACQUIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis
 /// in flight may still commit, and then the person would be told it was not recorded. Its
 /// connection is kept for the next append when every statement succeeded ([`Kept`]).
 pub async fn append(db: impl Into<Kept>, append: &Append) -> Result<Appended, AppendError> {
+    append_leasing(db, append, None).await
+}
+
+/// Where an append hands the rows it leased ([`append_leasing`]).
+pub type HandTo = Box<dyn FnOnce(Handed) + Send>;
+
+/// [`append`], leasing the append's Slack rows to `lease`'s worker, and handing them to its
+/// [`HandTo`], when it can hand them over whole: the append is one event on an existing
+/// request, every Slack row it queues renders from what the append holds ([`handable`]), and
+/// no earlier Slack row of the request is pending (the lease keeps a lane's order only
+/// because nothing is ahead of it). Otherwise, or without a lease, its rows wait for a claim,
+/// as [`append`]'s do.
+///
+/// The rows are handed over from the append's own task, so a caller that stops waiting (a
+/// click whose socket closed) cannot leave them leased and undelivered. Leased rows are not
+/// announced (`NOTIFY`): no other worker could take them. If the worker never delivers them
+/// (its process died), they are claimed when the lease runs out, as a claim's rows are.
+pub async fn append_leasing(
+    db: impl Into<Kept>,
+    append: &Append,
+    lease: Option<(Lease, HandTo)>,
+) -> Result<Appended, AppendError> {
     let kept = db.into();
     let mut conn = match tokio::time::timeout(ACQUIRE_BUDGET, kept.take()).await {
         Ok(conn) => conn?,
@@ -187,11 +241,16 @@ pub async fn append(db: impl Into<Kept>, append: &Append) -> Result<Appended, Ap
     };
     let append = append.clone();
     let task = tokio::spawn(async move {
-        let result = append_on(&mut conn, &append).await;
+        let (lease, hand_to) = lease.unzip();
+        let result = append_on(&mut conn, &append, lease.as_ref()).await;
         if !matches!(result, Err(AppendError::Store(_))) {
             kept.give_back(conn);
         }
-        result
+        let (appended, handed) = result?;
+        if let (Some(handed), Some(hand_to)) = (handed, hand_to) {
+            hand_to(handed);
+        }
+        Ok(appended)
     });
     match task.await {
         Ok(result) => result,
@@ -205,7 +264,11 @@ pub async fn append(db: impl Into<Kept>, append: &Append) -> Result<Appended, Ap
 /// append to the same request committed meanwhile; a person's click meets one at most.
 const RACES: u32 = 16;
 
-async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended, AppendError> {
+async fn append_on(
+    conn: &mut PgConnection,
+    append: &Append,
+    lease: Option<&Lease>,
+) -> Result<(Appended, Option<Handed>), AppendError> {
     if append.idempotency_key.contains('\0') {
         return Err(StoreError::Corrupt(format!(
             "an idempotency key holds a NUL character: {:?}",
@@ -215,7 +278,7 @@ async fn append_on(conn: &mut PgConnection, append: &Append) -> Result<Appended,
     }
     let mut lost = 0;
     loop {
-        match decide_and_write(conn, append).await {
+        match decide_and_write(conn, append, lease).await {
             Err(AppendError::Store(StoreError::Db(e))) if lost < RACES && lost_race(&e) => {
                 lost += 1;
             }
@@ -244,7 +307,8 @@ fn lost_race(e: &sqlx::Error) -> bool {
 async fn decide_and_write(
     conn: &mut PgConnection,
     append: &Append,
-) -> Result<Appended, AppendError> {
+    lease: Option<&Lease>,
+) -> Result<(Appended, Option<Handed>), AppendError> {
     let keys: Vec<String> = (0..append.commands.len().max(1))
         .map(|i| batch_key(&append.idempotency_key, i))
         .collect();
@@ -259,23 +323,24 @@ async fn decide_and_write(
             let request = super::requests::by_id(&mut *conn, first[0].request_id)
                 .await?
                 .ok_or(AppendError::NotFound)?;
-            return Ok(Appended {
+            let appended = Appended {
                 request,
                 events: first,
                 duplicate: true,
-            });
+            };
+            return Ok((appended, None));
         }
     }
 
-    let (request_id, current) = match (&append.target, found) {
-        (Target::New(id), _) => (*id, None),
+    let (request_id, current, links) = match (&append.target, found) {
+        (Target::New(id), _) => (*id, None, None),
         (_, None) => return Err(AppendError::NotFound),
-        (Target::Existing(id), Some(found)) => (*id, Some(found.request)),
+        (Target::Existing(id), Some(found)) => (*id, Some(found.request), Some(found.links)),
         (Target::Button(button), Some(found)) => {
             button
                 .check(&found.request, found.links.root().as_ref())
                 .map_err(AppendError::WrongButton)?;
-            (button.request, Some(found.request))
+            (button.request, Some(found.request), Some(found.links))
         }
     };
     // A new request's number comes from the database sequence, before `decide` sees it.
@@ -300,20 +365,46 @@ async fn decide_and_write(
     };
     if pending.is_empty() {
         // Nothing happened, so nothing is written: the projection as read is the fold.
-        return Ok(Appended {
-            request: last,
-            events: Vec::new(),
-            duplicate: false,
-        });
+        return Ok((
+            Appended {
+                request: last,
+                events: Vec::new(),
+                duplicate: false,
+            },
+            None,
+        ));
     }
+    // Handed over whole or not at all; the statement leases only when nothing of the
+    // request's Slack lane is pending.
+    let lease = match (lease, links) {
+        (Some(lease), Some(links)) if pending.len() == 1 => {
+            let slack = pending[0].2.iter().filter(|e| e.lane() == "slack");
+            let mut slack = slack.peekable();
+            (slack.peek().is_some() && slack.all(handable)).then_some((lease, links))
+        }
+        _ => None,
+    };
     let mut rows = Rows::default();
     rows.push(append, pending, &last)?;
-    let recorded = rows.write(conn).await?;
-    Ok(Appended {
+    rows.lease = lease.as_ref().map(|(l, _)| (*l).clone());
+    let written = rows.write(conn).await?;
+    let events = written.recorded.into_iter().next().unwrap_or_default();
+    let handed = match (lease, events.as_slice()) {
+        (Some((lease, links)), [event]) if !written.leased.is_empty() => Some(Handed {
+            rows: written.leased,
+            request: last.clone(),
+            event: event.clone(),
+            links,
+            lease: lease.clone(),
+        }),
+        _ => None,
+    };
+    let appended = Appended {
         request: last,
-        events: recorded.into_iter().next().unwrap_or_default(),
+        events,
         duplicate: false,
-    })
+    };
+    Ok((appended, handed))
 }
 
 /// A connection that failed (not a statement Postgres refused): the database cannot be
@@ -475,7 +566,7 @@ async fn batch_on(
             }
         }
         if !written.is_empty() {
-            let recorded = rows.write(&mut tx).await?;
+            let recorded = rows.write(&mut tx).await?.recorded;
             for ((i, request), events) in written.into_iter().zip(recorded) {
                 results[i] = Some(Ok(Appended {
                     request,
@@ -487,7 +578,11 @@ async fn batch_on(
         tx.commit().await?;
     }
     for i in deferred {
-        results[i] = Some(append_on(conn, &appends[i]).await);
+        results[i] = Some(
+            append_on(conn, &appends[i], None)
+                .await
+                .map(|(done, _)| done),
+        );
     }
     Ok(results
         .into_iter()
@@ -587,6 +682,16 @@ struct Rows {
     /// Each request once, as its last event in the batch left it.
     projections: Vec<Request>,
     outbox: OutboxRows,
+    /// Whom the Slack rows are leased to (one append of one request; [`append_leasing`]).
+    lease: Option<Lease>,
+}
+
+/// What [`Rows::write`] wrote.
+struct Written {
+    /// Each append's events as recorded.
+    recorded: Vec<Vec<RecordedEvent>>,
+    /// The outbox rows written leased, in id order.
+    leased: Vec<OutboxRow>,
 }
 
 #[derive(Default)]
@@ -613,6 +718,8 @@ struct EventColumns {
 struct OutboxRows {
     request_id: Vec<Uuid>,
     event_id: Vec<Uuid>,
+    /// Each row's effect, and the same encoded for the statement.
+    effects: Vec<Effect>,
     effect: Vec<String>,
     lane: Vec<&'static str>,
     at: Vec<DateTime<Utc>>,
@@ -667,6 +774,7 @@ impl Rows {
                 o.effect.push(encode("an effect", &effect)?);
                 o.lane.push(effect.lane());
                 o.at.push(append.now);
+                o.effects.push(effect);
             }
             recorded.push(RecordedEvent {
                 id,
@@ -694,13 +802,11 @@ impl Rows {
         Ok(())
     }
 
-    /// Writes every row, and returns each append's events as recorded: projections, events
-    /// and outbox rows in one statement (one round trip; three cost a click 2 of its 8),
-    /// with a wake-up hint for the workers that is delivered only if the transaction commits.
-    async fn write(
-        mut self,
-        conn: &mut PgConnection,
-    ) -> Result<Vec<Vec<RecordedEvent>>, AppendError> {
+    /// Writes every row, and returns each append's events as recorded and the outbox rows
+    /// written leased: projections, events and outbox rows in one statement (one round trip;
+    /// three cost a click 2 of its 8), with a wake-up hint for the workers, delivered only if
+    /// the transaction commits, when a row was written that a claim may take.
+    async fn write(mut self, conn: &mut PgConnection) -> Result<Written, AppendError> {
         let projections: Vec<&Request> = self.projections.iter().collect();
         let columns = ProjectionColumns::of(&projections)?;
         let e = &self.events;
@@ -734,10 +840,14 @@ impl Rows {
             .bind(&o.effect)
             .bind(&o.lane)
             .bind(&o.at)
+            .bind(self.lease.as_ref().map(|l| l.worker.as_str()))
+            .bind(self.lease.as_ref().map(|l| l.until))
             .bind(super::OUTBOX_CHANNEL)
             .bind(hint)
             .fetch_one(&mut *conn)
             .await?;
+        let rows: Vec<i64> = sqlx::Row::try_get(&written, "outbox_ids")?;
+        let leased: Vec<bool> = sqlx::Row::try_get(&written, "outbox_leased")?;
         let ids: Vec<Uuid> = sqlx::Row::try_get(&written, "ids")?;
         let stamps: Vec<DateTime<Utc>> = sqlx::Row::try_get(&written, "recorded_at")?;
         let stamped: HashMap<Uuid, DateTime<Utc>> = ids.into_iter().zip(stamps).collect();
@@ -746,7 +856,33 @@ impl Rows {
                 rec.recorded_at = *at;
             }
         }
-        Ok(self.recorded)
+        // The ids follow the order the rows were given in.
+        let mut handed = Vec::new();
+        let o = self.outbox;
+        let given = o
+            .effects
+            .into_iter()
+            .zip(o.request_id)
+            .zip(o.event_id)
+            .zip(o.at);
+        for ((((effect, request), event), at), (id, leased)) in
+            given.zip(rows.into_iter().zip(leased))
+        {
+            if leased {
+                handed.push(OutboxRow {
+                    id,
+                    request_id: Some(RequestId(request)),
+                    event_id: Some(event),
+                    effect,
+                    attempts: 1,
+                    created_at: at,
+                });
+            }
+        }
+        Ok(Written {
+            recorded: self.recorded,
+            leased: handed,
+        })
     }
 }
 
@@ -769,16 +905,35 @@ const INSERT_EVENTS: &str =
      RETURNING id, recorded_at";
 
 /// Their outbox rows, in the order given (each row's id from the sequence follows it);
-/// binds $1 to $5.
-const INSERT_OUTBOX: &str = "INSERT INTO capacity.outbox (request_id, event_id, effect, lane, next_attempt_at, created_at) \
-     SELECT o.request_id, o.event_id, o.effect::jsonb, o.lane, o.at, o.at \
-     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) \
-       AS o (request_id, event_id, effect, lane, at)";
+/// binds $1 to $5, and $6 and $7, the worker a request's Slack rows are leased to and until
+/// when (NULL: none). They are leased only when no Slack row of the request is pending
+/// before this statement, so a leased row is its lane's head. Each returns its id and
+/// whether it was leased; a leased row counts one attempt, as a claim's does.
+///
+/// "Pending" is a scalar subquery with `LIMIT 1`, one probe of the request's entries in
+/// `outbox_pending_by_request`. Written as `EXISTS`, Postgres 15 planned it hashed: every
+/// pending Slack entry of the index read on every append, dead ones included until vacuum,
+/// which took a click's median ack from 1.7 to 2.8 ms in the benchmark.
+const INSERT_OUTBOX: &str = "INSERT INTO capacity.outbox (request_id, event_id, effect, lane, \
+       next_attempt_at, created_at, claimed_by, claimed_until, attempts) \
+     SELECT o.request_id, o.event_id, o.effect::jsonb, o.lane, o.at, o.at, o.worker, \
+            CASE WHEN o.worker IS NOT NULL THEN $7::timestamptz END, \
+            CASE WHEN o.worker IS NOT NULL THEN 1 ELSE 0 END \
+     FROM (SELECT u.*, \
+             CASE WHEN $6::text IS NULL OR u.lane <> 'slack' THEN NULL \
+                  WHEN (SELECT true FROM capacity.outbox p WHERE p.status = 'pending' \
+                        AND p.request_id = u.request_id AND p.lane = 'slack' LIMIT 1) \
+                    THEN NULL \
+                  ELSE $6::text END AS worker \
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) \
+             AS u (request_id, event_id, effect, lane, at)) o \
+     RETURNING id, claimed_by IS NOT NULL AS leased";
 
 /// [`Rows::write`]'s statement: the projections ($1 to $28), the events ($29 to $45), the
-/// outbox rows ($46 to $50), and the hint ($51 the channel, $52 the payload). A data-modifying
-/// `WITH` runs to completion whether or not anything reads it, and the foreign keys are
-/// checked at the end of the statement, so the parts may reference each other's rows.
+/// outbox rows and their lease ($46 to $52), and the hint ($53 the channel, $54 the payload),
+/// sent when a row was written that a claim may take. A data-modifying `WITH` runs to
+/// completion whether or not anything reads it, and the foreign keys are checked at the end
+/// of the statement, so the parts may reference each other's rows.
 static WRITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH projected AS ({UPSERT_REQUESTS}), \
@@ -786,7 +941,10 @@ static WRITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
            queued AS ({outbox}) \
          SELECT ARRAY(SELECT id FROM recorded ORDER BY id) AS ids, \
                 ARRAY(SELECT recorded_at FROM recorded ORDER BY id) AS recorded_at, \
-                pg_notify($51, $52) AS hint",
+                ARRAY(SELECT id FROM queued ORDER BY id) AS outbox_ids, \
+                ARRAY(SELECT leased FROM queued ORDER BY id) AS outbox_leased, \
+                (SELECT count(*) FROM (SELECT pg_notify($53, $54) FROM queued \
+                                       WHERE NOT leased LIMIT 1) n) AS hint",
         events = super::shift_params(INSERT_EVENTS, 28),
         outbox = super::shift_params(INSERT_OUTBOX, 45),
     )

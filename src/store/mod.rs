@@ -22,7 +22,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-pub use events::{Append, AppendError, Appended, Button, Target, WrongButton};
+pub use events::{
+    Append, AppendError, Appended, Button, HandTo, Handed, Lease, Target, WrongButton,
+};
 pub use kept::{Kept, KEEP};
 
 /// The `LISTEN`/`NOTIFY` channel that wakes outbox workers when rows are queued.

@@ -12,6 +12,10 @@ use super::requests::{LaneReading, LaneReadingJson};
 use super::StoreError;
 use crate::domain::{Effect, RequestId};
 
+/// How long a worker holds the rows it claims (or an append leased to it) before any other
+/// worker may take them: a worker that dies delays its rows by this much at most.
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     pub id: i64,

@@ -72,6 +72,8 @@ fn replica(h: &Harness, name: &str, clock: &TestClock) -> Deliverer {
             clock: Arc::new(clock.clone()),
             outbox: OutboxOptions::default(),
             pace: Arc::default(),
+            // A replica is another process: nothing is handed to it by this one's appends.
+            handoff: Arc::default(),
             ..(*h.daemon().state).clone()
         }),
     }
@@ -578,5 +580,293 @@ async fn a_root_update_that_waited_its_turn_reads_its_lane_again(pool: PgPool) {
     let rows = updates(&h.pool, *id).await;
     let (carrier, later_update) = (&rows[rows.len() - 2], &rows[rows.len() - 1]);
     assert_eq!(later_update.2, Some(carrier.0), "{rows:?}");
+    h.stop().await;
+}
+
+/// `support::click`'s append of `command` by `user` to `id` at `now`, leasing its Slack rows
+/// to `lease` and handing them to `hand_to`.
+async fn click_leasing(
+    h: &Harness,
+    id: RequestId,
+    (user, command): (&str, Command),
+    now: DateTime<Utc>,
+    lease: &str,
+    hand_to: store::HandTo,
+) {
+    let current = store::requests::by_id(&h.pool, id)
+        .await
+        .expect("db")
+        .expect("request");
+    let key = format!("click:{id}:{}:{}", current.version, command.kind());
+    let append = crate::support::append_for(
+        store::Target::Existing(id),
+        vec![command],
+        actor(user),
+        now,
+        Some(current.version),
+        &key,
+    );
+    let lease = store::Lease {
+        worker: lease.to_string(),
+        until: now + store::outbox::LEASE,
+    };
+    store::events::append_leasing(&h.pool, &append, Some((lease, hand_to)))
+        .await
+        .unwrap_or_else(|e| panic!("{user}: {e}"));
+}
+
+/// Every row of request `id`'s last event: (effect, status, attempts, claimed_by).
+async fn last_event_rows(
+    pool: &PgPool,
+    id: RequestId,
+) -> Vec<(String, String, i32, Option<String>)> {
+    sqlx::query_as(
+        "SELECT effect->>'type', status, attempts, claimed_by FROM capacity.outbox \
+         WHERE event_id = (SELECT id FROM capacity.capacity_request_events \
+                           WHERE request_id = $1 ORDER BY seq DESC LIMIT 1) ORDER BY id",
+    )
+    .bind(id.0)
+    .fetch_all(pool)
+    .await
+    .expect("outbox")
+}
+
+/// A click through the daemon: its append leases the approval's root update and thread reply
+/// to the daemon's own worker and hands them over in memory. They are delivered (one attempt
+/// each, by that worker) without a `NOTIFY`: a listener hears the next append's announcement
+/// and none for the approval.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_click_hands_its_rows_to_the_daemons_worker_without_announcing_them(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    assert_eq!(h.submit(REQUESTER, answers("10000")).await, None);
+    let root = h.root_showing(1, "Commercial approval").await;
+    h.thread_len(&root, 2).await;
+    h.wait_for_outbox("nothing in flight", |rows| {
+        rows.iter().all(|r| r.status != "pending")
+    })
+    .await;
+    let id = store::requests::by_number(&h.pool, RequestNumber(1))
+        .await
+        .expect("db")
+        .expect("CR-1")
+        .id;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&h.pool)
+        .await
+        .expect("listener");
+    listener
+        .listen(store::OUTBOX_CHANNEL)
+        .await
+        .expect("LISTEN");
+
+    h.emu
+        .click(AE, CHANNEL, &root.ts, "commercial_approved")
+        .await
+        .expect("acked");
+    h.root_showing(1, "Technical review").await;
+    let thread = h.thread_len(&root, 3).await;
+    assert!(
+        thread[2].render().contains("gave commercial approval"),
+        "{}",
+        thread[2].render()
+    );
+    h.wait_for_outbox("the approval delivered", |rows| {
+        rows.iter().all(|r| r.status != "pending")
+    })
+    .await;
+    let worker = h.daemon().deliverer.worker.clone();
+    assert_eq!(
+        last_event_rows(&h.pool, id).await,
+        vec![
+            (
+                "update_root_message".into(),
+                "delivered".into(),
+                1,
+                Some(worker.clone())
+            ),
+            (
+                "post_thread_reply".into(),
+                "delivered".into(),
+                1,
+                Some(worker)
+            ),
+        ]
+    );
+
+    // Notifications arrive in commit order: everything announced since the click comes
+    // before this append's.
+    let marker = crate::support::submit(&h.pool, 10_000).await.request.id;
+    let mut heard = Vec::new();
+    loop {
+        let n = tokio::time::timeout(WAIT, listener.recv())
+            .await
+            .expect("the marker's notification")
+            .expect("LISTEN connection");
+        if n.payload() == marker.to_string() {
+            break;
+        }
+        heard.push(n.payload().to_string());
+    }
+    assert!(
+        !heard.contains(&id.to_string()),
+        "the approval was handed over, not announced: {heard:?}"
+    );
+    h.stop().await;
+}
+
+/// A worker that died holding handed rows delays them by its lease, as it would a claim's:
+/// no claim takes them before it runs out, the first claim after it delivers them in order.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn rows_handed_to_a_worker_that_died_go_out_once_its_lease_runs_out(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let posted = backlog(&h, 1, later, 0).await;
+    let (id, root) = &posted[0];
+    let updates_before = h.emu.calls("chat.update").len();
+    // Handed over, and the process gone before it delivered anything.
+    click_leasing(&h, *id, steps()[0].clone(), later, "died", Box::new(drop)).await;
+    let rows = last_event_rows(&h.pool, *id).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter().all(|(_, status, n, by)| status == "pending"
+            && *n == 1
+            && by.as_deref() == Some("died")),
+        "{rows:?}"
+    );
+
+    let early = replica(
+        &h,
+        "survivor",
+        &TestClock::at(later + Duration::seconds(59)),
+    );
+    assert_eq!(early.drain().await.expect("drain"), 0, "still leased");
+    assert_eq!(h.emu.calls("chat.update").len(), updates_before);
+
+    let after = later + store::outbox::LEASE + Duration::seconds(1);
+    let survivor = replica(&h, "survivor", &TestClock::at(after));
+    assert_eq!(survivor.drain().await.expect("drain"), 2);
+    assert_eq!(h.emu.calls("chat.update").len(), updates_before + 1);
+    assert_eq!(
+        versions(&h, root),
+        vec![1, 2, 3],
+        "the approval's reply, in order"
+    );
+    assert!(
+        last_event_rows(&h.pool, *id)
+            .await
+            .iter()
+            .all(|(_, status, n, by)| status == "delivered"
+                && *n == 2
+                && by.as_deref() == Some("survivor")),
+        "the second attempt is the survivor's"
+    );
+    h.stop().await;
+}
+
+/// Rows are leased only at the head of their lane. An append behind handed rows that are not
+/// yet delivered waits for a claim (announced, not leased), and goes out after them, in
+/// order. The handed lane itself costs its worker one statement, the marks: nothing is
+/// claimed or read back for it.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_append_behind_handed_rows_waits_for_a_claim_and_the_lane_keeps_its_order(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let posted = backlog(&h, 1, later, 0).await;
+    let (id, root) = &posted[0];
+    let updates_before = h.emu.calls("chat.update").len();
+    let here = replica(&h, "here", &TestClock::at(later));
+    here.state.handoff.start_taking("here");
+    let handoff = here.state.handoff.clone();
+    click_leasing(
+        &h,
+        *id,
+        steps()[0].clone(),
+        later,
+        "here",
+        Box::new(move |handed| handoff.hand(handed)),
+    )
+    .await;
+    assert!(
+        here.state.handoff.has_waiting("here"),
+        "the approval was handed over"
+    );
+    click_leasing(
+        &h,
+        *id,
+        steps()[1].clone(),
+        later,
+        "here",
+        Box::new(|_| panic!("rows behind pending ones are not handed over")),
+    )
+    .await;
+    let behind = last_event_rows(&h.pool, *id).await;
+    assert!(
+        behind
+            .iter()
+            .all(|(_, status, n, by)| status == "pending" && *n == 0 && by.is_none()),
+        "{behind:?}"
+    );
+
+    let (drained, seen) = with_statements(here.drain_once()).await;
+    assert_eq!(drained.expect("drain").rows, 2 + behind.len());
+    // The marks also tell open Homes the request changed (`WITH marked AS (UPDATE …`).
+    let summaries: Vec<&str> = seen.iter().map(|s| &s[..s.len().min(16)]).collect();
+    assert_eq!(
+        summaries,
+        ["WITH marked AS (", "WITH RECURSIVE h", "WITH marked AS ("],
+        "the handed lane's marks, then the claim of the row behind it and its marks: {seen:#?}"
+    );
+    here.drain().await.expect("drain");
+    assert_eq!(pending(&h.pool).await, 0);
+    assert_eq!(
+        versions(&h, root),
+        vec![1, 2, 3, 4],
+        "both replies, in order"
+    );
+    assert_eq!(
+        h.emu.calls("chat.update").len(),
+        updates_before + 2,
+        "each root update is its own: the later one was not waiting when the first went"
+    );
+    let now = h.emu.message(CHANNEL, &root.ts).expect("root");
+    assert!(
+        now.render().contains(&format!("@{INFRA}")),
+        "{}",
+        now.render()
+    );
+    h.stop().await;
+}
+
+/// A row that must read what is true when it goes out (a DM asking for a decision) is never
+/// handed over: the whole append waits for a claim.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_append_with_a_dm_is_not_handed_over(pool: PgPool) {
+    let mut h = Harness::start(pool).await;
+    let later = h.clock.now() + Duration::hours(1);
+    let posted = backlog(&h, 1, later, 0).await;
+    let (id, _) = &posted[0];
+    let nudge = (
+        REQUESTER,
+        Command::OwnerNudged {
+            recipients: vec![uid(AE)],
+        },
+    );
+    click_leasing(
+        &h,
+        *id,
+        nudge,
+        later,
+        "here",
+        Box::new(|_| panic!("a DM is not handed over")),
+    )
+    .await;
+    let rows = last_event_rows(&h.pool, *id).await;
+    assert!(
+        rows.iter().any(|(effect, ..)| effect == "direct_message"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(|(_, _, n, by)| *n == 0 && by.is_none()),
+        "{rows:?}"
+    );
     h.stop().await;
 }
