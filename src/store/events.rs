@@ -910,10 +910,10 @@ const INSERT_EVENTS: &str =
 /// before this statement, so a leased row is its lane's head. Each returns its id and
 /// whether it was leased; a leased row counts one attempt, as a claim's does.
 ///
-/// "Pending" is a scalar subquery with `LIMIT 1`, one probe of the request's entries in
-/// `outbox_pending_by_request`. Written as `EXISTS`, Postgres 15 planned it hashed: every
-/// pending Slack entry of the index read on every append, dead ones included until vacuum,
-/// which took a click's median ack from 1.7 to 2.8 ms in the benchmark.
+/// "Pending" is a scalar subquery with `LIMIT 1`: one probe of the request's entries in
+/// `outbox_pending_by_request`. Written as `EXISTS`, Postgres 15 planned it hashed (`EXPLAIN`
+/// of the generic plan): every pending Slack entry of the index read on every append, dead
+/// ones included until vacuum.
 const INSERT_OUTBOX: &str = "INSERT INTO capacity.outbox (request_id, event_id, effect, lane, \
        next_attempt_at, created_at, claimed_by, claimed_until, attempts) \
      SELECT o.request_id, o.event_id, o.effect::jsonb, o.lane, o.at, o.at, o.worker, \
