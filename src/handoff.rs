@@ -5,8 +5,8 @@
 //! wake-up of the listener and then of the worker), a claim that leases them (a round trip)
 //! and the request read back with them (decoded from JSON). The append holds all of that
 //! already: the request after its event, the event, the links it read. So when this process
-//! runs a worker, [`crate::context::AppState::record`] asks the append to lease the rows to it
-//! as they are written ([`store::events::append_leasing`]), and passes them here.
+//! runs a worker, `AppState::record` (the daemon's context) asks the append to lease the rows
+//! to it as they are written ([`store::events::append_leasing`]), and they are left here.
 //!
 //! Nothing is less durable for it. The rows are in the outbox, leased, before anyone is told
 //! the click was recorded; if this process dies before delivering them, the lease runs out

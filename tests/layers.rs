@@ -19,8 +19,9 @@ const LAYERS: &[&[&str]] = &[
     &["config", "clock", "metrics", "telemetry", "supervise"],
     // Pure rendering and what-if replay, all SQL, Linear's client, the audit timeline.
     &["render", "simulate", "store", "linear", "audit"],
-    // Replay over the store; Slack's wire (socket, envelopes, Web API, roles).
-    &["replay", "slack"],
+    // Replay over the store; Slack's wire (socket, envelopes, Web API, roles); appends' rows
+    // on their way to this process's outbox worker.
+    &["replay", "slack", "handoff"],
     // What the daemon's parts share.
     &["context"],
     // The parts: Slack handlers, the outbox worker, the scheduler, the HTTP server, reports.
