@@ -160,7 +160,7 @@ mod tests {
 
     use super::*;
     use crate::domain::testkit::Play;
-    use crate::domain::{Links, RecordedEvent};
+    use crate::domain::Links;
 
     fn t() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap()
@@ -171,25 +171,9 @@ mod tests {
     fn handed(worker: &str) -> Handed {
         let play = Play::submitted(10_000);
         let request = play.req().clone();
-        let (event, actor, at) = play.log.last().cloned().expect("events");
         Handed {
             rows: Vec::new(),
-            event: RecordedEvent {
-                id: uuid::Uuid::nil(),
-                request_id: request.id,
-                seq: request.seq,
-                event,
-                actor,
-                policy: play.policy.clone(),
-                version_after: request.version,
-                state_after: request.state,
-                deadline_after: None,
-                cost_at_risk_cents: None,
-                idempotency_key: "key".into(),
-                envelope_id: None,
-                occurred_at: at,
-                recorded_at: at,
-            },
+            event: play.last_recorded(),
             request,
             links: Links::default(),
             lease: Lease {

@@ -5,10 +5,12 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::command::Command;
+use super::cost::cost_at_risk_cents;
 use super::decide::{decide, Context};
 use super::event::Event;
 use super::evolve::{evolve, genesis, Occurrence};
 use super::ids::{RequestId, RequestNumber, TeamId, UserId};
+use super::log::RecordedEvent;
 use super::policy::Policy;
 use super::refusal::Refusal;
 use super::request::{Request, Submission};
@@ -144,6 +146,29 @@ impl Play {
 
     pub fn req(&self) -> &Request {
         self.request.as_ref().expect("a request was submitted")
+    }
+
+    /// The last event played, as the store would have recorded it (its id and key from its
+    /// sequence number).
+    pub fn last_recorded(&self) -> RecordedEvent {
+        let (event, actor, at) = self.log.last().cloned().expect("an event was played");
+        let req = self.req();
+        RecordedEvent {
+            id: Uuid::from_u128(req.seq as u128),
+            request_id: req.id,
+            seq: req.seq,
+            event,
+            actor,
+            policy: self.policy.clone(),
+            version_after: req.version,
+            state_after: req.state,
+            deadline_after: req.deadline.map(|d| d.at),
+            cost_at_risk_cents: cost_at_risk_cents(req, at),
+            idempotency_key: format!("key-{}", req.seq),
+            envelope_id: None,
+            occurred_at: at,
+            recorded_at: at,
+        }
     }
 
     pub fn advance(&mut self, by: Duration) -> &mut Self {

@@ -593,19 +593,7 @@ async fn click_leasing(
     lease: &str,
     hand_to: store::HandTo,
 ) {
-    let current = store::requests::by_id(&h.pool, id)
-        .await
-        .expect("db")
-        .expect("request");
-    let key = format!("click:{id}:{}:{}", current.version, command.kind());
-    let append = crate::support::append_for(
-        store::Target::Existing(id),
-        vec![command],
-        actor(user),
-        now,
-        Some(current.version),
-        &key,
-    );
+    let append = crate::support::click_append(&h.pool, id, user, command, now).await;
     let lease = store::Lease {
         worker: lease.to_string(),
         until: now + store::outbox::LEASE,

@@ -5,7 +5,6 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::config::{Member, Roles};
-use crate::domain::cost::cost_at_risk_cents;
 use crate::domain::testkit::{actor, uid, Play, ADMIN, AE, APPROVER, FINANCE, INFRA, REQUESTER};
 use crate::domain::RecordedEvent;
 use crate::domain::{
@@ -170,25 +169,8 @@ impl Story {
     }
 
     fn record(&mut self) {
-        let (event, actor, at) = self.play.log.last().cloned().expect("an event was played");
-        let req = self.play.req().clone();
-        let recorded = RecordedEvent {
-            id: Uuid::from_u128(req.seq as u128),
-            request_id: req.id,
-            seq: req.seq,
-            event,
-            actor,
-            policy: self.play.policy.clone(),
-            version_after: req.version,
-            state_after: req.state,
-            deadline_after: req.deadline.map(|d| d.at),
-            cost_at_risk_cents: cost_at_risk_cents(&req, at),
-            idempotency_key: format!("key-{}", req.seq),
-            envelope_id: None,
-            occurred_at: at,
-            recorded_at: at,
-        };
-        self.recorded.push((recorded, req));
+        let recorded = self.play.last_recorded();
+        self.recorded.push((recorded, self.play.req().clone()));
     }
 }
 

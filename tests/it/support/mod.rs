@@ -68,23 +68,31 @@ pub async fn click(
     command: Command,
     now: DateTime<Utc>,
 ) -> Result<Appended, AppendError> {
+    store::events::append(pool, &click_append(pool, id, user, command, now).await).await
+}
+
+/// The append of `user` clicking `command` on request `id` as it is now (its version, a key
+/// of its own).
+pub async fn click_append(
+    pool: &PgPool,
+    id: RequestId,
+    user: &str,
+    command: Command,
+    now: DateTime<Utc>,
+) -> Append {
     let current = store::requests::by_id(pool, id)
         .await
         .expect("db")
         .expect("request exists");
     let key = format!("click:{id}:{}:{}:{user}", current.version, command.kind());
-    store::events::append(
-        pool,
-        &append_for(
-            Target::Existing(id),
-            vec![command],
-            actor(user),
-            now,
-            Some(current.version),
-            &key,
-        ),
+    append_for(
+        Target::Existing(id),
+        vec![command],
+        actor(user),
+        now,
+        Some(current.version),
+        &key,
     )
-    .await
 }
 
 pub async fn count_events(pool: &PgPool) -> i64 {
