@@ -140,11 +140,7 @@ impl Daemon {
             let state = state.clone();
             Arc::new(move |envelope| {
                 let state = state.clone();
-                async move {
-                    let handoff = state.handoff.clone();
-                    handoff.ack_first(handle_envelope(state, envelope)).await
-                }
-                .boxed()
+                handle_envelope(state, envelope).boxed()
             })
         };
         let supervisor = state.supervisor.clone();

@@ -22,7 +22,7 @@ use crate::slack::api::SlackApi;
 use crate::slack::names::NameCache;
 use crate::slack::pace::Pace;
 use crate::slack::roles::RoleResolver;
-use crate::slack::socket::{AfterAck, SocketStatus};
+use crate::slack::socket::SocketStatus;
 use crate::store::{self, Append, AppendError, Appended, Kept, StoreError, Target};
 use crate::supervise::Supervisor;
 
@@ -115,11 +115,6 @@ impl AppState {
         ));
         let linear = linear_client(&settings)?;
         let names = Arc::new(NameCache::new(api.clone(), NAME_TTL));
-        let handoff = Arc::new(Handoff::default());
-        let after_ack = {
-            let handoff = handoff.clone();
-            AfterAck(Box::new(move || handoff.acked()))
-        };
         Ok(AppState {
             names,
             kept: Kept::new(&pool, store::KEEP),
@@ -127,7 +122,7 @@ impl AppState {
             api,
             roles,
             clock,
-            socket: Arc::new(SocketStatus::new(metrics.ack_latency.clone(), after_ack)),
+            socket: Arc::new(SocketStatus::new(metrics.ack_latency.clone())),
             tasks: TaskTracker::new(),
             team,
             metrics,
@@ -136,7 +131,7 @@ impl AppState {
             supervisor: Arc::new(Supervisor::new()),
             pace: Arc::default(),
             outbox: OutboxOptions::default(),
-            handoff,
+            handoff: Arc::default(),
         })
     }
 

@@ -13,9 +13,6 @@
 //! and any replica's claim takes them, as it takes a dead worker's claim. A row is leased
 //! only while its lane has nothing pending ahead of it, so the lane's order holds.
 
-use std::cell::Cell;
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -23,12 +20,6 @@ use tokio::sync::Notify;
 
 use crate::slack::pace::Pace;
 use crate::store::{self, Handed, Lease};
-
-tokio::task_local! {
-    /// Set while an envelope's handler runs ([`Handoff::ack_first`]): whether rows were
-    /// handed over that wait for its ack before the worker is woken.
-    static HELD: Cell<bool>;
-}
 
 /// Handovers waiting beyond this many are not added to: the worker is behind (Slack slow),
 /// and new rows wait for a claim, which takes them as the worker gets to them, instead of
@@ -40,8 +31,6 @@ const MOST_WAITING: usize = 256;
 pub struct Handoff {
     inner: Mutex<Inner>,
     ready: Notify,
-    /// A handler returned with rows handed over; the worker is woken when an ack is written.
-    held: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -96,38 +85,11 @@ impl Handoff {
         // Otherwise the worker stopped meanwhile: the rows wait out their lease for a claim.
     }
 
-    /// Wakes the worker when something waits for it: at once, or, inside an envelope's
-    /// handler, once the handler has its ack ([`Handoff::ack_first`]).
+    /// Wakes the worker when something waits for it. (Waking it only once the click's ack
+    /// was written, so its delivery would not share the cores with the ack, was measured and
+    /// changed neither the ack nor the CPU: see BENCHMARKS.md.)
     pub fn wake(&self) {
-        if self.inner().waiting.is_empty() {
-            return;
-        }
-        if HELD.try_with(|held| held.set(true)).is_err() {
-            self.ready.notify_one();
-        }
-    }
-
-    /// Runs an envelope's handler, holding back the worker's wake-up for the rows its appends
-    /// hand over until an ack is written to the socket ([`Handoff::acked`]): a click's
-    /// messages go after its ack, not beside it on the machine's cores.
-    pub async fn ack_first<T>(&self, handler: impl Future<Output = T>) -> T {
-        let (out, held) = HELD
-            .scope(Cell::new(false), async {
-                let out = handler.await;
-                (out, HELD.with(Cell::get))
-            })
-            .await;
-        if held {
-            self.held.store(true, Ordering::Release);
-        }
-        out
-    }
-
-    /// An ack was written: wakes the worker for what handlers held back. (Any ack does: a
-    /// handler's own is queued right after it returns, and one written earlier only wakes
-    /// the worker sooner. A socket that dies first leaves the rows to the worker's poll.)
-    pub fn acked(&self) {
-        if self.held.swap(false, Ordering::AcqRel) {
+        if !self.inner().waiting.is_empty() {
             self.ready.notify_one();
         }
     }
@@ -183,35 +145,23 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn inside_a_handler_the_worker_is_woken_once_an_ack_is_written() {
+    #[test]
+    fn the_worker_is_woken_when_something_waits_for_it() {
         let handoff = Handoff::default();
         handoff.wake();
         assert!(handoff.ready().now_or_never().is_none(), "nothing waits");
         handoff.start_taking("outbox-1");
         handoff.hand(handed("outbox-1"));
-        let woken_inside = handoff
-            .ack_first(async {
-                handoff.wake();
-                handoff.ready().now_or_never().is_some()
-            })
-            .await;
-        assert!(!woken_inside, "held back while the handler runs");
-        assert!(
-            handoff.ready().now_or_never().is_none(),
-            "and after it, until an ack is written"
-        );
-        handoff.acked();
-        assert!(handoff.ready().now_or_never().is_some(), "woken by the ack");
-        handoff.acked();
-        assert!(handoff.ready().now_or_never().is_none(), "once");
         handoff.wake();
-        assert!(
-            handoff.ready().now_or_never().is_some(),
-            "outside a handler, at once"
-        );
+        assert!(handoff.ready().now_or_never().is_some(), "woken");
+        assert!(handoff.ready().now_or_never().is_none(), "once");
         assert_eq!(handoff.take("outbox-2").len(), 0, "not another worker's");
         assert_eq!(handoff.take("outbox-1").len(), 1);
+        handoff.wake();
+        assert!(
+            handoff.ready().now_or_never().is_none(),
+            "nothing waits once taken"
+        );
     }
 
     #[test]

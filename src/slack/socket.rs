@@ -78,29 +78,17 @@ pub struct SocketStatus {
     envelopes: AtomicU64,
     app_id: Mutex<Option<String>>,
     ack_latency: Histogram,
-    after_ack: AfterAck,
-}
-
-/// Called each time an ack has been written to its socket.
-pub struct AfterAck(pub Box<dyn Fn() + Send + Sync>);
-
-impl std::fmt::Debug for AfterAck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AfterAck")
-    }
 }
 
 impl SocketStatus {
-    /// `ack_latency` observes envelope-received → ack-queued, in seconds; `after_ack` runs
-    /// once each ack is written.
-    pub fn new(ack_latency: Histogram, after_ack: AfterAck) -> Self {
+    /// `ack_latency` observes envelope-received → ack-queued, in seconds.
+    pub fn new(ack_latency: Histogram) -> Self {
         SocketStatus {
             connected: AtomicUsize::new(0),
             reconnects: AtomicU64::new(0),
             envelopes: AtomicU64::new(0),
             app_id: Mutex::new(None),
             ack_latency,
-            after_ack,
         }
     }
 
@@ -258,7 +246,6 @@ where
                 if let Err(e) = write.send(Message::Text(ack.into())).await {
                     break SessionEnd::Failed(format!("sending an ack failed: {e}"));
                 }
-                (status.after_ack.0)();
             }
             _ = shutdown.cancelled() => break SessionEnd::Shutdown,
             frame = read.next() => match frame {
@@ -306,11 +293,7 @@ where
         loop {
             tokio::select! {
                 ack = ack_rx.recv() => match ack {
-                    Some(ack) => {
-                        if write.send(Message::Text(ack.into())).await.is_ok() {
-                            (status.after_ack.0)();
-                        }
-                    }
+                    Some(ack) => { let _ = write.send(Message::Text(ack.into())).await; }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => {
