@@ -138,10 +138,7 @@ impl Daemon {
         };
         let handler: socket::Handler = {
             let state = state.clone();
-            Arc::new(move |envelope| {
-                let state = state.clone();
-                handle_envelope(state, envelope).boxed()
-            })
+            Arc::new(move |envelope| handle_envelope(state.clone(), envelope).boxed())
         };
         let supervisor = state.supervisor.clone();
         let socket_task = supervisor.spawn(

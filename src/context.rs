@@ -159,7 +159,6 @@ impl AppState {
                 (lease, hand_to)
             });
         let done = store::events::append_leasing(&self.kept, append, lease).await?;
-        self.handoff.wake();
         if !done.duplicate {
             for e in &done.events {
                 self.metrics.event(e.event.kind().as_str());

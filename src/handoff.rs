@@ -75,23 +75,18 @@ impl Handoff {
         std::mem::take(&mut inner.waiting)
     }
 
-    /// Hands `handed` to the worker it was leased to, which takes it when next woken
-    /// ([`Handoff::wake`]; at the latest, its poll).
+    /// Hands `handed` to the worker it was leased to, and wakes it. (Waking it only once the
+    /// click's ack was written, so its delivery would not share the cores with the ack, was
+    /// measured and changed neither the ack nor the CPU: see BENCHMARKS.md.)
     pub fn hand(&self, handed: Handed) {
         let mut inner = self.inner();
-        if inner.taker.as_deref() == Some(handed.lease.worker.as_str()) {
-            inner.waiting.push(handed);
+        if inner.taker.as_deref() != Some(handed.lease.worker.as_str()) {
+            // The worker stopped meanwhile: the rows wait out their lease for a claim.
+            return;
         }
-        // Otherwise the worker stopped meanwhile: the rows wait out their lease for a claim.
-    }
-
-    /// Wakes the worker when something waits for it. (Waking it only once the click's ack
-    /// was written, so its delivery would not share the cores with the ack, was measured and
-    /// changed neither the ack nor the CPU: see BENCHMARKS.md.)
-    pub fn wake(&self) {
-        if !self.inner().waiting.is_empty() {
-            self.ready.notify_one();
-        }
+        inner.waiting.push(handed);
+        drop(inner);
+        self.ready.notify_one();
     }
 
     /// Everything handed to `worker` so far (nothing for any other worker).
@@ -148,16 +143,13 @@ mod tests {
     #[test]
     fn the_worker_is_woken_when_something_waits_for_it() {
         let handoff = Handoff::default();
-        handoff.wake();
         assert!(handoff.ready().now_or_never().is_none(), "nothing waits");
         handoff.start_taking("outbox-1");
         handoff.hand(handed("outbox-1"));
-        handoff.wake();
         assert!(handoff.ready().now_or_never().is_some(), "woken");
         assert!(handoff.ready().now_or_never().is_none(), "once");
         assert_eq!(handoff.take("outbox-2").len(), 0, "not another worker's");
         assert_eq!(handoff.take("outbox-1").len(), 1);
-        handoff.wake();
         assert!(
             handoff.ready().now_or_never().is_none(),
             "nothing waits once taken"

@@ -859,28 +859,21 @@ impl Rows {
             }
         }
         // The ids follow the order the rows were given in.
-        let mut handed = Vec::new();
         let o = self.outbox;
-        let given = o
+        let handed = o
             .effects
             .into_iter()
-            .zip(o.request_id)
-            .zip(o.event_id)
-            .zip(o.at);
-        for ((((effect, request), event), at), (id, leased)) in
-            given.zip(rows.into_iter().zip(leased))
-        {
-            if leased {
-                handed.push(OutboxRow {
-                    id,
-                    request_id: Some(RequestId(request)),
-                    event_id: Some(event),
-                    effect,
-                    attempts: 1,
-                    created_at: at,
-                });
-            }
-        }
+            .enumerate()
+            .filter(|&(i, _)| leased.get(i) == Some(&true))
+            .map(|(i, effect)| OutboxRow {
+                id: rows[i],
+                request_id: Some(RequestId(o.request_id[i])),
+                event_id: Some(o.event_id[i]),
+                effect,
+                attempts: 1,
+                created_at: o.at[i],
+            })
+            .collect();
         Ok(Written {
             recorded: self.recorded,
             leased: handed,
