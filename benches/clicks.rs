@@ -570,7 +570,7 @@ async fn outbox_drained(pool: &PgPool, within: Duration) -> anyhow::Result<Durat
         if !described && start.elapsed() > Duration::from_secs(5) {
             described = true;
             let waiting: Vec<(i32, Option<String>, bool, bool, f64, i64)> = sqlx::query_as(
-                "SELECT attempts, left(last_error, 120), claimed_until > now(), held_by_outage, \
+                "SELECT attempts, left(last_error, 120), coalesce(claimed_until > now(), false), held_by_outage, \
                  round(extract(epoch FROM max(next_attempt_at) - now())::numeric, 1)::float8, count(*) \
                  FROM capacity.outbox WHERE status = 'pending' GROUP BY 1, 2, 3, 4 ORDER BY 6 DESC LIMIT 8",
             )
