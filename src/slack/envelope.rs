@@ -99,11 +99,11 @@ pub fn parse_frame(text: &str) -> Frame {
 }
 
 /// Block Kit that Slack sends in envelopes and no handler reads, as paths from the frame: the
-/// blocks and attachments of the message a button was on, a view's blocks (a Home tab with a
-/// few hundred requests is a few hundred KB of them; its state and metadata are kept), an
-/// event's message blocks. A click's envelope is mostly its message's blocks, and building
-/// them into maps of owned strings only to drop them was about 5% of an approval's CPU
-/// (BENCHMARKS.md, "The click's envelope").
+/// blocks and attachments of the message a button was on, a view's blocks (a full Home tab's
+/// are about 30 KB; the view's state and metadata are kept), an event's blocks. A click's
+/// envelope is mostly its message's blocks, and building them into maps of owned strings only
+/// to drop them was most of the 4.6% of an approval's CPU that reading its envelope took
+/// (BENCHMARKS.md, "On an Intel Xeon").
 const UNREAD: [&[&str]; 4] = [
     &["payload", "message", "blocks"],
     &["payload", "message", "attachments"],
