@@ -17,8 +17,7 @@
 //!   turn (`this` is this build's), so a base build and this one are measured in one run.
 //! - `BENCH_ATTACH` (unset): a profiler command attached (`-p <pid>` appended) to the real
 //!   binary while it takes the approvals; `{label}` becomes the binary's label.
-//! - `BENCH_PARTS` (`floor,startup,rates,saturation,memory`; `home` and `envelope` on demand):
-//!   which parts run.
+//! - `BENCH_PARTS` (`floor,startup,rates,saturation,memory`; `home` on demand): which parts run.
 //! - `BENCH_HOME` (`200:30:2`): for the `home` part, clicks per second, seconds per run, and
 //!   rounds (each round runs with no Home open, then with 200 open).
 //! - `BENCH_VACUUM_SECONDS` (60): how often the outbox is vacuumed during a part (see
@@ -160,9 +159,6 @@ async fn main() -> anyhow::Result<()> {
     }
     if knobs.runs("home") {
         bench.home(&knobs).await?;
-    }
-    if knobs.runs("envelope") {
-        bench.envelope().await?;
     }
     Ok(())
 }
@@ -561,7 +557,7 @@ async fn pending_outbox(pool: &PgPool) -> anyhow::Result<i64> {
     )
 }
 
-/// Waits (this is a benchmark: polling once a second is fine) until the outbox is empty.
+/// Waits (this is a benchmark: polling ten times a second is fine) until the outbox is empty.
 /// Rows still pending 5 s in are described once (why they wait), so a slow drain says why.
 async fn outbox_drained(pool: &PgPool, within: Duration) -> anyhow::Result<Duration> {
     let start = Instant::now();
@@ -578,7 +574,7 @@ async fn outbox_drained(pool: &PgPool, within: Duration) -> anyhow::Result<Durat
             .await?;
             for (attempts, error, leased, held, next_in, n) in waiting {
                 eprintln!(
-                    "outbox rows pending 5 s after the last click: {n} (attempts {attempts}, leased {leased}, held by an outage {held}, next attempt within {next_in} s, last error {error:?})"
+                    "outbox rows still pending 5 s into the drain: {n} (attempts {attempts}, leased {leased}, held by an outage {held}, next attempt within {next_in} s, last error {error:?})"
                 );
             }
         }
@@ -609,65 +605,6 @@ async fn start_daemon(
 // Parts
 
 impl Bench {
-    /// What reading a click's envelope costs the socket: a real approval's frame (its root
-    /// message's blocks included, as Slack sends them) parsed whole into a `Value`, as the
-    /// socket did before 2026-12-07, and by `parse_frame`, which skips the blocks no handler
-    /// reads. One thread, no I/O; the frame's `Value` is dropped each time, as the socket's is.
-    async fn envelope(&self) -> anyhow::Result<()> {
-        const FRAMES: u32 = 20_000;
-        let s = self.scratch("envelope").await?;
-        store::migrate(&s.pool).await?;
-        let emu = Emulator::start(emulator_config()).await?;
-        let settings = settings(&emu, &s.url)?;
-        let (seeded, blocks) = seed(&s.pool, &emu, &settings, 1, false).await?;
-        let frame = click_frame(&emu, AE, &seeded[0], "commercial_approved", &blocks);
-        let time = |parse: &dyn Fn(&str) -> usize| {
-            let (cpu0, wall0) = (cpu_seconds("self"), Instant::now());
-            let mut keys = 0;
-            for _ in 0..FRAMES {
-                keys += parse(std::hint::black_box(&frame));
-            }
-            let each = |total: f64| total * 1e6 / f64::from(FRAMES);
-            (
-                each(wall0.elapsed().as_secs_f64()),
-                each(cpu_seconds("self") - cpu0),
-                keys,
-            )
-        };
-        let whole = time(&|text| {
-            let v: Value = serde_json::from_str(text).expect("the bench's frame is JSON");
-            v.as_object().map_or(0, |m| m.len())
-        });
-        let parsed = time(
-            &|text| match capacity_bot::slack::envelope::parse_frame(text) {
-                capacity_bot::slack::envelope::Frame::Envelope(e) => {
-                    e.payload.as_object().map_or(0, |m| m.len())
-                }
-                _ => panic!("the bench's frame is an envelope"),
-            },
-        );
-        println!("### A click's envelope read by the socket\n");
-        println!(
-            "One approval's `block_actions` frame, {} bytes ({} of them its message's blocks), parsed {FRAMES} times on one thread.\n",
-            frame.len(),
-            blocks.to_string().len()
-        );
-        println!("| how | wall per frame | CPU per frame |");
-        println!("|---|---:|---:|");
-        for (how, (wall, cpu, _)) in [
-            ("`serde_json::from_str::<Value>`, the whole frame", whole),
-            (
-                "`parse_frame` (the blocks no handler reads skipped)",
-                parsed,
-            ),
-        ] {
-            println!("| {how} | {wall:.2} µs | {cpu:.2} µs |");
-        }
-        println!();
-        emu.shutdown().await;
-        self.drop_scratch(s).await
-    }
-
     /// Postgres's own commit latency: one-row INSERTs, each its own transaction, one after
     /// another on one connection; then the same for our whole click append (no Slack).
     async fn floor(&self) -> anyhow::Result<()> {

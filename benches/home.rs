@@ -2,9 +2,10 @@
 //! committed; the person owns the decision of all of them), as the outbox does before each
 //! `views.publish`: time per render (median and p99 of 2,000) and the view's size.
 //!
-//! Then what a click on that Home costs the socket to read: Slack sends the whole view with
-//! every click on it, so the envelope is read whole into a `Value` (as the socket did before
-//! 2026-12-07) and by `parse_frame` (which skips the view's blocks), 2,000 times each.
+//! Then what reading a click costs the socket, on a request's root message and on that Home:
+//! Slack sends the message's blocks, or the whole view, with every click, so each envelope is
+//! read whole into a `Value` (as the socket did before 2026-12-07) and by `parse_frame` (which
+//! skips those blocks), 2,000 times each.
 //!
 //! `cargo bench --bench home`. Pure: no database, no Slack. Figures go into BENCHMARKS.md.
 
@@ -12,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use capacity_bot::config::Roles;
 use capacity_bot::domain::testkit::*;
+use capacity_bot::domain::Links;
 use capacity_bot::domain::{Command, RequestId, RequestNumber};
 use capacity_bot::render::home::{home_view, HomeInput};
+use capacity_bot::render::root::root_message;
 use capacity_bot::slack::envelope::{parse_frame, Frame};
 
 const OPEN: i64 = 300;
@@ -69,43 +72,60 @@ fn main() {
         bytes as f64 / 1024.0
     );
     println!();
-    click_on_the_home(serde_json::to_value(home_view(&input)).expect("serializes"));
+    let root = root_message(&base, &Links::default(), &play.policy, &roles, t0());
+    let on_root = frame_with(
+        "envelope_interactive_block_actions_button.json",
+        "/payload/message/blocks",
+        serde_json::to_value(root.blocks).expect("serializes"),
+    );
+    let view = serde_json::to_value(home_view(&input)).expect("serializes");
+    let on_home = frame_with(
+        "envelope_interactive_block_actions_home.json",
+        "/payload/view/blocks",
+        view["blocks"].clone(),
+    );
+    println!("| a click's envelope, read by the socket | size | whole, `serde_json::from_str::<Value>` | `parse_frame` (the blocks skipped) |");
+    println!("|---|---:|---:|---:|");
+    for (what, frame) in [
+        ("on the request's root message", on_root),
+        ("on that Home", on_home),
+    ] {
+        let whole = median_of_runs(|| {
+            let v: serde_json::Value =
+                serde_json::from_str(std::hint::black_box(&frame)).expect("JSON");
+            v.as_object().map_or(0, |m| m.len())
+        });
+        let read = median_of_runs(|| match parse_frame(std::hint::black_box(&frame)) {
+            Frame::Envelope(e) => e.payload.as_object().map_or(0, |m| m.len()),
+            _ => panic!("a click is an envelope"),
+        });
+        println!(
+            "| {what} | {:.1} KB | {whole:.1} µs | {read:.1} µs |",
+            frame.len() as f64 / 1024.0
+        );
+    }
 }
 
-/// Slack's own Home click envelope (the emulator's fixture) carrying the view rendered above.
-fn click_on_the_home(view: serde_json::Value) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/crates/slack-emulator/tests/fixtures/slack/envelope_interactive_block_actions_home.json"
+/// Slack's own envelope `fixture` (the emulator's), with `blocks` put at `at`.
+fn frame_with(fixture: &str, at: &str, blocks: serde_json::Value) -> String {
+    let path = format!(
+        "{}/crates/slack-emulator/tests/fixtures/slack/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
     );
     let mut frame: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("the fixture")).expect("JSON");
-    frame["payload"]["view"]["blocks"] = view["blocks"].clone();
-    let frame = frame.to_string();
-    let time = |parse: &dyn Fn(&str) -> usize| {
-        let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
-        for _ in 0..RUNS {
-            let start = Instant::now();
-            std::hint::black_box(parse(std::hint::black_box(&frame)));
-            times.push(start.elapsed());
-        }
-        times.sort();
-        times[times.len() / 2].as_secs_f64() * 1e6
-    };
-    let whole = time(&|text| {
-        let v: serde_json::Value = serde_json::from_str(text).expect("JSON");
-        v.as_object().map_or(0, |m| m.len())
-    });
-    let read = time(&|text| match parse_frame(text) {
-        Frame::Envelope(e) => e.payload.as_object().map_or(0, |m| m.len()),
-        _ => panic!("the Home click is an envelope"),
-    });
-    println!(
-        "A click on that Home: Slack's `block_actions` envelope with the view, {:.1} KB.\n",
-        frame.len() as f64 / 1024.0
-    );
-    println!("| the envelope read | median |");
-    println!("|---|---:|");
-    println!("| whole, `serde_json::from_str::<Value>` | {whole:.1} µs |");
-    println!("| by `parse_frame` (the view's blocks skipped) | {read:.1} µs |");
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the fixture")).expect("JSON");
+    *frame.pointer_mut(at).expect("the fixture has blocks there") = blocks;
+    frame.to_string()
+}
+
+/// The median of `RUNS` timings of `parse`, in µs.
+fn median_of_runs(parse: impl Fn() -> usize) -> f64 {
+    let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        std::hint::black_box(parse());
+        times.push(start.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1e6
 }

@@ -317,12 +317,8 @@ mod tests {
 
     #[test]
     fn a_frame_parses_whole_but_for_the_block_kit_no_handler_reads() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/crates/slack-emulator/tests/fixtures/slack"
-        );
         let mut frames = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
+        for entry in std::fs::read_dir(crate::slack::FIXTURES).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if name.starts_with("envelope_") || name.starts_with("socket_") {
                 let text = fixture(&name);

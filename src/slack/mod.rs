@@ -11,12 +11,16 @@ pub mod roles;
 pub mod scopes;
 pub mod socket;
 
-/// One of Slack's own payloads, as the emulator's tests keep them.
+/// Where the emulator's tests keep Slack's own payloads.
+#[cfg(test)]
+pub(crate) const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/crates/slack-emulator/tests/fixtures/slack"
+);
+
+/// One of Slack's own payloads, from [`FIXTURES`].
 #[cfg(test)]
 pub(crate) fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/crates/slack-emulator/tests/fixtures/slack/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{FIXTURES}/{name}");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
